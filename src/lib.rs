@@ -1,3 +1,13 @@
 //! switchboard: chat-ops for multi-cloud networks. See ARCHITECTURE.md for the map.
 
+pub mod app;
+pub mod bench;
+pub mod chat;
+pub mod compliance;
+pub mod config;
 pub mod domain;
+pub mod intent;
+pub mod optimizer;
+pub mod providers;
+pub mod store;
+pub mod workflow;

@@ -1,3 +1,339 @@
-fn main() {
-    println!("Hello, world!");
+//! The `switchboard` binary: clap subcommands over the library. The only place
+//! that uses `anyhow`, prints errors for people and picks exit codes.
+
+use anyhow::{bail, Context as _};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use switchboard::app::{load_estate, App};
+use switchboard::chat::console::Console;
+use switchboard::chat::router::status_message;
+use switchboard::chat::topology_text;
+use switchboard::config::{switchboard_env, Config};
+use switchboard::domain::{ConnectionId, ConnectionStatus, Millis, WorkflowId};
+use switchboard::intent::{parse_request, resolve};
+use switchboard::providers::lab::Fault;
+use switchboard::providers::CloudProvider;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Parser)]
+#[command(name = "switchboard", version, about = "Chat-ops for multi-cloud networks")]
+struct Cli {
+    /// Config file (default: ./switchboard.toml if present, else embedded defaults).
+    #[arg(long, global = true, env = "SWITCHBOARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// SQLite database (default: from config, else ./switchboard.db).
+    #[arg(long, global = true)]
+    db: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Talk to the bot in this terminal (or pipe a script into it).
+    Console {
+        /// Who you are (default: your login name).
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Parse a request and print the intent, without starting a workflow.
+    Parse {
+        text: String,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// List or show workflows.
+    Workflows {
+        #[command(subcommand)]
+        command: WorkflowsCommand,
+    },
+    /// Print the estate summary.
+    Topology {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Lab provider controls: faults and what it has applied.
+    Lab {
+        #[command(subcommand)]
+        command: LabCommand,
+    },
+    /// Performance figures.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum WorkflowsCommand {
+    List {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    Show {
+        id: String,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FaultStatus {
+    Up,
+    Degraded,
+    Down,
+}
+
+#[derive(Subcommand)]
+enum LabCommand {
+    /// Mark a connection down or degraded (or up again).
+    Fault {
+        connection: String,
+        #[arg(long, value_enum)]
+        status: FaultStatus,
+        /// Latency added on top of the connection's own, in ms.
+        #[arg(long, default_value_t = 0.0)]
+        extra_latency_ms: f64,
+    },
+    /// List injected faults.
+    Faults,
+    /// List the resources the lab has applied.
+    Resources {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Run N workflows end to end with auto-approval; print workflows/s.
+    Workflows {
+        #[arg(long, default_value_t = 2000)]
+        count: usize,
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+    },
+}
+
+fn config(cli: &Cli) -> anyhow::Result<Config> {
+    let mut config = Config::load(cli.config.as_deref(), &switchboard_env())?;
+    if let Some(db) = &cli.db {
+        config.db = db.clone();
+    }
+    Ok(config)
+}
+
+fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn login_name() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "operator".into())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { std::process::ExitCode::from(2) } else { std::process::ExitCode::SUCCESS };
+        }
+    };
+    match run(cli).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("switchboard: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    match &cli.command {
+        Command::Console { user } => {
+            let config = config(&cli)?;
+            let user = Console::user_from(&user.clone().unwrap_or_else(login_name)).map_err(anyhow::Error::msg)?;
+            let app = App::open(config).await?;
+            let cancel = CancellationToken::new();
+            let engine = app.engine.clone();
+            let runner = tokio::spawn({
+                let cancel = cancel.clone();
+                async move { engine.run(cancel).await }
+            });
+            let mut console = Console {
+                router: app.router(),
+                engine: app.engine.clone(),
+                store: app.store.clone(),
+                user,
+                channel: app.config.channels.requests.clone(),
+            };
+            let interactive = std::io::stdin().is_terminal();
+            let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+            let mut stdout = std::io::stdout();
+            let result = console.run(stdin, &mut stdout, interactive).await;
+            cancel.cancel();
+            runner.await.context("engine task")??;
+            result?;
+        }
+        Command::Parse { text, format } => {
+            let config = config(&cli)?;
+            let estate = load_estate(&config)?;
+            let intent = match parse_request(text) {
+                Ok(i) => i,
+                Err(e) => {
+                    eprintln!("switchboard: not parsed: {e}");
+                    return Ok(std::process::ExitCode::FAILURE);
+                }
+            };
+            let resolution = resolve(intent, &estate);
+            match format {
+                Format::Json => {
+                    let mut value = serde_json::to_value(&resolution.intent)?;
+                    if let Some(obj) = value.as_object_mut() {
+                        obj.insert("questions".into(), serde_json::to_value(&resolution.ambiguities)?);
+                    }
+                    print_json(&value)?;
+                }
+                Format::Text => {
+                    println!("{}", serde_yaml::to_string(&resolution.intent)?.trim_end());
+                    for q in &resolution.ambiguities {
+                        println!("question: {q}");
+                    }
+                }
+            }
+        }
+        Command::Workflows { command } => {
+            let config = config(&cli)?;
+            let app = App::open(config).await?;
+            match command {
+                WorkflowsCommand::List { format, limit } => {
+                    let list = app.store.list(*limit).await?;
+                    match format {
+                        Format::Json => print_json(&list)?,
+                        Format::Text => {
+                            for w in &list {
+                                println!("{:<7} {:<22} {:<11} {:<10} {}", w.id.to_string(), w.state, w.current_step, w.requester, w.request.lines().next().unwrap_or(""));
+                            }
+                        }
+                    }
+                }
+                WorkflowsCommand::Show { id, format } => {
+                    let id: WorkflowId = id.parse()?;
+                    let Some(record) = app.store.load(id).await? else {
+                        bail!("there is no workflow {id}");
+                    };
+                    let steps = app.store.steps(id).await?;
+                    match format {
+                        Format::Json => {
+                            let audit = app.store.audit_trail(id).await?;
+                            let resources = app.store.resources(id, false).await?;
+                            print_json(&serde_json::json!({
+                                "id": id,
+                                "state": record.state.status(),
+                                "detail": record.state,
+                                "requester": record.requester,
+                                "request": record.request_text,
+                                "current_step": record.definition.steps.get(record.state.current_step(&record.definition)).map(|s| s.name.clone()),
+                                "definition": { "name": record.definition.name, "version": record.definition.version },
+                                "created_at": record.created_at,
+                                "updated_at": record.updated_at,
+                                "steps": steps,
+                                "resources": resources,
+                                "audit": audit,
+                            }))?;
+                        }
+                        Format::Text => println!("{}", switchboard::chat::console::render(&status_message(&record, &steps), None)),
+                    }
+                }
+            }
+        }
+        Command::Topology { format } => {
+            let config = config(&cli)?;
+            let estate = load_estate(&config)?;
+            match format {
+                Format::Json => print_json(&estate)?,
+                Format::Text => println!("{}", topology_text::summary(&estate)),
+            }
+        }
+        Command::Lab { command } => {
+            let config = config(&cli)?;
+            let app = App::open(config).await?;
+            match command {
+                LabCommand::Fault { connection, status, extra_latency_ms } => {
+                    let fault = Fault {
+                        connection: ConnectionId::new(connection.clone()),
+                        status: match status {
+                            FaultStatus::Up => ConnectionStatus::Up,
+                            FaultStatus::Degraded => ConnectionStatus::Degraded,
+                            FaultStatus::Down => ConnectionStatus::Down,
+                        },
+                        extra_latency: Millis(*extra_latency_ms),
+                    };
+                    app.lab.set_fault(&fault).await?;
+                    println!("{connection}: {:?}, +{extra_latency_ms} ms", fault.status);
+                }
+                LabCommand::Faults => {
+                    for f in app.lab.faults().await? {
+                        println!("{} {:?} +{}", f.connection, f.status, f.extra_latency);
+                    }
+                }
+                LabCommand::Resources { format } => {
+                    let resources = app.lab.resources().await?;
+                    match format {
+                        Format::Json => print_json(
+                            &resources
+                                .iter()
+                                .map(|(key, id, active)| serde_json::json!({"key": key, "resource": id, "active": active}))
+                                .collect::<Vec<_>>(),
+                        )?,
+                        Format::Text => {
+                            for (key, id, active) in resources {
+                                println!("{id} {key} {}", if active { "active" } else { "reverted" });
+                            }
+                        }
+                    }
+                }
+            }
+            let _ = app.lab.name();
+        }
+        Command::Bench { command } => match command {
+            BenchCommand::Workflows { count, workers } => {
+                if *count == 0 {
+                    bail!("--count must be at least 1");
+                }
+                let dir = tempfile::tempdir()?;
+                let result = switchboard::bench::workflows(dir.path(), *count, *workers).await?;
+                println!(
+                    "bench workflows: {} workflows in {:.2} s = {:.0} workflows/s, {} transitions = {:.0} transitions/s ({} workers)",
+                    result.count,
+                    result.elapsed.as_secs_f64(),
+                    result.workflows_per_second(),
+                    result.transitions,
+                    result.transitions_per_second(),
+                    workers
+                );
+            }
+        },
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }

@@ -1,0 +1,179 @@
+//! The console adapter: a person at a terminal (or a script piped in) talking
+//! to the router, with the workflow threads printed as text. Non-interactive
+//! input is handled line by line in order, each line waiting until the workflow
+//! it touched is resting, so a script reads like a conversation.
+
+use super::message::{ButtonAction, Message, Tone};
+use super::router::{Inbound, Router, MAX_CHAT_BYTES};
+use crate::domain::UserId;
+use crate::store::{Store, StoreError};
+use crate::workflow::Engine;
+use std::io::Write;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+
+/// Renders a message as console text. `thread` prefixes every line.
+pub fn render(message: &Message, thread: Option<&str>) -> String {
+    let mut lines = Vec::new();
+    let mark = match message.tone {
+        Tone::Info => "",
+        Tone::Success => "✔ ",
+        Tone::Warning => "! ",
+        Tone::Danger => "✖ ",
+    };
+    if let Some(title) = &message.title {
+        lines.push(format!("── {mark}{title} ──"));
+        lines.extend(message.text.lines().map(|l| format!("  {l}")));
+    } else {
+        let mut text = message.text.lines();
+        if let Some(first) = text.next() {
+            lines.push(format!("{mark}{first}"));
+        }
+        lines.extend(text.map(|l| format!("  {l}")));
+    }
+    for field in &message.fields {
+        let mut values = field.value.lines();
+        lines.push(format!("  {:<13} {}", format!("{}:", field.name), values.next().unwrap_or("")));
+        lines.extend(values.map(|v| format!("  {:<13} {v}", "")));
+    }
+    if !message.buttons.is_empty() {
+        let buttons: Vec<String> = message
+            .buttons
+            .iter()
+            .map(|b| match &b.action {
+                ButtonAction::Approve { workflow } => format!("[{}: approve {workflow}]", b.label),
+                ButtonAction::Reject { workflow } => format!("[{}: reject {workflow} <reason>]", b.label),
+            })
+            .collect();
+        lines.push(format!("  {}", buttons.join("  ")));
+    }
+    let prefix = thread.map(|t| format!("[{t}] ")).unwrap_or_default();
+    lines.iter().map(|l| format!("{prefix}{l}")).collect::<Vec<_>>().join("\n")
+}
+
+pub struct Console {
+    pub router: Router,
+    pub engine: Engine,
+    pub store: Store,
+    pub user: UserId,
+    pub channel: String,
+}
+
+/// Why a console user name is refused.
+fn check_user(name: &str) -> Result<UserId, String> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("'{}' is not a user name (1–64 characters, no spaces)", name.chars().take(64).collect::<String>()));
+    }
+    Ok(UserId::new(name))
+}
+
+impl Console {
+    pub fn user_from(name: &str) -> Result<UserId, String> {
+        check_user(name)
+    }
+
+    /// Prints every undelivered outbox message and marks it delivered.
+    pub async fn drain(&self, out: &mut impl Write) -> Result<(), StoreError> {
+        loop {
+            let batch = self.store.pending_outbox(200).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            for item in batch {
+                let _ = writeln!(out, "{}", render(&item.message, item.destination.thread.as_deref()));
+                self.store.mark_delivered(item.id).await?;
+            }
+            let _ = out.flush();
+        }
+    }
+
+    /// Runs the conversation until the input ends or `/quit`.
+    pub async fn run(&mut self, input: impl AsyncBufRead + Unpin, out: &mut impl Write, interactive: bool) -> Result<(), StoreError> {
+        // Whatever a previous run left moving finishes first, so the script
+        // that follows sees settled state.
+        if let Ok(ids) = self.engine.unsettled().await {
+            for id in ids {
+                let _ = self.engine.wait_resting(id).await;
+            }
+        }
+        self.drain(out).await?;
+        if interactive {
+            let _ = writeln!(out, "switchboard console · you are {} · type `help`, `/as NAME` to switch user, `/quit` to leave", self.user);
+        }
+        let mut input = input;
+        let mut line_no = 0usize;
+        let mut buf = Vec::new();
+        loop {
+            if interactive {
+                let _ = write!(out, "{}> ", self.user);
+                let _ = out.flush();
+            }
+            buf.clear();
+            let read = tokio::select! {
+                read = input.read_until(b'\n', &mut buf) => read,
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)), if interactive && buf.is_empty() => {
+                    // Nobody typed for a second: show what arrived meanwhile (expiries, alerts).
+                    self.drain(out).await?;
+                    continue;
+                }
+            };
+            match read {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    let _ = writeln!(out, "✖ could not read input: {e}");
+                    break;
+                }
+            }
+            line_no += 1;
+            if buf.len() > MAX_CHAT_BYTES {
+                let _ = writeln!(out, "✖ line {line_no} is {} bytes; the limit is {MAX_CHAT_BYTES}. Nothing was done.", buf.len());
+                continue;
+            }
+            let Ok(line) = std::str::from_utf8(&buf) else {
+                let _ = writeln!(out, "✖ line {line_no} is not valid UTF-8. Nothing was done.");
+                continue;
+            };
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if !interactive {
+                let _ = writeln!(out, "{}> {line}", self.user);
+            }
+            if line == "/quit" || line == "/exit" {
+                break;
+            }
+            if let Some(name) = line.strip_prefix("/as") {
+                match check_user(name) {
+                    Ok(user) => {
+                        self.user = user;
+                        let _ = writeln!(out, "You are now {}.", self.user);
+                    }
+                    Err(e) => {
+                        let _ = writeln!(out, "✖ {e}");
+                    }
+                }
+                continue;
+            }
+            let reply = self
+                .router
+                .handle(&Inbound {
+                    user: self.user.clone(),
+                    channel: self.channel.clone(),
+                    text: line.to_string(),
+                })
+                .await;
+            for message in &reply.messages {
+                let _ = writeln!(out, "{}", render(message, None));
+            }
+            if let Some(id) = reply.touched {
+                if let Err(e) = self.engine.wait_resting(id).await {
+                    let _ = writeln!(out, "✖ {e}");
+                }
+            }
+            self.drain(out).await?;
+        }
+        self.drain(out).await
+    }
+}

@@ -1,0 +1,93 @@
+//! The platform-neutral message model. Steps, the router and alerts speak only
+//! this; each adapter (console, Slack, Discord) renders it in its own way.
+
+use crate::domain::WorkflowId;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Tone {
+    #[default]
+    Info,
+    Success,
+    Warning,
+    Danger,
+}
+
+/// What a button does when clicked; adapters encode it in their payloads and
+/// decode it back, never trusting anything else in the click.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum ButtonAction {
+    Approve { workflow: WorkflowId },
+    Reject { workflow: WorkflowId },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Button {
+    pub label: String,
+    pub action: ButtonAction,
+    pub tone: Tone,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Field {
+    pub name: String,
+    pub value: String,
+}
+
+/// Where a message goes: a channel and, optionally, a thread in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Destination {
+    pub channel: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Message {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<Field>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<Button>,
+    #[serde(default)]
+    pub tone: Tone,
+    /// The workflow this message is about; its id is shown on every card.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<WorkflowId>,
+}
+
+impl Message {
+    pub fn text(text: impl Into<String>) -> Message {
+        Message {
+            text: text.into(),
+            ..Message::default()
+        }
+    }
+
+    pub fn with_tone(mut self, tone: Tone) -> Message {
+        self.tone = tone;
+        self
+    }
+
+    pub fn with_title(mut self, title: impl Into<String>) -> Message {
+        self.title = Some(title.into());
+        self
+    }
+
+    pub fn with_workflow(mut self, id: WorkflowId) -> Message {
+        self.workflow = Some(id);
+        self
+    }
+
+    pub fn field(mut self, name: impl Into<String>, value: impl Into<String>) -> Message {
+        self.fields.push(Field {
+            name: name.into(),
+            value: value.into(),
+        });
+        self
+    }
+}

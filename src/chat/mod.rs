@@ -1,0 +1,8 @@
+//! Chat: the neutral message model, the router every adapter hands text and
+//! clicks to, and the adapters (console today; Slack and Discord plug in beside
+//! it without touching the router).
+
+pub mod console;
+pub mod message;
+pub mod router;
+pub mod topology_text;

@@ -1,0 +1,257 @@
+//! The router: one place that turns a person's text or click into engine
+//! commands and replies, whatever platform it came from. Free text that reads
+//! as a request starts a workflow; commands are `help`, `connect`, `approve`,
+//! `reject`, `cancel`, `answer`, `status`, `workflows`, `topology`.
+
+use super::message::{ButtonAction, Message, Tone};
+use super::topology_text;
+use crate::domain::{UserId, WorkflowId};
+use crate::providers::CloudProvider;
+use crate::store::WorkflowRecord;
+use crate::workflow::{Engine, EngineError};
+use std::sync::Arc;
+
+/// Longest message the router reads; longer ones are refused politely.
+pub const MAX_CHAT_BYTES: usize = 16 * 1024;
+
+pub struct Inbound {
+    pub user: UserId,
+    pub channel: String,
+    pub text: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Reply {
+    pub messages: Vec<Message>,
+    /// The workflow the message started or moved, if any.
+    pub touched: Option<WorkflowId>,
+}
+
+impl Reply {
+    fn say(message: Message) -> Reply {
+        Reply {
+            messages: vec![message],
+            touched: None,
+        }
+    }
+
+    fn error(text: impl Into<String>) -> Reply {
+        Reply::say(Message::text(text).with_tone(Tone::Danger))
+    }
+
+    fn touched(mut self, id: WorkflowId) -> Reply {
+        self.touched = Some(id);
+        self
+    }
+}
+
+pub struct Router {
+    engine: Engine,
+    provider: Arc<dyn CloudProvider>,
+}
+
+const HELP: &str = "\
+Ask for connectivity in plain words, e.g.
+  connect aws lambda OrderProcessor in us-east-1 to azure sql orderdb.database.windows.net in East US, PCI-DSS, encrypted, under 20ms, 500 GB/month
+Commands:
+  connect <request>         start a workflow (the word `connect` is optional)
+  approve <id>              approve a workflow waiting for approval (approvers only)
+  reject <id> <reason>      reject it, with a reason
+  answer <id> <text>        answer a workflow's question (or just type the answer)
+  cancel <id>               cancel a workflow (requester or approver)
+  status <id>               a workflow's state and steps
+  workflows                 recent workflows
+  topology                  the estate: networks, connections, services, faults
+  help                      this text
+Workflow ids look like wf-42.";
+
+fn refusal_text(e: &EngineError) -> String {
+    match e {
+        EngineError::Refused(id, refusal) => format!("Not done: {id} — {refusal}."),
+        other => format!("Not done: {other}."),
+    }
+}
+
+impl Router {
+    pub fn new(engine: Engine, provider: Arc<dyn CloudProvider>) -> Router {
+        Router { engine, provider }
+    }
+
+    pub async fn handle(&self, inbound: &Inbound) -> Reply {
+        if inbound.text.len() > MAX_CHAT_BYTES {
+            return Reply::error(format!(
+                "That message is {} bytes; the limit is {MAX_CHAT_BYTES}. Nothing was done.",
+                inbound.text.len()
+            ));
+        }
+        let text = inbound.text.trim();
+        if text.is_empty() {
+            return Reply::default();
+        }
+        let (word, rest) = match text.split_once(char::is_whitespace) {
+            Some((w, r)) => (w, r.trim()),
+            None => (text, ""),
+        };
+        match word.to_ascii_lowercase().as_str() {
+            "help" | "?" => Reply::say(Message::text(HELP)),
+            "approve" => match self.id_arg(rest, "approve <id>") {
+                Ok((id, _)) => self.outcome(self.engine.approve(id, &inbound.user).await, id),
+                Err(reply) => reply,
+            },
+            "reject" => match self.id_arg(rest, "reject <id> <reason>") {
+                Ok((id, reason)) if reason.is_empty() => {
+                    Reply::error(format!("Say why: `reject {id} <reason>`. Nothing was done."))
+                }
+                Ok((id, reason)) => self.outcome(self.engine.reject(id, &inbound.user, reason).await, id),
+                Err(reply) => reply,
+            },
+            "cancel" => match self.id_arg(rest, "cancel <id>") {
+                Ok((id, _)) => self.outcome(self.engine.cancel(id, &inbound.user).await, id),
+                Err(reply) => reply,
+            },
+            "answer" => match self.id_arg(rest, "answer <id> <text>") {
+                Ok((id, answer)) if answer.is_empty() => {
+                    Reply::error(format!("Give the answer: `answer {id} <text>`. Nothing was done."))
+                }
+                Ok((id, answer)) => self.outcome(self.engine.answer(id, &inbound.user, answer).await, id),
+                Err(reply) => reply,
+            },
+            "status" => match self.id_arg(rest, "status <id>") {
+                Ok((id, _)) => self.status(id).await,
+                Err(reply) => reply,
+            },
+            "workflows" => self.workflows().await,
+            "topology" => match self.provider.discover().await {
+                Ok(estate) => Reply::say(Message::text(topology_text::summary(&estate)).with_title("Topology")),
+                Err(e) => Reply::error(format!("Could not read the topology: {e}")),
+            },
+            "connect" | "link" if !rest.is_empty() => self.submit(inbound, text).await,
+            _ => self.free_text(inbound, text).await,
+        }
+    }
+
+    /// A button click: the platform adapter has verified who clicked.
+    pub async fn click(&self, user: &UserId, action: &ButtonAction, reason: Option<&str>) -> Reply {
+        match action {
+            ButtonAction::Approve { workflow } => self.outcome(self.engine.approve(*workflow, user).await, *workflow),
+            ButtonAction::Reject { workflow } => match reason.map(str::trim).filter(|r| !r.is_empty()) {
+                Some(reason) => self.outcome(self.engine.reject(*workflow, user, reason).await, *workflow),
+                None => Reply::error(format!("Say why: `reject {workflow} <reason>`. Nothing was done.")),
+            },
+        }
+    }
+
+    fn id_arg<'a>(&self, rest: &'a str, usage: &str) -> Result<(WorkflowId, &'a str), Reply> {
+        let (first, tail) = match rest.split_once(char::is_whitespace) {
+            Some((f, t)) => (f, t.trim()),
+            None => (rest, ""),
+        };
+        if first.is_empty() {
+            return Err(Reply::error(format!("Usage: `{usage}`.")));
+        }
+        first
+            .parse::<WorkflowId>()
+            .map(|id| (id, tail))
+            .map_err(|e| Reply::error(format!("{e}. Usage: `{usage}`.")))
+    }
+
+    fn outcome(&self, result: Result<(), EngineError>, id: WorkflowId) -> Reply {
+        match result {
+            Ok(()) => Reply::default().touched(id),
+            Err(e) => Reply::error(refusal_text(&e)),
+        }
+    }
+
+    async fn submit(&self, inbound: &Inbound, text: &str) -> Reply {
+        match self.engine.submit(&inbound.user, &inbound.channel, text).await {
+            Ok(id) => Reply::say(Message::text(format!("Started {id}. I'll post each step in its thread.")).with_workflow(id))
+                .touched(id),
+            Err(e @ EngineError::NotUnderstood(_)) => {
+                Reply::error(format!("{e}. Nothing was started. Type `help` for an example."))
+            }
+            Err(e) => Reply::error(refusal_text(&e)),
+        }
+    }
+
+    /// Text that is not a command: an answer to this user's open question, or a
+    /// new request.
+    async fn free_text(&self, inbound: &Inbound, text: &str) -> Reply {
+        match self.engine.pending_question_for(&inbound.user).await {
+            Ok(Some(id)) => self.outcome(self.engine.answer(id, &inbound.user, text).await, id),
+            Ok(None) => self.submit(inbound, text).await,
+            Err(e) => Reply::error(refusal_text(&e)),
+        }
+    }
+
+    async fn status(&self, id: WorkflowId) -> Reply {
+        let store = self.engine.store();
+        let record = match store.load(id).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Reply::error(format!("There is no workflow {id}.")),
+            Err(e) => return Reply::error(format!("Could not read {id}: {e}")),
+        };
+        let steps = match store.steps(id).await {
+            Ok(s) => s,
+            Err(e) => return Reply::error(format!("Could not read {id}: {e}")),
+        };
+        Reply::say(status_message(&record, &steps))
+    }
+
+    async fn workflows(&self) -> Reply {
+        match self.engine.store().list(20).await {
+            Ok(list) if list.is_empty() => Reply::say(Message::text("No workflows yet.")),
+            Ok(list) => {
+                let lines: Vec<String> = list
+                    .iter()
+                    .map(|w| {
+                        format!(
+                            "{:<7} {:<22} {:<11} {:<10} {}",
+                            w.id.to_string(),
+                            w.state,
+                            w.current_step,
+                            w.requester,
+                            w.request.lines().next().unwrap_or("").chars().take(60).collect::<String>()
+                        )
+                    })
+                    .collect();
+                Reply::say(Message::text(lines.join("\n")).with_title("Recent workflows"))
+            }
+            Err(e) => Reply::error(format!("Could not list workflows: {e}")),
+        }
+    }
+}
+
+pub fn status_message(record: &WorkflowRecord, steps: &[crate::store::StepRecord]) -> Message {
+    let mut lines = vec![format!(
+        "state {} · requester {} · step {}",
+        record.state.status(),
+        record.requester,
+        record
+            .definition
+            .steps
+            .get(record.state.current_step(&record.definition))
+            .map(|s| s.name.as_str())
+            .unwrap_or("?")
+    )];
+    for s in steps {
+        let mark = match s.status.as_str() {
+            "succeeded" => "✓",
+            "skipped" => "↷",
+            "failed" => "✗",
+            "running" => "…",
+            "waiting" => "⏸",
+            _ => "·",
+        };
+        let mut line = format!("{mark} {:<11} {}", s.name, s.status);
+        if s.attempts > 1 {
+            line.push_str(&format!(" (attempt {})", s.attempts));
+        }
+        if let Some(e) = &s.error {
+            line.push_str(&format!(" — {e}"));
+        }
+        lines.push(line);
+    }
+    Message::text(lines.join("\n"))
+        .with_title(format!("{} · {}", record.id, record.state.status()))
+        .with_workflow(record.id)
+}

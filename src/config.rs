@@ -1,0 +1,323 @@
+//! Configuration: an optional TOML file (`switchboard.example.toml` documents
+//! every key) overridden by `SWITCHBOARD_*` environment variables, falling back
+//! to embedded defaults so `switchboard console` runs with nothing around it.
+//! Secrets never live here: tokens come from the environment only.
+
+use crate::workflow::definition::parse_duration;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Syntax { path: String, message: String },
+    #[error("{origin}: key `{key}`: {expected}")]
+    Invalid {
+        origin: String,
+        key: String,
+        expected: String,
+    },
+}
+
+/// The file's shape. Every section and key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    #[serde(default)]
+    store: StoreSection,
+    #[serde(default)]
+    estate: EstateSection,
+    #[serde(default)]
+    policies: PathSection,
+    #[serde(default)]
+    workflows: WorkflowSection,
+    #[serde(default)]
+    approvals: ApprovalSection,
+    #[serde(default)]
+    channels: ChannelSection,
+    #[serde(default)]
+    runner: RunnerSection,
+    #[serde(default)]
+    lab: LabSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoreSection {
+    db: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EstateSection {
+    path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PathSection {
+    path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WorkflowSection {
+    connect: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApprovalSection {
+    approvers: Option<Vec<String>>,
+    timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelSection {
+    requests: Option<String>,
+    alerts: Option<String>,
+    digest: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunnerSection {
+    workers: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LabSection {
+    apply_delay: Option<String>,
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub db: PathBuf,
+    /// None: the embedded GlobalCart estate.
+    pub estate: Option<PathBuf>,
+    /// None: the embedded policies.
+    pub policies: Option<PathBuf>,
+    /// None: the embedded connect workflow.
+    pub connect_workflow: Option<PathBuf>,
+    pub approvers: Vec<String>,
+    /// Overrides the approval step's own timeout when set.
+    pub approval_timeout: Option<Duration>,
+    pub channels: Channels,
+    pub workers: usize,
+    pub lab_apply_delay: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Channels {
+    pub requests: String,
+    pub alerts: String,
+    pub digest: String,
+}
+
+pub const DEFAULT_DB: &str = "switchboard.db";
+pub const DEFAULT_APPROVER: &str = "approver";
+const MAX_WORKERS: usize = 64;
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            db: PathBuf::from(DEFAULT_DB),
+            estate: None,
+            policies: None,
+            connect_workflow: None,
+            approvers: vec![DEFAULT_APPROVER.to_string()],
+            approval_timeout: None,
+            channels: Channels {
+                requests: "console".into(),
+                alerts: "alerts".into(),
+                digest: "digest".into(),
+            },
+            workers: 2,
+            lab_apply_delay: Duration::ZERO,
+        }
+    }
+}
+
+impl Config {
+    /// Loads `path` if given (it must exist), else `./switchboard.toml` if it
+    /// exists, else the embedded defaults; then applies `env` overrides.
+    pub fn load(path: Option<&Path>, env: &[(String, String)]) -> Result<Config, ConfigError> {
+        let default_file = Path::new("switchboard.toml");
+        let chosen = match path {
+            Some(p) => Some(p.to_path_buf()),
+            None if default_file.exists() => Some(default_file.to_path_buf()),
+            None => None,
+        };
+        let mut config = match &chosen {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.display().to_string(),
+                    source,
+                })?;
+                Config::from_toml(&text, &p.display().to_string())?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        Ok(config)
+    }
+
+    pub fn from_toml(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        let mut config = Config::default();
+        let invalid = |key: &str, expected: String| ConfigError::Invalid {
+            origin: format!("config file {origin}"),
+            key: key.to_string(),
+            expected,
+        };
+        if let Some(db) = file.store.db {
+            config.db = db;
+        }
+        config.estate = file.estate.path;
+        config.policies = file.policies.path;
+        config.connect_workflow = file.workflows.connect;
+        if let Some(approvers) = file.approvals.approvers {
+            config.approvers = check_approvers(approvers).map_err(|e| invalid("approvals.approvers", e))?;
+        }
+        if let Some(t) = file.approvals.timeout {
+            config.approval_timeout =
+                Some(positive_duration(&t).map_err(|e| invalid("approvals.timeout", e))?);
+        }
+        if let Some(c) = file.channels.requests {
+            config.channels.requests = c;
+        }
+        if let Some(c) = file.channels.alerts {
+            config.channels.alerts = c;
+        }
+        if let Some(c) = file.channels.digest {
+            config.channels.digest = c;
+        }
+        if let Some(w) = file.runner.workers {
+            config.workers = check_workers(w).map_err(|e| invalid("runner.workers", e))?;
+        }
+        if let Some(d) = file.lab.apply_delay {
+            config.lab_apply_delay = parse_duration(&d).map_err(|e| invalid("lab.apply_delay", e))?;
+        }
+        Ok(config)
+    }
+
+    /// Applies `SWITCHBOARD_*` overrides.
+    pub fn apply_env(&mut self, env: &[(String, String)]) -> Result<(), ConfigError> {
+        for (key, value) in env {
+            let invalid = |expected: String| ConfigError::Invalid {
+                origin: "environment".into(),
+                key: key.clone(),
+                expected,
+            };
+            match key.as_str() {
+                "SWITCHBOARD_DB" => self.db = PathBuf::from(value),
+                "SWITCHBOARD_ESTATE" => self.estate = Some(PathBuf::from(value)),
+                "SWITCHBOARD_POLICIES" => self.policies = Some(PathBuf::from(value)),
+                "SWITCHBOARD_CONNECT_WORKFLOW" => self.connect_workflow = Some(PathBuf::from(value)),
+                "SWITCHBOARD_APPROVERS" => {
+                    let list = value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+                    self.approvers = check_approvers(list).map_err(invalid)?;
+                }
+                "SWITCHBOARD_APPROVAL_TIMEOUT" => {
+                    self.approval_timeout = Some(positive_duration(value).map_err(invalid)?)
+                }
+                "SWITCHBOARD_WORKERS" => {
+                    let n = value.parse::<usize>().map_err(|_| invalid(format!("a number of workers, got '{value}'")))?;
+                    self.workers = check_workers(n).map_err(invalid)?;
+                }
+                "SWITCHBOARD_LAB_APPLY_DELAY" => self.lab_apply_delay = parse_duration(value).map_err(invalid)?,
+                "SWITCHBOARD_ALERTS_CHANNEL" => self.channels.alerts = value.clone(),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    pub fn is_approver(&self, user: &str) -> bool {
+        self.approvers.iter().any(|a| a == user)
+    }
+}
+
+/// The process's `SWITCHBOARD_*` variables (the config file path excepted).
+pub fn switchboard_env() -> Vec<(String, String)> {
+    std::env::vars()
+        .filter(|(k, _)| k.starts_with("SWITCHBOARD_") && k != "SWITCHBOARD_CONFIG")
+        .collect()
+}
+
+fn check_approvers(list: Vec<String>) -> Result<Vec<String>, String> {
+    if list.iter().any(|a| a.trim().is_empty() || a.len() > 128) {
+        return Err("a list of user names or ids, none empty".into());
+    }
+    Ok(list)
+}
+
+fn check_workers(n: usize) -> Result<usize, String> {
+    if (1..=MAX_WORKERS).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("between 1 and {MAX_WORKERS} workers, got {n}"))
+    }
+}
+
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    let d = parse_duration(text)?;
+    if d.is_zero() {
+        return Err("a duration above zero".into());
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_make_approver_an_approver() {
+        let c = Config::default();
+        assert!(c.is_approver("approver"));
+        assert_eq!(c.db, PathBuf::from("switchboard.db"));
+    }
+
+    #[test]
+    fn example_file_parses() {
+        let text = include_str!("../switchboard.example.toml");
+        let c = Config::from_toml(text, "switchboard.example.toml").unwrap();
+        assert!(!c.approvers.is_empty());
+    }
+
+    #[test]
+    fn bad_values_name_the_file_and_key() {
+        let err = Config::from_toml("[approvals]\ntimeout = \"soon\"\n", "x.toml").unwrap_err().to_string();
+        assert!(err.contains("x.toml") && err.contains("approvals.timeout") && err.contains("soon"), "{err}");
+        let err = Config::from_toml("[approvals]\napprovers = \"bob\"\n", "x.toml").unwrap_err().to_string();
+        assert!(err.contains("x.toml") && err.contains("approvers"), "{err}");
+        let err = Config::from_toml("[runner]\nworkers = 0\n", "x.toml").unwrap_err().to_string();
+        assert!(err.contains("runner.workers"), "{err}");
+        let err = Config::from_toml("[stroe]\ndb = \"x\"\n", "x.toml").unwrap_err().to_string();
+        assert!(err.contains("x.toml") && err.contains("stroe"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut c = Config::from_toml("[approvals]\napprovers = [\"bob\"]\n", "x.toml").unwrap();
+        c.apply_env(&[("SWITCHBOARD_APPROVERS".into(), "carol, dave".into()), ("SWITCHBOARD_DB".into(), "/tmp/x.db".into())])
+            .unwrap();
+        assert_eq!(c.approvers, vec!["carol", "dave"]);
+        assert_eq!(c.db, PathBuf::from("/tmp/x.db"));
+        let err = c.apply_env(&[("SWITCHBOARD_WORKERS".into(), "many".into())]).unwrap_err().to_string();
+        assert!(err.contains("SWITCHBOARD_WORKERS"), "{err}");
+    }
+}

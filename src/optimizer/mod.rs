@@ -1,0 +1,7 @@
+//! Path choice. Today: choose among existing connections for one request
+//! (`design`). The pricing catalog, multi-hop k-shortest paths and estate-wide
+//! plan grow here later; the workflow only sees `Design`.
+
+pub mod design;
+
+pub use design::{design, CandidatePath, Design, DesignError};

@@ -1,0 +1,355 @@
+//! The lab provider: the GlobalCart estate from `examples/globalcart.yaml` as a
+//! cloud that needs no credentials. What it applies lives in its own tables
+//! (`lab_resources`, `lab_faults`) so it survives restarts, it checks every change
+//! against the estate like a real API would, and it can be told to fail: mark a
+//! connection down or degraded, or wait before answering an apply so tests can
+//! kill the process mid-step.
+
+use super::{CloudProvider, ProviderError};
+use crate::domain::{Change, ConnectionId, ConnectionStatus, Estate, Millis, ResourceId};
+use async_trait::async_trait;
+use chrono::Utc;
+use sqlx::{Row, SqlitePool};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const EMBEDDED_ESTATE: &str = include_str!("../../examples/globalcart.yaml");
+
+const NAME: &str = "lab";
+
+/// A fault injected on a connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    pub connection: ConnectionId,
+    pub status: ConnectionStatus,
+    pub extra_latency: Millis,
+}
+
+pub struct LabProvider {
+    estate: Arc<Estate>,
+    pool: SqlitePool,
+    apply_delay: Duration,
+}
+
+fn transient(e: sqlx::Error) -> ProviderError {
+    ProviderError::Transient {
+        provider: NAME,
+        reason: e.to_string(),
+    }
+}
+
+fn refused(reason: String) -> ProviderError {
+    ProviderError::Refused {
+        provider: NAME,
+        reason,
+    }
+}
+
+/// A stable resource id for an idempotency key (FNV-1a), so the same key always
+/// names the same resource.
+fn resource_id_for(change: &Change, key: &str) -> ResourceId {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in key.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    ResourceId::new(format!("lab-{}-{hash:016x}", change.kind().replace('_', "-")))
+}
+
+fn valid_cidr(text: &str) -> bool {
+    let Some((addr, len)) = text.split_once('/') else {
+        return false;
+    };
+    addr.parse::<std::net::Ipv4Addr>().is_ok() && len.parse::<u8>().is_ok_and(|l| l <= 32)
+}
+
+impl LabProvider {
+    pub fn new(estate: Arc<Estate>, pool: SqlitePool, apply_delay: Duration) -> LabProvider {
+        LabProvider {
+            estate,
+            pool,
+            apply_delay,
+        }
+    }
+
+    /// Checks a change the way a cloud API would before accepting it.
+    fn check(&self, change: &Change) -> Result<(), ProviderError> {
+        let network = change.network();
+        if self.estate.network(network).is_none() {
+            return Err(refused(format!("unknown network '{network}'")));
+        }
+        match change {
+            Change::AllowIngress { from_cidr, port, .. } => {
+                if !valid_cidr(from_cidr) {
+                    return Err(refused(format!("'{from_cidr}' is not an IPv4 CIDR")));
+                }
+                if *port == 0 {
+                    return Err(refused("port 0 cannot be opened".into()));
+                }
+            }
+            Change::Route {
+                destination_cidr,
+                via,
+                ..
+            } => {
+                if !valid_cidr(destination_cidr) {
+                    return Err(refused(format!("'{destination_cidr}' is not an IPv4 CIDR")));
+                }
+                let conn = self
+                    .estate
+                    .connection(via)
+                    .ok_or_else(|| refused(format!("unknown connection '{via}'")))?;
+                if conn.other_end(network).is_none() {
+                    return Err(refused(format!("connection '{via}' does not reach network '{network}'")));
+                }
+            }
+            Change::RoutePreference {
+                destination_cidr,
+                preferred,
+                other,
+                ..
+            } => {
+                if !valid_cidr(destination_cidr) {
+                    return Err(refused(format!("'{destination_cidr}' is not an IPv4 CIDR")));
+                }
+                for via in [preferred, other] {
+                    let conn = self
+                        .estate
+                        .connection(via)
+                        .ok_or_else(|| refused(format!("unknown connection '{via}'")))?;
+                    if conn.other_end(network).is_none() {
+                        return Err(refused(format!("connection '{via}' does not reach network '{network}'")));
+                    }
+                }
+            }
+            Change::DnsRecord { name, address, .. } => {
+                if name.is_empty() || name.len() > 253 {
+                    return Err(refused(format!("'{name}' is not a DNS name")));
+                }
+                if address.parse::<std::net::IpAddr>().is_err() {
+                    return Err(refused(format!("'{address}' is not an IP address")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn faults(&self) -> Result<Vec<Fault>, ProviderError> {
+        let rows = sqlx::query("SELECT connection_id, status, extra_latency_ms FROM lab_faults ORDER BY connection_id")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(transient)?;
+        Ok(rows
+            .iter()
+            .map(|r| Fault {
+                connection: ConnectionId::new(r.get::<String, _>(0)),
+                status: match r.get::<String, _>(1).as_str() {
+                    "down" => ConnectionStatus::Down,
+                    "degraded" => ConnectionStatus::Degraded,
+                    _ => ConnectionStatus::Up,
+                },
+                extra_latency: Millis(r.get(2)),
+            })
+            .collect())
+    }
+
+    /// Injects a fault on a connection (or clears it with status `Up` and no
+    /// extra latency).
+    pub async fn set_fault(&self, fault: &Fault) -> Result<(), ProviderError> {
+        if self.estate.connection(&fault.connection).is_none() {
+            return Err(refused(format!("unknown connection '{}'", fault.connection)));
+        }
+        if !fault.extra_latency.0.is_finite() || fault.extra_latency.0 < 0.0 {
+            return Err(refused(format!("extra latency {} must be ≥ 0", fault.extra_latency)));
+        }
+        if fault.status == ConnectionStatus::Up && fault.extra_latency.0 == 0.0 {
+            sqlx::query("DELETE FROM lab_faults WHERE connection_id = ?")
+                .bind(fault.connection.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err(transient)?;
+            return Ok(());
+        }
+        let status = match fault.status {
+            ConnectionStatus::Up => "up",
+            ConnectionStatus::Degraded => "degraded",
+            ConnectionStatus::Down => "down",
+        };
+        sqlx::query(
+            "INSERT INTO lab_faults (connection_id, status, extra_latency_ms, set_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT(connection_id) DO UPDATE SET status = excluded.status, \
+             extra_latency_ms = excluded.extra_latency_ms, set_at = excluded.set_at",
+        )
+        .bind(fault.connection.as_str())
+        .bind(status)
+        .bind(fault.extra_latency.0)
+        .bind(Utc::now().to_rfc3339())
+        .execute(&self.pool)
+        .await
+        .map_err(transient)?;
+        Ok(())
+    }
+
+    /// Every resource the lab holds, active or not: (key, resource, active).
+    pub async fn resources(&self) -> Result<Vec<(String, ResourceId, bool)>, ProviderError> {
+        let rows = sqlx::query("SELECT idempotency_key, resource_id, reverted_at IS NULL FROM lab_resources ORDER BY created_at")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(transient)?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), ResourceId::new(r.get::<String, _>(1)), r.get(2)))
+            .collect())
+    }
+}
+
+#[async_trait]
+impl CloudProvider for LabProvider {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn discover(&self) -> Result<Estate, ProviderError> {
+        let mut estate = (*self.estate).clone();
+        for fault in self.faults().await? {
+            if let Some(conn) = estate.connections.iter_mut().find(|c| c.id == fault.connection) {
+                conn.status = fault.status;
+                conn.latency_ms = conn.latency_ms + fault.extra_latency;
+            }
+        }
+        Ok(estate)
+    }
+
+    async fn apply(&self, change: &Change, idempotency_key: &str) -> Result<ResourceId, ProviderError> {
+        let existing = sqlx::query("SELECT resource_id FROM lab_resources WHERE idempotency_key = ?")
+            .bind(idempotency_key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(transient)?;
+        if let Some(row) = existing {
+            return Ok(ResourceId::new(row.get::<String, _>(0)));
+        }
+        self.check(change)?;
+        let resource = resource_id_for(change, idempotency_key);
+        let change_json = serde_json::to_string(change).map_err(|e| refused(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO lab_resources (idempotency_key, resource_id, change, created_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT(idempotency_key) DO NOTHING",
+        )
+        .bind(idempotency_key)
+        .bind(resource.as_str())
+        .bind(change_json)
+        .bind(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .execute(&self.pool)
+        .await
+        .map_err(transient)?;
+        // The resource exists from here on, but the caller has not heard so yet:
+        // a crash in this window is what idempotency keys are for.
+        if !self.apply_delay.is_zero() {
+            tokio::time::sleep(self.apply_delay).await;
+        }
+        Ok(resource)
+    }
+
+    async fn revert(&self, resource: &ResourceId) -> Result<(), ProviderError> {
+        let done = sqlx::query(
+            "UPDATE lab_resources SET reverted_at = COALESCE(reverted_at, ?) WHERE resource_id = ?",
+        )
+        .bind(Utc::now().to_rfc3339())
+        .bind(resource.as_str())
+        .execute(&self.pool)
+        .await
+        .map_err(transient)?;
+        if done.rows_affected() == 0 {
+            return Err(ProviderError::NotFound {
+                provider: NAME,
+                resource: resource.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    async fn exists(&self, resource: &ResourceId) -> Result<bool, ProviderError> {
+        let row = sqlx::query("SELECT 1 FROM lab_resources WHERE resource_id = ? AND reverted_at IS NULL")
+            .bind(resource.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(transient)?;
+        Ok(row.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::NetworkId;
+    use crate::store::Store;
+
+    async fn lab(dir: &tempfile::TempDir) -> LabProvider {
+        let store = Store::open(&dir.path().join("lab.db")).await.unwrap();
+        let estate = Arc::new(Estate::from_yaml(EMBEDDED_ESTATE, "globalcart").unwrap());
+        LabProvider::new(estate, store.pool().clone(), Duration::ZERO)
+    }
+
+    fn route(via: &str) -> Change {
+        Change::Route {
+            network: NetworkId::new("aws-use1-prod"),
+            destination_cidr: "10.40.0.0/16".into(),
+            via: ConnectionId::new(via),
+        }
+    }
+
+    #[tokio::test]
+    async fn applying_a_key_twice_creates_one_resource() {
+        let dir = tempfile::tempdir().unwrap();
+        let lab = lab(&dir).await;
+        let first = lab.apply(&route("dx-1"), "wf-1/provision/0").await.unwrap();
+        let again = lab.apply(&route("dx-1"), "wf-1/provision/0").await.unwrap();
+        assert_eq!(first, again);
+        assert_eq!(lab.resources().await.unwrap().len(), 1);
+        assert!(lab.exists(&first).await.unwrap());
+        lab.revert(&first).await.unwrap();
+        lab.revert(&first).await.unwrap();
+        assert!(!lab.exists(&first).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn changes_that_do_not_fit_the_estate_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let lab = lab(&dir).await;
+        let err = lab.apply(&route("er-1"), "k1").await.unwrap_err();
+        assert!(err.to_string().contains("does not reach"), "{err}");
+        assert!(!err.is_retryable());
+        let bad_cidr = Change::AllowIngress {
+            network: NetworkId::new("azure-eus-prod"),
+            from_cidr: "10.0.0.0/33".into(),
+            port: 1433,
+            description: "x".into(),
+        };
+        assert!(lab.apply(&bad_cidr, "k2").await.is_err());
+        assert!(lab.resources().await.unwrap().is_empty());
+        let missing = lab.revert(&ResourceId::new("lab-route-nope")).await.unwrap_err();
+        assert!(matches!(missing, ProviderError::NotFound { .. }));
+    }
+
+    #[tokio::test]
+    async fn faults_show_in_discovery_until_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let lab = lab(&dir).await;
+        let er = ConnectionId::new("er-1");
+        let base = lab.discover().await.unwrap().connection(&er).unwrap().latency_ms;
+        lab.set_fault(&Fault { connection: er.clone(), status: ConnectionStatus::Degraded, extra_latency: Millis(40.0) })
+            .await
+            .unwrap();
+        let seen = lab.discover().await.unwrap();
+        let c = seen.connection(&er).unwrap();
+        assert_eq!(c.status, ConnectionStatus::Degraded);
+        assert_eq!(c.latency_ms, base + Millis(40.0));
+        lab.set_fault(&Fault { connection: er.clone(), status: ConnectionStatus::Up, extra_latency: Millis(0.0) })
+            .await
+            .unwrap();
+        assert_eq!(lab.discover().await.unwrap().connection(&er).unwrap().status, ConnectionStatus::Up);
+        let unknown = Fault { connection: ConnectionId::new("nope"), status: ConnectionStatus::Down, extra_latency: Millis(0.0) };
+        assert!(lab.set_fault(&unknown).await.is_err());
+    }
+}

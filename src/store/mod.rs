@@ -1,0 +1,610 @@
+//! SQLite storage (sqlx, WAL). Owns the schema (migrations/ applied at open) and
+//! every query. A workflow transition, its step rows, approval, audit entry and
+//! outbox messages commit in one transaction, guarded by the workflow's version,
+//! so a step's result is durable before the next step starts and two writers can
+//! never both move the same workflow.
+
+use crate::chat::message::{Destination, Message};
+use crate::domain::{Change, ResourceId, UserId, WorkflowId};
+use crate::workflow::definition::Definition;
+use crate::workflow::machine::{StepStatus, Timestamp, Transition, WorkflowState};
+use chrono::Utc;
+use serde::Serialize;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database {path}: {source}")]
+    Open { path: String, source: sqlx::Error },
+    #[error("database {path}: applying migrations: {source}")]
+    Migrate {
+        path: String,
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("database holds a corrupt {what} for {id}: {detail}")]
+    Corrupt {
+        what: &'static str,
+        id: String,
+        detail: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepRecord {
+    pub index: usize,
+    pub name: String,
+    pub action: String,
+    pub status: String,
+    pub attempts: u32,
+    pub output: Option<serde_json::Value>,
+    pub error: Option<String>,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkflowRecord {
+    pub id: WorkflowId,
+    pub definition: Definition,
+    pub state: WorkflowState,
+    pub requester: UserId,
+    pub channel: String,
+    pub request_text: String,
+    pub version: i64,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WorkflowSummary {
+    pub id: WorkflowId,
+    pub state: String,
+    pub requester: String,
+    pub current_step: String,
+    pub request: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRecord {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ResourceRecord {
+    pub idempotency_key: String,
+    pub provider: String,
+    pub resource_id: ResourceId,
+    pub change: Change,
+    pub status: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub destination: Destination,
+    pub message: Message,
+}
+
+/// The outcome of a guarded commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Commit {
+    Done { version: i64 },
+    /// Someone else moved the workflow first; reload and try again.
+    Conflict,
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+fn now_text() -> String {
+    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn time_text(t: Timestamp) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and applies migrations.
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        let shown = path.display().to_string();
+        let options = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(|source| StoreError::Open { path: shown.clone(), source })?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(15))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open { path: shown.clone(), source })?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate { path: shown, source })?;
+        Ok(Store { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Creates a workflow with all its steps pending, its first transition's
+    /// notices in the outbox and an audit entry, in one transaction.
+    pub async fn create_workflow(
+        &self,
+        definition: &Definition,
+        requester: &UserId,
+        channel: &str,
+        request_text: &str,
+        messages: &[(Destination, Message)],
+    ) -> Result<WorkflowId, StoreError> {
+        let now = now_text();
+        let state = WorkflowState::start();
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "INSERT INTO workflows (definition_name, definition_version, definition, state, status, current_step, \
+             deadline, requester, channel, request_text, version, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, 0, NULL, ?, ?, ?, 0, ?, ?) RETURNING id",
+        )
+        .bind(&definition.name)
+        .bind(definition.version)
+        .bind(json(definition))
+        .bind(json(&state))
+        .bind(state.status())
+        .bind(requester.as_str())
+        .bind(channel)
+        .bind(request_text)
+        .bind(&now)
+        .bind(&now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let raw: i64 = row.get(0);
+        let id = WorkflowId::new(raw).ok_or(StoreError::Corrupt {
+            what: "workflow id",
+            id: raw.to_string(),
+            detail: "not positive".into(),
+        })?;
+        for (index, step) in definition.steps.iter().enumerate() {
+            let (status, started) = if index == 0 {
+                (StepStatus::Running, Some(now.clone()))
+            } else {
+                (StepStatus::Pending, None)
+            };
+            sqlx::query(
+                "INSERT INTO workflow_steps (workflow_id, idx, name, action, status, attempts, started_at) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(id.get())
+            .bind(index as i64)
+            .bind(&step.name)
+            .bind(step.action.as_str())
+            .bind(status.as_str())
+            .bind(i64::from(index == 0))
+            .bind(started)
+            .execute(&mut *tx)
+            .await?;
+        }
+        insert_audit(&mut tx, Some(id), requester.as_str(), "workflow.created", request_text, &now).await?;
+        for (destination, message) in messages {
+            let mut message = message.clone();
+            message.workflow = Some(id);
+            insert_outbox(&mut tx, Some(id), destination, &message, &now).await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn load(&self, id: WorkflowId) -> Result<Option<WorkflowRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, definition, state, requester, channel, request_text, version, created_at, updated_at \
+             FROM workflows WHERE id = ?",
+        )
+        .bind(id.get())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| workflow_from_row(&row)).transpose()
+    }
+
+    pub async fn steps(&self, id: WorkflowId) -> Result<Vec<StepRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT idx, name, action, status, attempts, output, error, started_at, finished_at \
+             FROM workflow_steps WHERE workflow_id = ? ORDER BY idx",
+        )
+        .bind(id.get())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let output: Option<String> = row.get("output");
+                let output = output
+                    .map(|text| serde_json::from_str(&text))
+                    .transpose()
+                    .map_err(|e| StoreError::Corrupt {
+                        what: "step output",
+                        id: id.to_string(),
+                        detail: e.to_string(),
+                    })?;
+                let index: i64 = row.get("idx");
+                let attempts: i64 = row.get("attempts");
+                Ok(StepRecord {
+                    index: index as usize,
+                    name: row.get("name"),
+                    action: row.get("action"),
+                    status: row.get("status"),
+                    attempts: attempts as u32,
+                    output,
+                    error: row.get("error"),
+                    started_at: row.get("started_at"),
+                    finished_at: row.get("finished_at"),
+                })
+            })
+            .collect()
+    }
+
+    /// Most recent first.
+    pub async fn list(&self, limit: u32) -> Result<Vec<WorkflowSummary>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT w.id, w.status, w.requester, w.request_text, w.created_at, w.updated_at, s.name AS step \
+             FROM workflows w LEFT JOIN workflow_steps s ON s.workflow_id = w.id AND s.idx = w.current_step \
+             ORDER BY w.id DESC LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let raw: i64 = row.get("id");
+                Ok(WorkflowSummary {
+                    id: WorkflowId::new(raw).ok_or(StoreError::Corrupt {
+                        what: "workflow id",
+                        id: raw.to_string(),
+                        detail: "not positive".into(),
+                    })?,
+                    state: row.get("status"),
+                    requester: row.get("requester"),
+                    current_step: row.get::<Option<String>, _>("step").unwrap_or_default(),
+                    request: row.get("request_text"),
+                    created_at: row.get("created_at"),
+                    updated_at: row.get("updated_at"),
+                })
+            })
+            .collect()
+    }
+
+    /// Workflows the runner must pick up: running or rolling back.
+    pub async fn runnable(&self) -> Result<Vec<WorkflowId>, StoreError> {
+        let rows = sqlx::query("SELECT id FROM workflows WHERE status IN ('running', 'rolling_back') ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().filter_map(|r| WorkflowId::new(r.get(0))).collect())
+    }
+
+    /// Workflows whose deadline (a wait's expiry or a retry's backoff) has passed.
+    pub async fn due(&self, now: Timestamp) -> Result<Vec<WorkflowId>, StoreError> {
+        let rows = sqlx::query("SELECT id FROM workflows WHERE deadline IS NOT NULL AND deadline <= ? ORDER BY deadline")
+            .bind(time_text(now))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().filter_map(|r| WorkflowId::new(r.get(0))).collect())
+    }
+
+    pub async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError> {
+        let row = sqlx::query("SELECT MIN(deadline) FROM workflows WHERE deadline IS NOT NULL")
+            .fetch_one(&self.pool)
+            .await?;
+        let text: Option<String> = row.get(0);
+        Ok(text.and_then(|t| t.parse().ok()))
+    }
+
+    /// Commits a transition if the workflow is still at `expected_version`.
+    /// `answer` is appended to the request text (a clarification's reply).
+    pub async fn commit(
+        &self,
+        record: &WorkflowRecord,
+        transition: &Transition,
+        messages: &[(Destination, Message)],
+        answer: Option<&str>,
+    ) -> Result<Commit, StoreError> {
+        let now = now_text();
+        let next = &transition.next;
+        let current_step = next.current_step(&record.definition) as i64;
+        let request_text = match answer {
+            Some(a) => format!("{}\n{}", record.request_text, a),
+            None => record.request_text.clone(),
+        };
+        let mut tx = self.pool.begin().await?;
+        let updated = sqlx::query(
+            "UPDATE workflows SET state = ?, status = ?, current_step = ?, deadline = ?, request_text = ?, \
+             version = version + 1, updated_at = ? WHERE id = ? AND version = ?",
+        )
+        .bind(json(next))
+        .bind(next.status())
+        .bind(current_step)
+        .bind(next.deadline().map(time_text))
+        .bind(&request_text)
+        .bind(&now)
+        .bind(record.id.get())
+        .bind(record.version)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Ok(Commit::Conflict);
+        }
+        for update in &transition.steps {
+            sqlx::query(
+                "UPDATE workflow_steps SET status = ?, attempts = ?, \
+                 output = COALESCE(?, output), error = ?, \
+                 started_at = CASE WHEN ? THEN ? ELSE started_at END, \
+                 finished_at = CASE WHEN ? THEN ? ELSE NULL END \
+                 WHERE workflow_id = ? AND idx = ?",
+            )
+            .bind(update.status.as_str())
+            .bind(i64::from(update.attempts))
+            .bind(update.output.as_ref().map(json))
+            .bind(update.error.as_deref())
+            .bind(update.started)
+            .bind(&now)
+            .bind(update.finished)
+            .bind(&now)
+            .bind(record.id.get())
+            .bind(update.step as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(approval) = &transition.approval {
+            sqlx::query(
+                "INSERT INTO approvals (workflow_id, decision, decided_by, reason, decided_at) VALUES (?, ?, ?, ?, ?)",
+            )
+            .bind(record.id.get())
+            .bind(json_text(&approval.decision))
+            .bind(approval.by.as_str())
+            .bind(approval.reason.as_deref())
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let audit = &transition.audit;
+        insert_audit(&mut tx, Some(record.id), &audit.actor, &audit.action, &audit.detail, &now).await?;
+        for (destination, message) in messages {
+            insert_outbox(&mut tx, Some(record.id), destination, message, &now).await?;
+        }
+        tx.commit().await?;
+        Ok(Commit::Done {
+            version: record.version + 1,
+        })
+    }
+
+    /// An audit entry outside a transition (e.g. a refused click).
+    pub async fn audit(&self, workflow: Option<WorkflowId>, actor: &str, action: &str, detail: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        insert_audit(&mut tx, workflow, actor, action, detail, &now_text()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn audit_trail(&self, id: WorkflowId) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query("SELECT at, actor, action, detail FROM audit_events WHERE workflow_id = ? ORDER BY id")
+            .bind(id.get())
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditRecord {
+                at: r.get("at"),
+                actor: r.get("actor"),
+                action: r.get("action"),
+                detail: r.get("detail"),
+            })
+            .collect())
+    }
+
+    /// Records a resource a provider created. Recording the same idempotency key
+    /// twice keeps the first row (a re-run step after a crash).
+    pub async fn record_resource(
+        &self,
+        workflow: WorkflowId,
+        step: &str,
+        idempotency_key: &str,
+        provider: &str,
+        resource: &ResourceId,
+        change: &Change,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO provisioned_resources (workflow_id, step, idempotency_key, provider, resource_id, change, status, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, 'active', ?) ON CONFLICT(idempotency_key) DO NOTHING",
+        )
+        .bind(workflow.get())
+        .bind(step)
+        .bind(idempotency_key)
+        .bind(provider)
+        .bind(resource.as_str())
+        .bind(json(change))
+        .bind(now_text())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Resources of a workflow, oldest first; `active_only` leaves out reverted ones.
+    pub async fn resources(&self, workflow: WorkflowId, active_only: bool) -> Result<Vec<ResourceRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT idempotency_key, provider, resource_id, change, status FROM provisioned_resources \
+             WHERE workflow_id = ? AND (status = 'active' OR NOT ?) ORDER BY id",
+        )
+        .bind(workflow.get())
+        .bind(active_only)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let change: String = r.get("change");
+                Ok(ResourceRecord {
+                    idempotency_key: r.get("idempotency_key"),
+                    provider: r.get("provider"),
+                    resource_id: ResourceId::new(r.get::<String, _>("resource_id")),
+                    change: serde_json::from_str(&change).map_err(|e| StoreError::Corrupt {
+                        what: "provisioned change",
+                        id: workflow.to_string(),
+                        detail: e.to_string(),
+                    })?,
+                    status: r.get("status"),
+                })
+            })
+            .collect()
+    }
+
+    pub async fn mark_reverted(&self, idempotency_key: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE provisioned_resources SET status = 'reverted', reverted_at = ? WHERE idempotency_key = ?")
+            .bind(now_text())
+            .bind(idempotency_key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Undelivered outbox messages, oldest first.
+    pub async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, channel, thread, message FROM outbox WHERE delivered_at IS NULL ORDER BY id LIMIT ?",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let id: i64 = r.get("id");
+                let text: String = r.get("message");
+                Ok(OutboxItem {
+                    id,
+                    destination: Destination {
+                        channel: r.get("channel"),
+                        thread: r.get("thread"),
+                    },
+                    message: serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+                        what: "outbox message",
+                        id: id.to_string(),
+                        detail: e.to_string(),
+                    })?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn mark_delivered(&self, outbox_id: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?")
+            .bind(now_text())
+            .bind(outbox_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Counts rows per table; used by tests and `bench`.
+    pub async fn count(&self, table: CountedTable) -> Result<i64, StoreError> {
+        let sql = match table {
+            CountedTable::Workflows => "SELECT COUNT(*) FROM workflows",
+            CountedTable::AuditEvents => "SELECT COUNT(*) FROM audit_events",
+            CountedTable::ProvisionedResources => "SELECT COUNT(*) FROM provisioned_resources",
+        };
+        Ok(sqlx::query(sql).fetch_one(&self.pool).await?.get(0))
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum CountedTable {
+    Workflows,
+    AuditEvents,
+    ProvisionedResources,
+}
+
+async fn insert_audit(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    workflow: Option<WorkflowId>,
+    actor: &str,
+    action: &str,
+    detail: &str,
+    at: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO audit_events (workflow_id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)")
+        .bind(workflow.map(WorkflowId::get))
+        .bind(at)
+        .bind(actor)
+        .bind(action)
+        .bind(detail)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn insert_outbox(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    workflow: Option<WorkflowId>,
+    destination: &Destination,
+    message: &Message,
+    at: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO outbox (channel, thread, workflow_id, message, created_at) VALUES (?, ?, ?, ?, ?)")
+        .bind(&destination.channel)
+        .bind(destination.thread.as_deref())
+        .bind(workflow.map(WorkflowId::get))
+        .bind(json(message))
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+fn json<T: Serialize + ?Sized>(value: &T) -> String {
+    // Serialising our own plain data types to JSON cannot fail (no maps with
+    // non-string keys, no custom serialisers that error).
+    serde_json::to_string(value).unwrap_or_else(|_| "null".into())
+}
+
+fn json_text<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    }
+}
+
+fn workflow_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<WorkflowRecord, StoreError> {
+    let raw: i64 = row.get("id");
+    let shown = format!("wf-{raw}");
+    let corrupt = |what: &'static str, detail: String| StoreError::Corrupt {
+        what,
+        id: shown.clone(),
+        detail,
+    };
+    let id = WorkflowId::new(raw).ok_or_else(|| corrupt("workflow id", "not positive".into()))?;
+    let definition: String = row.get("definition");
+    let state: String = row.get("state");
+    Ok(WorkflowRecord {
+        id,
+        definition: serde_json::from_str(&definition).map_err(|e| corrupt("definition", e.to_string()))?,
+        state: serde_json::from_str(&state).map_err(|e| corrupt("state", e.to_string()))?,
+        requester: UserId::new(row.get::<String, _>("requester")),
+        channel: row.get("channel"),
+        request_text: row.get("request_text"),
+        version: row.get("version"),
+        created_at: row.get("created_at"),
+        updated_at: row.get("updated_at"),
+    })
+}

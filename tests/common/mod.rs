@@ -1,0 +1,110 @@
+//! Runs the real `switchboard` binary against a temporary database.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub const FLAGSHIP: &str = "connect aws lambda OrderProcessor in us-east-1 to azure sql orderdb.database.windows.net in East US, PCI-DSS, encrypted, under 20ms, 500 GB/month";
+
+pub struct Lab {
+    pub dir: tempfile::TempDir,
+    pub env: Vec<(String, String)>,
+}
+
+impl Lab {
+    pub fn new() -> Lab {
+        Lab {
+            dir: tempfile::tempdir().expect("temp dir"),
+            env: Vec::new(),
+        }
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("switchboard.db")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn with_env(mut self, key: &str, value: &str) -> Lab {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        cmd.current_dir(self.dir.path())
+            .arg("--db")
+            .arg(self.db())
+            .args(args)
+            .env_remove("SWITCHBOARD_CONFIG")
+            .env("USER", "alice");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs `args` with `stdin` piped in; returns the output.
+    pub fn run_with_input(&self, args: &[&str], stdin: &[u8]) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn switchboard");
+        child.stdin.take().expect("stdin").write_all(stdin).expect("write stdin");
+        child.wait_with_output().expect("wait")
+    }
+
+    /// Runs a console script as `user`; returns stdout, asserting success.
+    pub fn console(&self, user: &str, script: &str) -> String {
+        let out = self.run_with_input(&["console", "--user", user], script.as_bytes());
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "console failed: {}\nstdout:\n{stdout}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let out = self.command(args).output().expect("run switchboard");
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json output")
+    }
+
+    pub fn show(&self, id: &str) -> serde_json::Value {
+        self.json(&["workflows", "show", id, "--format", "json"])
+    }
+
+    pub fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, text).expect("write file");
+        p
+    }
+}
+
+pub fn step_status(show: &serde_json::Value, name: &str) -> String {
+    show["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["name"] == name)
+        .map(|s| s["status"].as_str().unwrap_or("").to_string())
+        .unwrap_or_default()
+}
+
+pub fn exists(p: &Path) -> bool {
+    p.exists()
+}
