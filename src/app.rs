@@ -55,7 +55,11 @@ impl App {
             None => Definition::embedded_connect()?,
         };
         let store = Store::open(&config.db).await?;
-        let lab = Arc::new(LabProvider::new(estate.clone(), store.pool().clone(), config.lab_apply_delay));
+        let lab = Arc::new(LabProvider::new(
+            estate.clone(),
+            store.pool().clone(),
+            config.lab_apply_delay,
+        ));
         let provider: Arc<dyn CloudProvider> = lab.clone();
         let engine = Engine::new(
             store.clone(),

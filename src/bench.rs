@@ -20,7 +20,11 @@ pub enum BenchError {
     #[error("{0}")]
     Setup(String),
     #[error("only {completed} of {count} workflows completed; first other state: {other}")]
-    Incomplete { completed: usize, count: usize, other: String },
+    Incomplete {
+        completed: usize,
+        count: usize,
+        other: String,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -59,15 +63,24 @@ fn requests(estate: &Estate, count: usize) -> Vec<String> {
         .collect()
 }
 
-pub async fn workflows(dir: &Path, count: usize, workers: usize) -> Result<WorkflowBench, BenchError> {
+pub async fn workflows(
+    dir: &Path,
+    count: usize,
+    workers: usize,
+) -> Result<WorkflowBench, BenchError> {
     let mut definition = Definition::embedded_connect().map_err(AppError::from)?;
     let approval = definition
         .step_index(Action::Approval)
         .ok_or_else(|| BenchError::Setup("the connect workflow has no approval step".into()))?;
-    definition.steps[approval].when = Some(Condition::RiskAtLeast(crate::workflow::definition::Risk::High));
+    definition.steps[approval].when = Some(Condition::RiskAtLeast(
+        crate::workflow::definition::Risk::High,
+    ));
     let def_path = dir.join("connect-auto.yaml");
-    std::fs::write(&def_path, serde_yaml::to_string(&definition).map_err(|e| BenchError::Setup(e.to_string()))?)
-        .map_err(|e| BenchError::Setup(format!("{}: {e}", def_path.display())))?;
+    std::fs::write(
+        &def_path,
+        serde_yaml::to_string(&definition).map_err(|e| BenchError::Setup(e.to_string()))?,
+    )
+    .map_err(|e| BenchError::Setup(format!("{}: {e}", def_path.display())))?;
     let config = Config {
         db: dir.join("bench.db"),
         connect_workflow: Some(def_path),
@@ -108,7 +121,11 @@ pub async fn workflows(dir: &Path, count: usize, workers: usize) -> Result<Workf
         }
     }
     if completed != count {
-        return Err(BenchError::Incomplete { completed, count, other });
+        return Err(BenchError::Incomplete {
+            completed,
+            count,
+            other,
+        });
     }
     Ok(WorkflowBench {
         count,

@@ -189,7 +189,8 @@ impl Config {
         config.policies = file.policies.path;
         config.connect_workflow = file.workflows.connect;
         if let Some(approvers) = file.approvals.approvers {
-            config.approvers = check_approvers(approvers).map_err(|e| invalid("approvals.approvers", e))?;
+            config.approvers =
+                check_approvers(approvers).map_err(|e| invalid("approvals.approvers", e))?;
         }
         if let Some(t) = file.approvals.timeout {
             config.approval_timeout =
@@ -208,7 +209,8 @@ impl Config {
             config.workers = check_workers(w).map_err(|e| invalid("runner.workers", e))?;
         }
         if let Some(d) = file.lab.apply_delay {
-            config.lab_apply_delay = parse_duration(&d).map_err(|e| invalid("lab.apply_delay", e))?;
+            config.lab_apply_delay =
+                parse_duration(&d).map_err(|e| invalid("lab.apply_delay", e))?;
         }
         Ok(config)
     }
@@ -225,19 +227,29 @@ impl Config {
                 "SWITCHBOARD_DB" => self.db = PathBuf::from(value),
                 "SWITCHBOARD_ESTATE" => self.estate = Some(PathBuf::from(value)),
                 "SWITCHBOARD_POLICIES" => self.policies = Some(PathBuf::from(value)),
-                "SWITCHBOARD_CONNECT_WORKFLOW" => self.connect_workflow = Some(PathBuf::from(value)),
+                "SWITCHBOARD_CONNECT_WORKFLOW" => {
+                    self.connect_workflow = Some(PathBuf::from(value))
+                }
                 "SWITCHBOARD_APPROVERS" => {
-                    let list = value.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+                    let list = value
+                        .split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect();
                     self.approvers = check_approvers(list).map_err(invalid)?;
                 }
                 "SWITCHBOARD_APPROVAL_TIMEOUT" => {
                     self.approval_timeout = Some(positive_duration(value).map_err(invalid)?)
                 }
                 "SWITCHBOARD_WORKERS" => {
-                    let n = value.parse::<usize>().map_err(|_| invalid(format!("a number of workers, got '{value}'")))?;
+                    let n = value
+                        .parse::<usize>()
+                        .map_err(|_| invalid(format!("a number of workers, got '{value}'")))?;
                     self.workers = check_workers(n).map_err(invalid)?;
                 }
-                "SWITCHBOARD_LAB_APPLY_DELAY" => self.lab_apply_delay = parse_duration(value).map_err(invalid)?,
+                "SWITCHBOARD_LAB_APPLY_DELAY" => {
+                    self.lab_apply_delay = parse_duration(value).map_err(invalid)?
+                }
                 "SWITCHBOARD_ALERTS_CHANNEL" => self.channels.alerts = value.clone(),
                 _ => {}
             }
@@ -300,24 +312,41 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_file_and_key() {
-        let err = Config::from_toml("[approvals]\ntimeout = \"soon\"\n", "x.toml").unwrap_err().to_string();
-        assert!(err.contains("x.toml") && err.contains("approvals.timeout") && err.contains("soon"), "{err}");
-        let err = Config::from_toml("[approvals]\napprovers = \"bob\"\n", "x.toml").unwrap_err().to_string();
+        let err = Config::from_toml("[approvals]\ntimeout = \"soon\"\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("x.toml") && err.contains("approvals.timeout") && err.contains("soon"),
+            "{err}"
+        );
+        let err = Config::from_toml("[approvals]\napprovers = \"bob\"\n", "x.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("x.toml") && err.contains("approvers"), "{err}");
-        let err = Config::from_toml("[runner]\nworkers = 0\n", "x.toml").unwrap_err().to_string();
+        let err = Config::from_toml("[runner]\nworkers = 0\n", "x.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("runner.workers"), "{err}");
-        let err = Config::from_toml("[stroe]\ndb = \"x\"\n", "x.toml").unwrap_err().to_string();
+        let err = Config::from_toml("[stroe]\ndb = \"x\"\n", "x.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("x.toml") && err.contains("stroe"), "{err}");
     }
 
     #[test]
     fn environment_overrides_the_file() {
         let mut c = Config::from_toml("[approvals]\napprovers = [\"bob\"]\n", "x.toml").unwrap();
-        c.apply_env(&[("SWITCHBOARD_APPROVERS".into(), "carol, dave".into()), ("SWITCHBOARD_DB".into(), "/tmp/x.db".into())])
-            .unwrap();
+        c.apply_env(&[
+            ("SWITCHBOARD_APPROVERS".into(), "carol, dave".into()),
+            ("SWITCHBOARD_DB".into(), "/tmp/x.db".into()),
+        ])
+        .unwrap();
         assert_eq!(c.approvers, vec!["carol", "dave"]);
         assert_eq!(c.db, PathBuf::from("/tmp/x.db"));
-        let err = c.apply_env(&[("SWITCHBOARD_WORKERS".into(), "many".into())]).unwrap_err().to_string();
+        let err = c
+            .apply_env(&[("SWITCHBOARD_WORKERS".into(), "many".into())])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("SWITCHBOARD_WORKERS"), "{err}");
     }
 }

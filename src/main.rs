@@ -17,7 +17,11 @@ use switchboard::providers::CloudProvider;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "switchboard", version, about = "Chat-ops for multi-cloud networks")]
+#[command(
+    name = "switchboard",
+    version,
+    about = "Chat-ops for multi-cloud networks"
+)]
 struct Cli {
     /// Config file (default: ./switchboard.toml if present, else embedded defaults).
     #[arg(long, global = true, env = "SWITCHBOARD_CONFIG")]
@@ -156,7 +160,11 @@ async fn main() -> std::process::ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { std::process::ExitCode::from(2) } else { std::process::ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::SUCCESS
+            };
         }
     };
     match run(cli).await {
@@ -172,7 +180,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match &cli.command {
         Command::Console { user } => {
             let config = config(&cli)?;
-            let user = Console::user_from(&user.clone().unwrap_or_else(login_name)).map_err(anyhow::Error::msg)?;
+            let user = Console::user_from(&user.clone().unwrap_or_else(login_name))
+                .map_err(anyhow::Error::msg)?;
             let app = App::open(config).await?;
             let cancel = CancellationToken::new();
             let engine = app.engine.clone();
@@ -210,7 +219,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 Format::Json => {
                     let mut value = serde_json::to_value(&resolution.intent)?;
                     if let Some(obj) = value.as_object_mut() {
-                        obj.insert("questions".into(), serde_json::to_value(&resolution.ambiguities)?);
+                        obj.insert(
+                            "questions".into(),
+                            serde_json::to_value(&resolution.ambiguities)?,
+                        );
                     }
                     print_json(&value)?;
                 }
@@ -232,7 +244,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                         Format::Json => print_json(&list)?,
                         Format::Text => {
                             for w in &list {
-                                println!("{:<7} {:<22} {:<11} {:<10} {}", w.id.to_string(), w.state, w.current_step, w.requester, w.request.lines().next().unwrap_or(""));
+                                println!(
+                                    "{:<7} {:<22} {:<11} {:<10} {}",
+                                    w.id.to_string(),
+                                    w.state,
+                                    w.current_step,
+                                    w.requester,
+                                    w.request.lines().next().unwrap_or("")
+                                );
                             }
                         }
                     }
@@ -262,7 +281,13 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                                 "audit": audit,
                             }))?;
                         }
-                        Format::Text => println!("{}", switchboard::chat::console::render(&status_message(&record, &steps), None)),
+                        Format::Text => println!(
+                            "{}",
+                            switchboard::chat::console::render(
+                                &status_message(&record, &steps),
+                                None
+                            )
+                        ),
                     }
                 }
             }
@@ -279,7 +304,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let config = config(&cli)?;
             let app = App::open(config).await?;
             match command {
-                LabCommand::Fault { connection, status, extra_latency_ms } => {
+                LabCommand::Fault {
+                    connection,
+                    status,
+                    extra_latency_ms,
+                } => {
                     let fault = Fault {
                         connection: ConnectionId::new(connection.clone()),
                         status: match status {

@@ -8,11 +8,17 @@ use common::{step_status, Lab, FLAGSHIP};
 #[test]
 fn happy_path_from_request_to_validated_connection() {
     let lab = Lab::new();
-    let out = lab.console("alice", &format!("{FLAGSHIP}\n/as approver\napprove wf-1\nstatus wf-1\n"));
+    let out = lab.console(
+        "alice",
+        &format!("{FLAGSHIP}\n/as approver\napprove wf-1\nstatus wf-1\n"),
+    );
     assert!(out.contains("Started wf-1"), "{out}");
     assert!(out.contains("wf-1 · approval needed"), "{out}");
     assert!(out.contains("[Approve: approve wf-1]"), "{out}");
-    assert!(out.contains("dx-1 (direct_connect) → er-1 (expressroute)"), "{out}");
+    assert!(
+        out.contains("dx-1 (direct_connect) → er-1 (expressroute)"),
+        "{out}"
+    );
     assert!(out.contains("Approved by approver"), "{out}");
     assert!(out.contains("✓ provision"), "{out}");
     assert!(out.contains("✓ validate"), "{out}");
@@ -21,14 +27,26 @@ fn happy_path_from_request_to_validated_connection() {
     let show = lab.show("wf-1");
     assert_eq!(show["state"], "completed");
     assert_eq!(show["requester"], "alice");
-    for step in ["parse", "compliance", "design", "approval", "provision", "validate"] {
+    for step in [
+        "parse",
+        "compliance",
+        "design",
+        "approval",
+        "provision",
+        "validate",
+    ] {
         assert_eq!(step_status(&show, step), "succeeded", "{step}: {show}");
     }
     assert_eq!(show["resources"].as_array().unwrap().len(), 4, "{show}");
     let parse = &show["steps"][0]["output"];
     assert_eq!(parse["source"]["region"], "us-east-1");
     assert_eq!(parse["destination"]["region"], "eastus");
-    let actions: Vec<&str> = show["audit"].as_array().unwrap().iter().filter_map(|a| a["action"].as_str()).collect();
+    let actions: Vec<&str> = show["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["action"].as_str())
+        .collect();
     assert!(actions.contains(&"approval.approved"), "{actions:?}");
     assert_eq!(actions.first(), Some(&"workflow.created"));
 }
@@ -54,7 +72,10 @@ fn rejection_needs_a_reason_and_is_final() {
         &format!("{FLAGSHIP}\n/as approver\nreject wf-1\nreject wf-1 use the existing VPN instead\napprove wf-1\n"),
     );
     assert!(out.contains("Say why"), "{out}");
-    assert!(out.contains("Rejected by approver: use the existing VPN instead"), "{out}");
+    assert!(
+        out.contains("Rejected by approver: use the existing VPN instead"),
+        "{out}"
+    );
     assert!(out.contains("already finished (rejected)"), "{out}");
     let show = lab.show("wf-1");
     assert_eq!(show["state"], "rejected");
@@ -64,8 +85,14 @@ fn rejection_needs_a_reason_and_is_final() {
 #[test]
 fn requesters_and_strangers_cannot_approve() {
     let lab = Lab::new();
-    let out = lab.console("approver", &format!("{FLAGSHIP}\napprove wf-1\n/as mallory\napprove wf-1\n"));
-    assert!(out.contains("cannot approve or reject your own request"), "{out}");
+    let out = lab.console(
+        "approver",
+        &format!("{FLAGSHIP}\napprove wf-1\n/as mallory\napprove wf-1\n"),
+    );
+    assert!(
+        out.contains("cannot approve or reject your own request"),
+        "{out}"
+    );
     assert!(out.contains("not an approver"), "{out}");
     let show = lab.show("wf-1");
     assert_eq!(show["state"], "waiting_approval");
@@ -86,22 +113,37 @@ fn a_missing_volume_is_asked_for_and_the_answer_used() {
         "alice",
         "connect aws lambda OrderProcessor in us-east-1 to azure sql orderdb.database.windows.net in East US, PCI-DSS, encrypted, under 20ms\n500 GB/month\n",
     );
-    assert!(out.contains("How much traffic") || out.contains("how much traffic"), "{out}");
+    assert!(
+        out.contains("How much traffic") || out.contains("how much traffic"),
+        "{out}"
+    );
     assert!(out.contains("approval needed"), "{out}");
     let show = lab.show("wf-1");
     assert_eq!(show["state"], "waiting_approval");
-    assert_eq!(show["steps"][0]["output"]["requirements"]["monthly_traffic_gb"], 500.0);
+    assert_eq!(
+        show["steps"][0]["output"]["requirements"]["monthly_traffic_gb"],
+        500.0
+    );
 }
 
 #[test]
 fn an_unanswered_approval_expires_and_the_requester_is_told() {
     let lab = Lab::new();
-    let config = lab.write("switchboard.toml", "[approvals]\napprovers = [\"approver\"]\ntimeout = \"1s\"\n");
+    let config = lab.write(
+        "switchboard.toml",
+        "[approvals]\napprovers = [\"approver\"]\ntimeout = \"1s\"\n",
+    );
     let config = config.to_str().unwrap();
-    let first = lab.run_with_input(&["--config", config, "console", "--user", "alice"], format!("{FLAGSHIP}\n").as_bytes());
+    let first = lab.run_with_input(
+        &["--config", config, "console", "--user", "alice"],
+        format!("{FLAGSHIP}\n").as_bytes(),
+    );
     assert!(first.status.success());
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let second = lab.run_with_input(&["--config", config, "console", "--user", "approver"], b"approve wf-1\n");
+    let second = lab.run_with_input(
+        &["--config", config, "console", "--user", "approver"],
+        b"approve wf-1\n",
+    );
     let out = String::from_utf8_lossy(&second.stdout);
     assert!(out.contains("wf-1 · expired"), "{out}");
     assert!(out.contains("already finished (expired)"), "{out}");
@@ -111,7 +153,10 @@ fn an_unanswered_approval_expires_and_the_requester_is_told() {
 #[test]
 fn cancel_by_the_requester_stops_the_workflow() {
     let lab = Lab::new();
-    let out = lab.console("alice", &format!("{FLAGSHIP}\n/as mallory\ncancel wf-1\n/as alice\ncancel wf-1\ncancel wf-1\n"));
+    let out = lab.console(
+        "alice",
+        &format!("{FLAGSHIP}\n/as mallory\ncancel wf-1\n/as alice\ncancel wf-1\ncancel wf-1\n"),
+    );
     assert!(out.contains("only the requester or an approver"), "{out}");
     assert!(out.contains("Cancelled by alice"), "{out}");
     assert!(out.contains("already finished (cancelled)"), "{out}");
@@ -126,7 +171,9 @@ fn bad_input_gets_clear_replies_and_writes_nothing() {
     script.extend_from_slice(b"\n");
     script.extend_from_slice(b"connect \xff\xfe lambda\n");
     script.extend_from_slice(b"approve wf-999\napprove banana\nstatus\nreject\n/as \n");
-    script.extend_from_slice(b"connect aws lambda OrderProcessor in us-east-9 to azure sql orderdb in East US\n");
+    script.extend_from_slice(
+        b"connect aws lambda OrderProcessor in us-east-9 to azure sql orderdb in East US\n",
+    );
     script.extend_from_slice(b"help\n");
     let out = lab.run_with_input(&["console", "--user", "alice"], &script);
     assert!(out.status.success());
@@ -157,16 +204,29 @@ fn broken_files_are_named_and_no_database_is_written() {
     assert!(err.contains("estate.yaml"), "{err}");
     assert!(!lab.db().exists());
 
-    let policies = lab.write("policies.yaml", "policies:\n  default: {encryption_required: maybe}\n");
-    let out = lab.command(&["console"]).env("SWITCHBOARD_POLICIES", &policies).output().unwrap();
+    let policies = lab.write(
+        "policies.yaml",
+        "policies:\n  default: {encryption_required: maybe}\n",
+    );
+    let out = lab
+        .command(&["console"])
+        .env("SWITCHBOARD_POLICIES", &policies)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("policies.yaml"));
 
     let config = lab.write("bad.toml", "[approvals]\ntimeout = \"soon\"\n");
-    let out = lab.command(&["--config", config.to_str().unwrap(), "console"]).output().unwrap();
+    let out = lab
+        .command(&["--config", config.to_str().unwrap(), "console"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.toml") && err.contains("approvals.timeout"), "{err}");
+    assert!(
+        err.contains("bad.toml") && err.contains("approvals.timeout"),
+        "{err}"
+    );
     assert!(!lab.db().exists());
 }
 
@@ -180,14 +240,20 @@ fn parse_prints_the_intent_as_json() {
     assert_eq!(v["source"]["identifier"], "OrderProcessor");
     assert_eq!(v["destination"]["cloud"], "azure");
     assert_eq!(v["destination"]["region"], "eastus");
-    assert_eq!(v["destination"]["identifier"], "orderdb.database.windows.net");
+    assert_eq!(
+        v["destination"]["identifier"],
+        "orderdb.database.windows.net"
+    );
     assert_eq!(v["requirements"]["max_latency_ms"], 20.0);
     assert_eq!(v["requirements"]["monthly_traffic_gb"], 500.0);
     assert_eq!(v["requirements"]["encryption"], true);
     assert_eq!(v["compliance"], serde_json::json!(["pci_dss"]));
     assert_eq!(v["missing"], serde_json::json!([]));
 
-    let out = lab.command(&["parse", "hello there", "--format", "json"]).output().unwrap();
+    let out = lab
+        .command(&["parse", "hello there", "--format", "json"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(!out.stderr.is_empty());
 }
@@ -197,18 +263,37 @@ fn a_failed_validation_rolls_back_exactly_what_was_created() {
     let lab = Lab::new();
     lab.console("alice", &format!("{FLAGSHIP}\n"));
     let fault = lab
-        .command(&["lab", "fault", "er-1", "--status", "degraded", "--extra-latency-ms", "40"])
+        .command(&[
+            "lab",
+            "fault",
+            "er-1",
+            "--status",
+            "degraded",
+            "--extra-latency-ms",
+            "40",
+        ])
         .output()
         .unwrap();
-    assert!(fault.status.success(), "{}", String::from_utf8_lossy(&fault.stderr));
+    assert!(
+        fault.status.success(),
+        "{}",
+        String::from_utf8_lossy(&fault.stderr)
+    );
     let out = lab.console("approver", "approve wf-1\n");
     assert!(out.contains("wf-1 · rolled back"), "{out}");
     let show = lab.show("wf-1");
     assert_eq!(show["state"], "rolled_back");
     let resources = show["resources"].as_array().unwrap();
     assert_eq!(resources.len(), 4);
-    assert!(resources.iter().all(|r| r["status"] == "reverted"), "{show}");
+    assert!(
+        resources.iter().all(|r| r["status"] == "reverted"),
+        "{show}"
+    );
     let lab_side = lab.json(&["lab", "resources", "--format", "json"]);
     assert_eq!(lab_side.as_array().unwrap().len(), 4);
-    assert!(lab_side.as_array().unwrap().iter().all(|r| r["active"] == false));
+    assert!(lab_side
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["active"] == false));
 }

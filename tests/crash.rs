@@ -29,7 +29,10 @@ fn killed_during_provision_resumes_without_duplicating_resources() {
     // Wait until at least one change is applied but provision is not done.
     let started = Instant::now();
     loop {
-        assert!(started.elapsed() < Duration::from_secs(30), "provision never started");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "provision never started"
+        );
         let resources = lab.json(&["lab", "resources", "--format", "json"]);
         let show = lab.show("wf-1");
         if show["current_step"] == "provision" && !resources.as_array().unwrap().is_empty() {
@@ -44,8 +47,15 @@ fn killed_during_provision_resumes_without_duplicating_resources() {
     let show = lab.show("wf-1");
     assert_eq!(show["state"], "running", "killed mid-provision: {show}");
     assert_eq!(show["current_step"], "provision");
-    let applied_before = lab.json(&["lab", "resources", "--format", "json"]).as_array().unwrap().len();
-    assert!((1..4).contains(&applied_before), "killed after {applied_before} of 4 applies");
+    let applied_before = lab
+        .json(&["lab", "resources", "--format", "json"])
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(
+        (1..4).contains(&applied_before),
+        "killed after {applied_before} of 4 applies"
+    );
 
     // Restart: the runner resumes the interrupted step before the script runs.
     let out = lab.console("approver", "status wf-1\n");
@@ -57,8 +67,17 @@ fn killed_during_provision_resumes_without_duplicating_resources() {
     assert_eq!(recorded.len(), 4, "{show}");
     let lab_side = lab.json(&["lab", "resources", "--format", "json"]);
     let lab_side = lab_side.as_array().unwrap();
-    assert_eq!(lab_side.len(), 4, "the lab holds exactly one set: {lab_side:?}");
+    assert_eq!(
+        lab_side.len(),
+        4,
+        "the lab holds exactly one set: {lab_side:?}"
+    );
     assert!(lab_side.iter().all(|r| r["active"] == true));
-    let audit: Vec<&str> = show["audit"].as_array().unwrap().iter().filter_map(|a| a["action"].as_str()).collect();
+    let audit: Vec<&str> = show["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["action"].as_str())
+        .collect();
     assert!(audit.contains(&"provision.resumed"), "{audit:?}");
 }

@@ -32,7 +32,11 @@ pub fn render(message: &Message, thread: Option<&str>) -> String {
     }
     for field in &message.fields {
         let mut values = field.value.lines();
-        lines.push(format!("  {:<13} {}", format!("{}:", field.name), values.next().unwrap_or("")));
+        lines.push(format!(
+            "  {:<13} {}",
+            format!("{}:", field.name),
+            values.next().unwrap_or("")
+        ));
         lines.extend(values.map(|v| format!("  {:<13} {v}", "")));
     }
     if !message.buttons.is_empty() {
@@ -41,13 +45,19 @@ pub fn render(message: &Message, thread: Option<&str>) -> String {
             .iter()
             .map(|b| match &b.action {
                 ButtonAction::Approve { workflow } => format!("[{}: approve {workflow}]", b.label),
-                ButtonAction::Reject { workflow } => format!("[{}: reject {workflow} <reason>]", b.label),
+                ButtonAction::Reject { workflow } => {
+                    format!("[{}: reject {workflow} <reason>]", b.label)
+                }
             })
             .collect();
         lines.push(format!("  {}", buttons.join("  ")));
     }
     let prefix = thread.map(|t| format!("[{t}] ")).unwrap_or_default();
-    lines.iter().map(|l| format!("{prefix}{l}")).collect::<Vec<_>>().join("\n")
+    lines
+        .iter()
+        .map(|l| format!("{prefix}{l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 pub struct Console {
@@ -61,8 +71,14 @@ pub struct Console {
 /// Why a console user name is refused.
 fn check_user(name: &str) -> Result<UserId, String> {
     let name = name.trim();
-    if name.is_empty() || name.len() > 64 || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("'{}' is not a user name (1–64 characters, no spaces)", name.chars().take(64).collect::<String>()));
+    if name.is_empty()
+        || name.len() > 64
+        || name.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(format!(
+            "'{}' is not a user name (1–64 characters, no spaces)",
+            name.chars().take(64).collect::<String>()
+        ));
     }
     Ok(UserId::new(name))
 }
@@ -80,7 +96,11 @@ impl Console {
                 return Ok(());
             }
             for item in batch {
-                let _ = writeln!(out, "{}", render(&item.message, item.destination.thread.as_deref()));
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    render(&item.message, item.destination.thread.as_deref())
+                );
                 self.store.mark_delivered(item.id).await?;
             }
             let _ = out.flush();
@@ -88,7 +108,12 @@ impl Console {
     }
 
     /// Runs the conversation until the input ends or `/quit`.
-    pub async fn run(&mut self, input: impl AsyncBufRead + Unpin, out: &mut impl Write, interactive: bool) -> Result<(), StoreError> {
+    pub async fn run(
+        &mut self,
+        input: impl AsyncBufRead + Unpin,
+        out: &mut impl Write,
+        interactive: bool,
+    ) -> Result<(), StoreError> {
         // Whatever a previous run left moving finishes first, so the script
         // that follows sees settled state.
         if let Ok(ids) = self.engine.unsettled().await {
@@ -131,7 +156,10 @@ impl Console {
                 continue;
             }
             let Ok(line) = std::str::from_utf8(&buf) else {
-                let _ = writeln!(out, "✖ line {line_no} is not valid UTF-8. Nothing was done.");
+                let _ = writeln!(
+                    out,
+                    "✖ line {line_no} is not valid UTF-8. Nothing was done."
+                );
                 continue;
             };
             let line = line.trim();

@@ -99,10 +99,12 @@ impl Router {
                 Err(reply) => reply,
             },
             "reject" => match self.id_arg(rest, "reject <id> <reason>") {
-                Ok((id, reason)) if reason.is_empty() => {
-                    Reply::error(format!("Say why: `reject {id} <reason>`. Nothing was done."))
+                Ok((id, "")) => Reply::error(format!(
+                    "Say why: `reject {id} <reason>`. Nothing was done."
+                )),
+                Ok((id, reason)) => {
+                    self.outcome(self.engine.reject(id, &inbound.user, reason).await, id)
                 }
-                Ok((id, reason)) => self.outcome(self.engine.reject(id, &inbound.user, reason).await, id),
                 Err(reply) => reply,
             },
             "cancel" => match self.id_arg(rest, "cancel <id>") {
@@ -110,10 +112,12 @@ impl Router {
                 Err(reply) => reply,
             },
             "answer" => match self.id_arg(rest, "answer <id> <text>") {
-                Ok((id, answer)) if answer.is_empty() => {
-                    Reply::error(format!("Give the answer: `answer {id} <text>`. Nothing was done."))
+                Ok((id, "")) => Reply::error(format!(
+                    "Give the answer: `answer {id} <text>`. Nothing was done."
+                )),
+                Ok((id, answer)) => {
+                    self.outcome(self.engine.answer(id, &inbound.user, answer).await, id)
                 }
-                Ok((id, answer)) => self.outcome(self.engine.answer(id, &inbound.user, answer).await, id),
                 Err(reply) => reply,
             },
             "status" => match self.id_arg(rest, "status <id>") {
@@ -122,7 +126,9 @@ impl Router {
             },
             "workflows" => self.workflows().await,
             "topology" => match self.provider.discover().await {
-                Ok(estate) => Reply::say(Message::text(topology_text::summary(&estate)).with_title("Topology")),
+                Ok(estate) => Reply::say(
+                    Message::text(topology_text::summary(&estate)).with_title("Topology"),
+                ),
                 Err(e) => Reply::error(format!("Could not read the topology: {e}")),
             },
             "connect" | "link" if !rest.is_empty() => self.submit(inbound, text).await,
@@ -133,11 +139,19 @@ impl Router {
     /// A button click: the platform adapter has verified who clicked.
     pub async fn click(&self, user: &UserId, action: &ButtonAction, reason: Option<&str>) -> Reply {
         match action {
-            ButtonAction::Approve { workflow } => self.outcome(self.engine.approve(*workflow, user).await, *workflow),
-            ButtonAction::Reject { workflow } => match reason.map(str::trim).filter(|r| !r.is_empty()) {
-                Some(reason) => self.outcome(self.engine.reject(*workflow, user, reason).await, *workflow),
-                None => Reply::error(format!("Say why: `reject {workflow} <reason>`. Nothing was done.")),
-            },
+            ButtonAction::Approve { workflow } => {
+                self.outcome(self.engine.approve(*workflow, user).await, *workflow)
+            }
+            ButtonAction::Reject { workflow } => {
+                match reason.map(str::trim).filter(|r| !r.is_empty()) {
+                    Some(reason) => {
+                        self.outcome(self.engine.reject(*workflow, user, reason).await, *workflow)
+                    }
+                    None => Reply::error(format!(
+                        "Say why: `reject {workflow} <reason>`. Nothing was done."
+                    )),
+                }
+            }
         }
     }
 
@@ -163,12 +177,19 @@ impl Router {
     }
 
     async fn submit(&self, inbound: &Inbound, text: &str) -> Reply {
-        match self.engine.submit(&inbound.user, &inbound.channel, text).await {
-            Ok(id) => Reply::say(Message::text(format!("Started {id}. I'll post each step in its thread.")).with_workflow(id))
-                .touched(id),
-            Err(e @ EngineError::NotUnderstood(_)) => {
-                Reply::error(format!("{e}. Nothing was started. Type `help` for an example."))
-            }
+        match self
+            .engine
+            .submit(&inbound.user, &inbound.channel, text)
+            .await
+        {
+            Ok(id) => Reply::say(
+                Message::text(format!("Started {id}. I'll post each step in its thread."))
+                    .with_workflow(id),
+            )
+            .touched(id),
+            Err(e @ EngineError::NotUnderstood(_)) => Reply::error(format!(
+                "{e}. Nothing was started. Type `help` for an example."
+            )),
             Err(e) => Reply::error(refusal_text(&e)),
         }
     }
@@ -210,7 +231,13 @@ impl Router {
                             w.state,
                             w.current_step,
                             w.requester,
-                            w.request.lines().next().unwrap_or("").chars().take(60).collect::<String>()
+                            w.request
+                                .lines()
+                                .next()
+                                .unwrap_or("")
+                                .chars()
+                                .take(60)
+                                .collect::<String>()
                         )
                     })
                     .collect();

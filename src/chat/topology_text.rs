@@ -18,7 +18,10 @@ pub fn summary(estate: &Estate) -> String {
         }
         let mut by_region: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for n in &nets {
-            by_region.entry(n.region.as_str()).or_default().push(n.id.as_str());
+            by_region
+                .entry(n.region.as_str())
+                .or_default()
+                .push(n.id.as_str());
         }
         let regions: Vec<String> = by_region
             .iter()
@@ -31,7 +34,11 @@ pub fn summary(estate: &Estate) -> String {
         let mut line = format!("  {:<16} {count}", kind.as_str());
         if kind == ConnectionKind::Vpn {
             let mut per_cloud: BTreeMap<&str, usize> = BTreeMap::new();
-            for c in estate.connections.iter().filter(|c| c.kind == ConnectionKind::Vpn) {
+            for c in estate
+                .connections
+                .iter()
+                .filter(|c| c.kind == ConnectionKind::Vpn)
+            {
                 let cloud = [&c.a, &c.b]
                     .iter()
                     .filter_map(|n| estate.network(n))

@@ -72,22 +72,64 @@ impl FromStr for Cloud {
 }
 
 const AWS_REGIONS: &[&str] = &[
-    "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "eu-west-1",
-    "eu-west-2", "eu-west-3", "eu-central-1", "eu-north-1", "eu-south-1", "ap-south-1",
-    "ap-northeast-1", "ap-northeast-2", "ap-southeast-1", "ap-southeast-2", "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-1",
+    "us-west-2",
+    "ca-central-1",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "eu-central-1",
+    "eu-north-1",
+    "eu-south-1",
+    "ap-south-1",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "sa-east-1",
 ];
 
 const AZURE_REGIONS: &[&str] = &[
-    "eastus", "eastus2", "westus", "westus2", "westus3", "centralus", "northcentralus",
-    "southcentralus", "canadacentral", "westeurope", "northeurope", "uksouth", "ukwest",
-    "francecentral", "germanywestcentral", "swedencentral", "japaneast", "australiaeast",
-    "southeastasia", "brazilsouth",
+    "eastus",
+    "eastus2",
+    "westus",
+    "westus2",
+    "westus3",
+    "centralus",
+    "northcentralus",
+    "southcentralus",
+    "canadacentral",
+    "westeurope",
+    "northeurope",
+    "uksouth",
+    "ukwest",
+    "francecentral",
+    "germanywestcentral",
+    "swedencentral",
+    "japaneast",
+    "australiaeast",
+    "southeastasia",
+    "brazilsouth",
 ];
 
 const GCP_REGIONS: &[&str] = &[
-    "us-central1", "us-east1", "us-east4", "us-west1", "us-west2", "northamerica-northeast1",
-    "europe-west1", "europe-west2", "europe-west3", "europe-west4", "europe-north1",
-    "asia-east1", "asia-northeast1", "asia-southeast1", "australia-southeast1",
+    "us-central1",
+    "us-east1",
+    "us-east4",
+    "us-west1",
+    "us-west2",
+    "northamerica-northeast1",
+    "europe-west1",
+    "europe-west2",
+    "europe-west3",
+    "europe-west4",
+    "europe-north1",
+    "asia-east1",
+    "asia-northeast1",
+    "asia-southeast1",
+    "australia-southeast1",
     "southamerica-east1",
 ];
 
@@ -113,10 +155,16 @@ impl Region {
                     hint: String::new(),
                 });
             }
-            return Ok(Region { cloud, name: folded });
+            return Ok(Region {
+                cloud,
+                name: folded,
+            });
         }
         if cloud.known_regions().contains(&folded.as_str()) {
-            Ok(Region { cloud, name: folded })
+            Ok(Region {
+                cloud,
+                name: folded,
+            })
         } else {
             let hint = format!(" (known: {})", cloud.known_regions().join(", "));
             Err(CloudError::UnknownRegion {
@@ -132,7 +180,10 @@ impl Region {
     pub fn clouds_with(given: &str) -> Vec<Cloud> {
         [Cloud::Aws, Cloud::Azure, Cloud::Gcp]
             .into_iter()
-            .filter(|c| c.known_regions().contains(&canonical_form(*c, given).as_str()))
+            .filter(|c| {
+                c.known_regions()
+                    .contains(&canonical_form(*c, given).as_str())
+            })
             .collect()
     }
 }
@@ -140,7 +191,10 @@ impl Region {
 fn canonical_form(cloud: Cloud, given: &str) -> String {
     let lower = given.trim().to_ascii_lowercase();
     match cloud {
-        Cloud::Azure => lower.chars().filter(|c| !c.is_whitespace() && *c != '-').collect(),
+        Cloud::Azure => lower
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '-')
+            .collect(),
         _ => lower,
     }
 }

@@ -242,7 +242,10 @@ impl Estate {
                 ("monthly_base_usd", c.monthly_base_usd.0),
             ] {
                 if !v.is_finite() || v < 0.0 {
-                    return Err(format!("connection '{}': {what} must be ≥ 0, got {v}", c.id));
+                    return Err(format!(
+                        "connection '{}': {what} must be ≥ 0, got {v}",
+                        c.id
+                    ));
                 }
             }
         }
@@ -252,7 +255,10 @@ impl Estate {
                 return Err(format!("service '{}' is defined twice", s.id));
             }
             if !network_ids.contains(&s.network) {
-                return Err(format!("service '{}': unknown network '{}'", s.id, s.network));
+                return Err(format!(
+                    "service '{}': unknown network '{}'",
+                    s.id, s.network
+                ));
             }
         }
         let mut flow_ids = BTreeSet::new();

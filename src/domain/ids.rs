@@ -124,7 +124,16 @@ mod tests {
 
     #[test]
     fn malformed_workflow_ids_are_refused() {
-        for text in ["", "wf-", "wf-0", "wf--1", "wf-1x", "abc", "wf-99999999999999999999", "ｗｆ-1"] {
+        for text in [
+            "",
+            "wf-",
+            "wf-0",
+            "wf--1",
+            "wf-1x",
+            "abc",
+            "wf-99999999999999999999",
+            "ｗｆ-1",
+        ] {
             assert!(text.parse::<WorkflowId>().is_err(), "{text}");
         }
     }

@@ -11,8 +11,8 @@ pub mod units;
 pub use change::Change;
 pub use cloud::{Cloud, CloudError, Region};
 pub use estate::{
-    Connection, ConnectionKind, ConnectionStatus, Estate, EstateError, Flow, Network,
-    NetworkKind, Service,
+    Connection, ConnectionKind, ConnectionStatus, Estate, EstateError, Flow, Network, NetworkKind,
+    Service,
 };
 pub use ids::{BadWorkflowId, ConnectionId, NetworkId, ResourceId, ServiceId, UserId, WorkflowId};
 pub use intent::{ComplianceTag, Endpoint, Intent, MissingField, Requirements};

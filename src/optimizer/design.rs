@@ -12,8 +12,8 @@
 
 use crate::compliance::{Policies, Verdict};
 use crate::domain::{
-    Change, Cloud, Connection, ConnectionId, ConnectionKind, ConnectionStatus, Estate, Intent, Network,
-    NetworkId, Service,
+    Change, Cloud, Connection, ConnectionId, ConnectionKind, ConnectionStatus, Estate, Intent,
+    Network, NetworkId, Service,
 };
 use crate::workflow::definition::Risk;
 use serde::{Deserialize, Serialize};
@@ -73,16 +73,33 @@ pub enum DesignError {
 /// Traffic above which a flow is risky enough to need a careful look.
 const HEAVY_FLOW_GB: f64 = 10_000.0;
 
-pub fn design(intent: &Intent, estate: &Estate, policies: &Policies) -> Result<Design, DesignError> {
+pub fn design(
+    intent: &Intent,
+    estate: &Estate,
+    policies: &Policies,
+) -> Result<Design, DesignError> {
     let source = endpoint_service(estate, intent, true)?;
     let destination = endpoint_service(estate, intent, false)?;
-    let (src_net, dst_net) = (network_of(estate, source)?, network_of(estate, destination)?);
+    let (src_net, dst_net) = (
+        network_of(estate, source)?,
+        network_of(estate, destination)?,
+    );
     if src_net.id == dst_net.id {
         return Err(DesignError::SameNetwork(src_net.id.clone()));
     }
-    let src_cidr = src_net.cidrs.first().ok_or_else(|| DesignError::NoCidr(src_net.id.clone()))?;
-    let dst_cidr = dst_net.cidrs.first().ok_or_else(|| DesignError::NoCidr(dst_net.id.clone()))?;
-    let traffic = intent.requirements.monthly_traffic_gb.unwrap_or(0.0).max(0.0);
+    let src_cidr = src_net
+        .cidrs
+        .first()
+        .ok_or_else(|| DesignError::NoCidr(src_net.id.clone()))?;
+    let dst_cidr = dst_net
+        .cidrs
+        .first()
+        .ok_or_else(|| DesignError::NoCidr(dst_net.id.clone()))?;
+    let traffic = intent
+        .requirements
+        .monthly_traffic_gb
+        .unwrap_or(0.0)
+        .max(0.0);
     // Average rate the flow needs, in Gbps (GB/month → bits/second).
     let needed_gbps = traffic * 8.0 / (30.0 * 24.0 * 3600.0);
 
@@ -98,7 +115,10 @@ pub fn design(intent: &Intent, estate: &Estate, policies: &Policies) -> Result<D
         }
         if let Some(max) = intent.requirements.max_latency_ms {
             if candidate.latency_ms > max {
-                reasons.push(format!("latency {:.1} ms exceeds the {max} ms bound", candidate.latency_ms));
+                reasons.push(format!(
+                    "latency {:.1} ms exceeds the {max} ms bound",
+                    candidate.latency_ms
+                ));
             }
         }
         if candidate.bottleneck_gbps < needed_gbps {
@@ -115,8 +135,16 @@ pub fn design(intent: &Intent, estate: &Estate, policies: &Policies) -> Result<D
             rejected.push((candidate, reasons));
         }
     }
-    feasible.sort_by(|(a, _), (b, _)| rank(a).partial_cmp(&rank(b)).unwrap_or(std::cmp::Ordering::Equal));
-    rejected.sort_by(|(a, _), (b, _)| rank(a).partial_cmp(&rank(b)).unwrap_or(std::cmp::Ordering::Equal));
+    feasible.sort_by(|(a, _), (b, _)| {
+        rank(a)
+            .partial_cmp(&rank(b))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    rejected.sort_by(|(a, _), (b, _)| {
+        rank(a)
+            .partial_cmp(&rank(b))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
 
     let Some((primary, compliance)) = feasible.first().cloned() else {
         let mut why: Vec<String> = rejected
@@ -125,7 +153,10 @@ pub fn design(intent: &Intent, estate: &Estate, policies: &Policies) -> Result<D
             .map(|(p, r)| format!("{}: {}", p.description, r.join(", ")))
             .collect();
         if why.is_empty() {
-            why.push(format!("no connections join {} and {}", src_net.id, dst_net.id));
+            why.push(format!(
+                "no connections join {} and {}",
+                src_net.id, dst_net.id
+            ));
         }
         return Err(DesignError::NoFeasiblePath(why));
     };
@@ -133,12 +164,24 @@ pub fn design(intent: &Intent, estate: &Estate, policies: &Policies) -> Result<D
         .iter()
         .skip(1)
         .map(|(p, _)| p)
-        .find(|p| p.connections.iter().all(|c| !primary.connections.contains(c)))
+        .find(|p| {
+            p.connections
+                .iter()
+                .all(|c| !primary.connections.contains(c))
+        })
         .cloned();
 
     let (risk, risk_reasons) = assess_risk(intent, &primary, backup.is_some(), estate, traffic);
-    let first_hop = primary.connections.first().cloned().ok_or(DesignError::NoFeasiblePath(vec![]))?;
-    let last_hop = primary.connections.last().cloned().unwrap_or_else(|| first_hop.clone());
+    let first_hop = primary
+        .connections
+        .first()
+        .cloned()
+        .ok_or(DesignError::NoFeasiblePath(vec![]))?;
+    let last_hop = primary
+        .connections
+        .last()
+        .cloned()
+        .unwrap_or_else(|| first_hop.clone());
     let dns_name = destination
         .identifiers
         .iter()
@@ -174,7 +217,8 @@ pub fn design(intent: &Intent, estate: &Estate, policies: &Policies) -> Result<D
         primary,
         backup,
         monthly_traffic_gb: traffic,
-        cost_basis: "marginal: existing connections, per-GB charges only (base fees already paid)".into(),
+        cost_basis: "marginal: existing connections, per-GB charges only (base fees already paid)"
+            .into(),
         risk,
         risk_reasons,
         compliance,
@@ -183,7 +227,10 @@ pub fn design(intent: &Intent, estate: &Estate, policies: &Policies) -> Result<D
         rejected: rejected
             .into_iter()
             .take(5)
-            .map(|(p, reasons)| Rejected { path: p.description, reasons })
+            .map(|(p, reasons)| Rejected {
+                path: p.description,
+                reasons,
+            })
             .collect(),
     })
 }
@@ -193,7 +240,11 @@ fn rank(p: &CandidatePath) -> (f64, f64, f64) {
     (p.monthly_cost_usd, p.latency_ms, -p.reliability)
 }
 
-fn endpoint_service<'a>(estate: &'a Estate, intent: &Intent, source: bool) -> Result<&'a Service, DesignError> {
+fn endpoint_service<'a>(
+    estate: &'a Estate,
+    intent: &Intent,
+    source: bool,
+) -> Result<&'a Service, DesignError> {
     let (endpoint, label) = if source {
         (&intent.source, "source")
     } else {
@@ -214,7 +265,11 @@ fn network_of<'a>(estate: &'a Estate, service: &Service) -> Result<&'a Network, 
 
 /// Every simple path of at most `MAX_HOPS` connections from `from` to `to`.
 /// Parallel connections (two tunnels of one VPN) give distinct paths.
-fn simple_paths<'a>(estate: &'a Estate, from: &'a NetworkId, to: &NetworkId) -> Vec<Vec<&'a Connection>> {
+fn simple_paths<'a>(
+    estate: &'a Estate,
+    from: &'a NetworkId,
+    to: &NetworkId,
+) -> Vec<Vec<&'a Connection>> {
     let mut out = Vec::new();
     let mut path: Vec<&Connection> = Vec::new();
     let mut visited: Vec<&NetworkId> = vec![from];
@@ -273,7 +328,12 @@ fn per_gb_along(estate: &Estate, from: &NetworkId, hops: &[&Connection]) -> f64 
     total
 }
 
-fn describe(estate: &Estate, from: &NetworkId, hops: &[&Connection], traffic_gb: f64) -> CandidatePath {
+fn describe(
+    estate: &Estate,
+    from: &NetworkId,
+    hops: &[&Connection],
+    traffic_gb: f64,
+) -> CandidatePath {
     let per_gb = per_gb_along(estate, from, hops);
     CandidatePath {
         connections: hops.iter().map(|c| c.id.clone()).collect(),
@@ -284,14 +344,23 @@ fn describe(estate: &Estate, from: &NetworkId, hops: &[&Connection], traffic_gb:
             .join(" → "),
         latency_ms: hops.iter().map(|c| c.latency_ms.0).sum(),
         reliability: hops.iter().map(|c| c.reliability).product(),
-        bottleneck_gbps: hops.iter().map(|c| c.bandwidth_gbps.0).fold(f64::INFINITY, f64::min),
+        bottleneck_gbps: hops
+            .iter()
+            .map(|c| c.bandwidth_gbps.0)
+            .fold(f64::INFINITY, f64::min),
         per_gb_usd: per_gb,
         monthly_cost_usd: per_gb * traffic_gb,
         public: hops.iter().any(|c| c.kind == ConnectionKind::Internet),
     }
 }
 
-fn assess_risk(intent: &Intent, primary: &CandidatePath, has_backup: bool, estate: &Estate, traffic: f64) -> (Risk, Vec<String>) {
+fn assess_risk(
+    intent: &Intent,
+    primary: &CandidatePath,
+    has_backup: bool,
+    estate: &Estate,
+    traffic: f64,
+) -> (Risk, Vec<String>) {
     let mut risk = Risk::Low;
     let mut reasons = Vec::new();
     let mut raise = |to: Risk, why: String| {
@@ -303,7 +372,10 @@ fn assess_risk(intent: &Intent, primary: &CandidatePath, has_backup: bool, estat
     }
     if !intent.compliance.is_empty() {
         let tags: Vec<&str> = intent.compliance.iter().map(|t| t.as_str()).collect();
-        raise(Risk::Medium, format!("regulated data ({})", tags.join(", ")));
+        raise(
+            Risk::Medium,
+            format!("regulated data ({})", tags.join(", ")),
+        );
     }
     if traffic > HEAVY_FLOW_GB {
         raise(Risk::Medium, format!("heavy flow ({traffic:.0} GB/month)"));
@@ -319,7 +391,10 @@ fn assess_risk(intent: &Intent, primary: &CandidatePath, has_backup: bool, estat
         .map(|c| c.id.as_str())
         .collect();
     if !degraded.is_empty() {
-        raise(Risk::Medium, format!("degraded hop(s): {}", degraded.join(", ")));
+        raise(
+            Risk::Medium,
+            format!("degraded hop(s): {}", degraded.join(", ")),
+        );
     }
     if reasons.is_empty() {
         reasons.push("private path over existing connections, backup available".into());
@@ -372,14 +447,27 @@ mod tests {
     fn pci_request_takes_the_private_circuits_with_a_disjoint_backup() {
         let estate = estate();
         let d = design(&flagship(&estate), &estate, &policies()).unwrap();
-        assert_eq!(d.primary.connections, vec![ConnectionId::new("dx-1"), ConnectionId::new("er-1")]);
+        assert_eq!(
+            d.primary.connections,
+            vec![ConnectionId::new("dx-1"), ConnectionId::new("er-1")]
+        );
         assert!(!d.primary.public);
         assert!(d.primary.latency_ms < 20.0);
         // $0.02/GB leaving AWS over DX, ExpressRoute unlimited: 500 GB → $10.
-        assert!((d.primary.monthly_cost_usd - 10.0).abs() < 1e-9, "{}", d.primary.monthly_cost_usd);
+        assert!(
+            (d.primary.monthly_cost_usd - 10.0).abs() < 1e-9,
+            "{}",
+            d.primary.monthly_cost_usd
+        );
         let backup = d.backup.expect("a backup");
-        assert!(backup.connections.iter().all(|c| !d.primary.connections.contains(c)));
-        assert!(!backup.public, "PCI forbids the internet for the backup too");
+        assert!(backup
+            .connections
+            .iter()
+            .all(|c| !d.primary.connections.contains(c)));
+        assert!(
+            !backup.public,
+            "PCI forbids the internet for the backup too"
+        );
         assert_eq!(d.changes.len(), 4);
         assert_eq!(d.risk, Risk::Medium, "{:?}", d.risk_reasons);
     }
@@ -403,7 +491,11 @@ mod tests {
     #[test]
     fn a_down_link_is_avoided() {
         let mut estate = estate();
-        for c in estate.connections.iter_mut().filter(|c| c.id.as_str() == "dx-1") {
+        for c in estate
+            .connections
+            .iter_mut()
+            .filter(|c| c.id.as_str() == "dx-1")
+        {
             c.status = ConnectionStatus::Down;
         }
         let d = design(&flagship(&estate), &estate, &policies()).unwrap();
@@ -416,8 +508,13 @@ mod tests {
         let estate = estate();
         let mut intent = flagship(&estate);
         intent.requirements.max_latency_ms = Some(1.0);
-        let err = design(&intent, &estate, &policies()).unwrap_err().to_string();
-        assert!(err.contains("no feasible path") && err.contains("1 ms bound"), "{err}");
+        let err = design(&intent, &estate, &policies())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no feasible path") && err.contains("1 ms bound"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -426,6 +523,9 @@ mod tests {
         let mut intent = flagship(&estate);
         intent.destination.resolved = None;
         intent.destination.cloud = Some(Cloud::Azure);
-        assert_eq!(design(&intent, &estate, &policies()).unwrap_err(), DesignError::Unresolved("destination"));
+        assert_eq!(
+            design(&intent, &estate, &policies()).unwrap_err(),
+            DesignError::Unresolved("destination")
+        );
     }
 }

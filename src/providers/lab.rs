@@ -53,7 +53,10 @@ fn resource_id_for(change: &Change, key: &str) -> ResourceId {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
-    ResourceId::new(format!("lab-{}-{hash:016x}", change.kind().replace('_', "-")))
+    ResourceId::new(format!(
+        "lab-{}-{hash:016x}",
+        change.kind().replace('_', "-")
+    ))
 }
 
 fn valid_cidr(text: &str) -> bool {
@@ -79,7 +82,9 @@ impl LabProvider {
             return Err(refused(format!("unknown network '{network}'")));
         }
         match change {
-            Change::AllowIngress { from_cidr, port, .. } => {
+            Change::AllowIngress {
+                from_cidr, port, ..
+            } => {
                 if !valid_cidr(from_cidr) {
                     return Err(refused(format!("'{from_cidr}' is not an IPv4 CIDR")));
                 }
@@ -100,7 +105,9 @@ impl LabProvider {
                     .connection(via)
                     .ok_or_else(|| refused(format!("unknown connection '{via}'")))?;
                 if conn.other_end(network).is_none() {
-                    return Err(refused(format!("connection '{via}' does not reach network '{network}'")));
+                    return Err(refused(format!(
+                        "connection '{via}' does not reach network '{network}'"
+                    )));
                 }
             }
             Change::RoutePreference {
@@ -118,7 +125,9 @@ impl LabProvider {
                         .connection(via)
                         .ok_or_else(|| refused(format!("unknown connection '{via}'")))?;
                     if conn.other_end(network).is_none() {
-                        return Err(refused(format!("connection '{via}' does not reach network '{network}'")));
+                        return Err(refused(format!(
+                            "connection '{via}' does not reach network '{network}'"
+                        )));
                     }
                 }
             }
@@ -135,10 +144,12 @@ impl LabProvider {
     }
 
     pub async fn faults(&self) -> Result<Vec<Fault>, ProviderError> {
-        let rows = sqlx::query("SELECT connection_id, status, extra_latency_ms FROM lab_faults ORDER BY connection_id")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(transient)?;
+        let rows = sqlx::query(
+            "SELECT connection_id, status, extra_latency_ms FROM lab_faults ORDER BY connection_id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(transient)?;
         Ok(rows
             .iter()
             .map(|r| Fault {
@@ -157,10 +168,16 @@ impl LabProvider {
     /// extra latency).
     pub async fn set_fault(&self, fault: &Fault) -> Result<(), ProviderError> {
         if self.estate.connection(&fault.connection).is_none() {
-            return Err(refused(format!("unknown connection '{}'", fault.connection)));
+            return Err(refused(format!(
+                "unknown connection '{}'",
+                fault.connection
+            )));
         }
         if !fault.extra_latency.0.is_finite() || fault.extra_latency.0 < 0.0 {
-            return Err(refused(format!("extra latency {} must be ≥ 0", fault.extra_latency)));
+            return Err(refused(format!(
+                "extra latency {} must be ≥ 0",
+                fault.extra_latency
+            )));
         }
         if fault.status == ConnectionStatus::Up && fault.extra_latency.0 == 0.0 {
             sqlx::query("DELETE FROM lab_faults WHERE connection_id = ?")
@@ -212,7 +229,11 @@ impl CloudProvider for LabProvider {
     async fn discover(&self) -> Result<Estate, ProviderError> {
         let mut estate = (*self.estate).clone();
         for fault in self.faults().await? {
-            if let Some(conn) = estate.connections.iter_mut().find(|c| c.id == fault.connection) {
+            if let Some(conn) = estate
+                .connections
+                .iter_mut()
+                .find(|c| c.id == fault.connection)
+            {
                 conn.status = fault.status;
                 conn.latency_ms = conn.latency_ms + fault.extra_latency;
             }
@@ -220,12 +241,17 @@ impl CloudProvider for LabProvider {
         Ok(estate)
     }
 
-    async fn apply(&self, change: &Change, idempotency_key: &str) -> Result<ResourceId, ProviderError> {
-        let existing = sqlx::query("SELECT resource_id FROM lab_resources WHERE idempotency_key = ?")
-            .bind(idempotency_key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(transient)?;
+    async fn apply(
+        &self,
+        change: &Change,
+        idempotency_key: &str,
+    ) -> Result<ResourceId, ProviderError> {
+        let existing =
+            sqlx::query("SELECT resource_id FROM lab_resources WHERE idempotency_key = ?")
+                .bind(idempotency_key)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(transient)?;
         if let Some(row) = existing {
             return Ok(ResourceId::new(row.get::<String, _>(0)));
         }
@@ -270,11 +296,13 @@ impl CloudProvider for LabProvider {
     }
 
     async fn exists(&self, resource: &ResourceId) -> Result<bool, ProviderError> {
-        let row = sqlx::query("SELECT 1 FROM lab_resources WHERE resource_id = ? AND reverted_at IS NULL")
-            .bind(resource.as_str())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(transient)?;
+        let row = sqlx::query(
+            "SELECT 1 FROM lab_resources WHERE resource_id = ? AND reverted_at IS NULL",
+        )
+        .bind(resource.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(transient)?;
         Ok(row.is_some())
     }
 }
@@ -328,7 +356,10 @@ mod tests {
         };
         assert!(lab.apply(&bad_cidr, "k2").await.is_err());
         assert!(lab.resources().await.unwrap().is_empty());
-        let missing = lab.revert(&ResourceId::new("lab-route-nope")).await.unwrap_err();
+        let missing = lab
+            .revert(&ResourceId::new("lab-route-nope"))
+            .await
+            .unwrap_err();
         assert!(matches!(missing, ProviderError::NotFound { .. }));
     }
 
@@ -337,19 +368,45 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let lab = lab(&dir).await;
         let er = ConnectionId::new("er-1");
-        let base = lab.discover().await.unwrap().connection(&er).unwrap().latency_ms;
-        lab.set_fault(&Fault { connection: er.clone(), status: ConnectionStatus::Degraded, extra_latency: Millis(40.0) })
+        let base = lab
+            .discover()
             .await
-            .unwrap();
+            .unwrap()
+            .connection(&er)
+            .unwrap()
+            .latency_ms;
+        lab.set_fault(&Fault {
+            connection: er.clone(),
+            status: ConnectionStatus::Degraded,
+            extra_latency: Millis(40.0),
+        })
+        .await
+        .unwrap();
         let seen = lab.discover().await.unwrap();
         let c = seen.connection(&er).unwrap();
         assert_eq!(c.status, ConnectionStatus::Degraded);
         assert_eq!(c.latency_ms, base + Millis(40.0));
-        lab.set_fault(&Fault { connection: er.clone(), status: ConnectionStatus::Up, extra_latency: Millis(0.0) })
-            .await
-            .unwrap();
-        assert_eq!(lab.discover().await.unwrap().connection(&er).unwrap().status, ConnectionStatus::Up);
-        let unknown = Fault { connection: ConnectionId::new("nope"), status: ConnectionStatus::Down, extra_latency: Millis(0.0) };
+        lab.set_fault(&Fault {
+            connection: er.clone(),
+            status: ConnectionStatus::Up,
+            extra_latency: Millis(0.0),
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            lab.discover()
+                .await
+                .unwrap()
+                .connection(&er)
+                .unwrap()
+                .status,
+            ConnectionStatus::Up
+        );
+        let unknown = Fault {
+            connection: ConnectionId::new("nope"),
+            status: ConnectionStatus::Down,
+            extra_latency: Millis(0.0),
+        };
         assert!(lab.set_fault(&unknown).await.is_err());
     }
 }

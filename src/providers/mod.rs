@@ -43,7 +43,11 @@ pub trait CloudProvider: Send + Sync {
 
     /// Applies `change`. Applying the same `idempotency_key` again returns the
     /// resource the first call created and creates nothing.
-    async fn apply(&self, change: &Change, idempotency_key: &str) -> Result<ResourceId, ProviderError>;
+    async fn apply(
+        &self,
+        change: &Change,
+        idempotency_key: &str,
+    ) -> Result<ResourceId, ProviderError>;
 
     /// Removes a resource this provider created. Reverting twice is not an error.
     async fn revert(&self, resource: &ResourceId) -> Result<(), ProviderError>;

@@ -99,7 +99,9 @@ pub struct OutboxItem {
 /// The outcome of a guarded commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Commit {
-    Done { version: i64 },
+    Done {
+        version: i64,
+    },
     /// Someone else moved the workflow first; reload and try again.
     Conflict,
 }
@@ -122,7 +124,10 @@ impl Store {
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
         let shown = path.display().to_string();
         let options = SqliteConnectOptions::from_str("sqlite:")
-            .map_err(|source| StoreError::Open { path: shown.clone(), source })?
+            .map_err(|source| StoreError::Open {
+                path: shown.clone(),
+                source,
+            })?
             .filename(path)
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -133,11 +138,17 @@ impl Store {
             .max_connections(4)
             .connect_with(options)
             .await
-            .map_err(|source| StoreError::Open { path: shown.clone(), source })?;
+            .map_err(|source| StoreError::Open {
+                path: shown.clone(),
+                source,
+            })?;
         sqlx::migrate!("./migrations")
             .run(&pool)
             .await
-            .map_err(|source| StoreError::Migrate { path: shown, source })?;
+            .map_err(|source| StoreError::Migrate {
+                path: shown,
+                source,
+            })?;
         Ok(Store { pool })
     }
 
@@ -201,7 +212,15 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        insert_audit(&mut tx, Some(id), requester.as_str(), "workflow.created", request_text, &now).await?;
+        insert_audit(
+            &mut tx,
+            Some(id),
+            requester.as_str(),
+            "workflow.created",
+            request_text,
+            &now,
+        )
+        .await?;
         for (destination, message) in messages {
             let mut message = message.clone();
             message.workflow = Some(id);
@@ -290,10 +309,15 @@ impl Store {
 
     /// Workflows the runner must pick up: running or rolling back.
     pub async fn runnable(&self) -> Result<Vec<WorkflowId>, StoreError> {
-        let rows = sqlx::query("SELECT id FROM workflows WHERE status IN ('running', 'rolling_back') ORDER BY id")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.iter().filter_map(|r| WorkflowId::new(r.get(0))).collect())
+        let rows = sqlx::query(
+            "SELECT id FROM workflows WHERE status IN ('running', 'rolling_back') ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| WorkflowId::new(r.get(0)))
+            .collect())
     }
 
     /// Workflows whose deadline (a wait's expiry or a retry's backoff) has passed.
@@ -302,7 +326,10 @@ impl Store {
             .bind(time_text(now))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.iter().filter_map(|r| WorkflowId::new(r.get(0))).collect())
+        Ok(rows
+            .iter()
+            .filter_map(|r| WorkflowId::new(r.get(0)))
+            .collect())
     }
 
     pub async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError> {
@@ -381,7 +408,15 @@ impl Store {
             .await?;
         }
         let audit = &transition.audit;
-        insert_audit(&mut tx, Some(record.id), &audit.actor, &audit.action, &audit.detail, &now).await?;
+        insert_audit(
+            &mut tx,
+            Some(record.id),
+            &audit.actor,
+            &audit.action,
+            &audit.detail,
+            &now,
+        )
+        .await?;
         for (destination, message) in messages {
             insert_outbox(&mut tx, Some(record.id), destination, message, &now).await?;
         }
@@ -392,7 +427,13 @@ impl Store {
     }
 
     /// An audit entry outside a transition (e.g. a refused click).
-    pub async fn audit(&self, workflow: Option<WorkflowId>, actor: &str, action: &str, detail: &str) -> Result<(), StoreError> {
+    pub async fn audit(
+        &self,
+        workflow: Option<WorkflowId>,
+        actor: &str,
+        action: &str,
+        detail: &str,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         insert_audit(&mut tx, workflow, actor, action, detail, &now_text()).await?;
         tx.commit().await?;
@@ -400,10 +441,12 @@ impl Store {
     }
 
     pub async fn audit_trail(&self, id: WorkflowId) -> Result<Vec<AuditRecord>, StoreError> {
-        let rows = sqlx::query("SELECT at, actor, action, detail FROM audit_events WHERE workflow_id = ? ORDER BY id")
-            .bind(id.get())
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT at, actor, action, detail FROM audit_events WHERE workflow_id = ? ORDER BY id",
+        )
+        .bind(id.get())
+        .fetch_all(&self.pool)
+        .await?;
         Ok(rows
             .iter()
             .map(|r| AuditRecord {
@@ -443,7 +486,11 @@ impl Store {
     }
 
     /// Resources of a workflow, oldest first; `active_only` leaves out reverted ones.
-    pub async fn resources(&self, workflow: WorkflowId, active_only: bool) -> Result<Vec<ResourceRecord>, StoreError> {
+    pub async fn resources(
+        &self,
+        workflow: WorkflowId,
+        active_only: bool,
+    ) -> Result<Vec<ResourceRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT idempotency_key, provider, resource_id, change, status FROM provisioned_resources \
              WHERE workflow_id = ? AND (status = 'active' OR NOT ?) ORDER BY id",
@@ -542,14 +589,16 @@ async fn insert_audit(
     detail: &str,
     at: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO audit_events (workflow_id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)")
-        .bind(workflow.map(WorkflowId::get))
-        .bind(at)
-        .bind(actor)
-        .bind(action)
-        .bind(detail)
-        .execute(&mut **tx)
-        .await?;
+    sqlx::query(
+        "INSERT INTO audit_events (workflow_id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(workflow.map(WorkflowId::get))
+    .bind(at)
+    .bind(actor)
+    .bind(action)
+    .bind(detail)
+    .execute(&mut **tx)
+    .await?;
     Ok(())
 }
 
@@ -598,7 +647,8 @@ fn workflow_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<WorkflowRecord, St
     let state: String = row.get("state");
     Ok(WorkflowRecord {
         id,
-        definition: serde_json::from_str(&definition).map_err(|e| corrupt("definition", e.to_string()))?,
+        definition: serde_json::from_str(&definition)
+            .map_err(|e| corrupt("definition", e.to_string()))?,
         state: serde_json::from_str(&state).map_err(|e| corrupt("state", e.to_string()))?,
         requester: UserId::new(row.get::<String, _>("requester")),
         channel: row.get("channel"),

@@ -220,7 +220,10 @@ impl Definition {
                 return Err(invalid(format!("step '{}' appears twice", step.name)));
             }
             if step.timeout.is_zero() {
-                return Err(invalid(format!("step '{}': timeout must be > 0", step.name)));
+                return Err(invalid(format!(
+                    "step '{}': timeout must be > 0",
+                    step.name
+                )));
             }
             if step.retry.max > 20 {
                 return Err(invalid(format!(
@@ -280,9 +283,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 86_400_000 == 0 && ms > 0 {
-        format!("{}d", ms / 86_400_000)
-    } else if ms % 3_600_000 == 0 && ms > 0 {
+    if ms % 3_600_000 == 0 && ms > 0 {
         format!("{}h", ms / 3_600_000)
     } else if ms % 60_000 == 0 && ms > 0 {
         format!("{}m", ms / 60_000)
@@ -332,11 +333,16 @@ mod tests {
 
     #[test]
     fn bad_definitions_name_the_problem() {
-        let unknown_action = "name: x\nversion: 1\nsteps:\n  - {name: a, action: teleport, timeout: 1s}\n";
-        let err = Definition::from_yaml(unknown_action, "x.yaml").unwrap_err().to_string();
+        let unknown_action =
+            "name: x\nversion: 1\nsteps:\n  - {name: a, action: teleport, timeout: 1s}\n";
+        let err = Definition::from_yaml(unknown_action, "x.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("x.yaml") && err.contains("teleport"), "{err}");
         let bad_when = "name: x\nversion: 1\nsteps:\n  - {name: a, action: approval, timeout: 1s, when: 'risk >= huge'}\n";
-        let err = Definition::from_yaml(bad_when, "x.yaml").unwrap_err().to_string();
+        let err = Definition::from_yaml(bad_when, "x.yaml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("huge"), "{err}");
         let dup = "name: x\nversion: 1\nsteps:\n  - {name: a, action: parse, timeout: 1s}\n  - {name: a, action: parse, timeout: 1s}\n";
         assert!(Definition::from_yaml(dup, "x").is_err());
@@ -344,7 +350,12 @@ mod tests {
 
     #[test]
     fn durations_read_and_print_back() {
-        for (text, secs) in [("500ms", 0.5), ("10s", 10.0), ("5m", 300.0), ("24h", 86400.0)] {
+        for (text, secs) in [
+            ("500ms", 0.5),
+            ("10s", 10.0),
+            ("5m", 300.0),
+            ("24h", 86400.0),
+        ] {
             let d = parse_duration(text).unwrap();
             assert_eq!(d.as_secs_f64(), secs);
             assert_eq!(format_duration(d), text);
@@ -356,7 +367,10 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_is_capped() {
-        let r = Retry { max: 5, backoff: Duration::from_secs(2) };
+        let r = Retry {
+            max: 5,
+            backoff: Duration::from_secs(2),
+        };
         assert_eq!(r.delay_before(1), Duration::from_secs(2));
         assert_eq!(r.delay_before(3), Duration::from_secs(8));
         assert_eq!(r.delay_before(40), Duration::from_secs(600));
@@ -365,8 +379,14 @@ mod tests {
     #[test]
     fn conditions_compare_risk() {
         let c: Condition = "risk >= medium".parse().unwrap();
-        let low = ConditionFacts { risk: Risk::Low, monthly_cost_usd: 0.0 };
-        let high = ConditionFacts { risk: Risk::High, monthly_cost_usd: 0.0 };
+        let low = ConditionFacts {
+            risk: Risk::Low,
+            monthly_cost_usd: 0.0,
+        };
+        let high = ConditionFacts {
+            risk: Risk::High,
+            monthly_cost_usd: 0.0,
+        };
         assert!(!c.holds(&low));
         assert!(c.holds(&high));
     }

@@ -106,7 +106,11 @@ impl Engine {
     }
 
     pub fn is_approver(&self, user: &UserId) -> bool {
-        self.inner.settings.approvers.iter().any(|a| a == user.as_str())
+        self.inner
+            .settings
+            .approvers
+            .iter()
+            .any(|a| a == user.as_str())
     }
 
     /// Committed transitions since start (for benchmarks).
@@ -143,7 +147,13 @@ impl Engine {
         let ids = self.inner.store.runnable().await?;
         for id in &ids {
             if let Some(record) = self.inner.store.load(*id).await? {
-                let interrupted = matches!(record.state, WorkflowState::Running { not_before: None, .. });
+                let interrupted = matches!(
+                    record.state,
+                    WorkflowState::Running {
+                        not_before: None,
+                        ..
+                    }
+                );
                 if interrupted {
                     self.command(*id, |_| Event::Resumed, None).await?;
                 }
@@ -158,7 +168,11 @@ impl Engine {
 
     async fn enqueue(&self, id: WorkflowId) {
         {
-            let mut in_flight = self.inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+            let mut in_flight = self
+                .inner
+                .in_flight
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             if let Some(again) = in_flight.get_mut(&id) {
                 *again = true;
                 return;
@@ -171,7 +185,11 @@ impl Engine {
     }
 
     fn claim(&self, id: WorkflowId) -> bool {
-        let mut in_flight = self.inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        let mut in_flight = self
+            .inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if let Some(again) = in_flight.get_mut(&id) {
             *again = true;
             false
@@ -183,7 +201,11 @@ impl Engine {
 
     /// Releases a claim unless someone asked for another pass meanwhile.
     fn release(&self, id: WorkflowId) -> bool {
-        let mut in_flight = self.inner.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        let mut in_flight = self
+            .inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         match in_flight.get_mut(&id) {
             Some(again) if *again => {
                 *again = false;
@@ -223,7 +245,10 @@ impl Engine {
     async fn timer(&self, cancel: CancellationToken) {
         loop {
             let wait = match self.inner.store.next_deadline().await {
-                Ok(Some(at)) => (at - now()).to_std().unwrap_or(Duration::ZERO).min(TIMER_SWEEP),
+                Ok(Some(at)) => (at - now())
+                    .to_std()
+                    .unwrap_or(Duration::ZERO)
+                    .min(TIMER_SWEEP),
                 Ok(None) => TIMER_SWEEP,
                 Err(e) => {
                     tracing::warn!(error = %e, "timer could not read deadlines");
@@ -257,7 +282,9 @@ impl Engine {
             };
             let steps = self.inner.store.steps(id).await?;
             let event = match &record.state {
-                WorkflowState::Running { step, not_before, .. } => {
+                WorkflowState::Running {
+                    step, not_before, ..
+                } => {
                     if not_before.is_some_and(|t| t > now()) {
                         return Ok(());
                     }
@@ -283,7 +310,10 @@ impl Engine {
                             retryable: true,
                         },
                     };
-                    Event::StepFinished { step: *step, result }
+                    Event::StepFinished {
+                        step: *step,
+                        result,
+                    }
                 }
                 WorkflowState::RollingBack { .. } => self.roll_back(id).await?,
                 WorkflowState::WaitingApproval { deadline, .. }
@@ -352,7 +382,11 @@ impl Engine {
             .iter()
             .map(|n| (to.clone(), notify::render(record, steps, n)))
             .collect();
-        let outcome = self.inner.store.commit(record, &transition, &messages, answer).await?;
+        let outcome = self
+            .inner
+            .store
+            .commit(record, &transition, &messages, answer)
+            .await?;
         if let Commit::Done { .. } = outcome {
             self.inner.transitions.fetch_add(1, Ordering::Relaxed);
             if transition.next.deadline().is_some() {
@@ -372,7 +406,12 @@ impl Engine {
         answer: Option<&str>,
     ) -> Result<(), EngineError> {
         for _ in 0..MAX_COMMIT_RACES {
-            let record = self.inner.store.load(id).await?.ok_or(EngineError::NotFound(id))?;
+            let record = self
+                .inner
+                .store
+                .load(id)
+                .await?
+                .ok_or(EngineError::NotFound(id))?;
             let steps = self.inner.store.steps(id).await?;
             match self.commit(&record, &steps, event(&record), answer).await? {
                 Ok(Commit::Done { .. }) => {
@@ -388,7 +427,12 @@ impl Engine {
 
     /// Starts a workflow for a request. Text that is not a connectivity request
     /// at all is refused here and no workflow is created.
-    pub async fn submit(&self, requester: &UserId, channel: &str, text: &str) -> Result<WorkflowId, EngineError> {
+    pub async fn submit(
+        &self,
+        requester: &UserId,
+        channel: &str,
+        text: &str,
+    ) -> Result<WorkflowId, EngineError> {
         let text = text.trim();
         if let Err(e) = parse_request(text) {
             return Err(EngineError::NotUnderstood(e));
@@ -420,13 +464,25 @@ impl Engine {
     pub async fn approve(&self, id: WorkflowId, by: &UserId) -> Result<(), EngineError> {
         let is_approver = self.is_approver(by);
         let result = self
-            .command(id, |_| Event::Approve { by: by.clone(), is_approver }, None)
+            .command(
+                id,
+                |_| Event::Approve {
+                    by: by.clone(),
+                    is_approver,
+                },
+                None,
+            )
             .await;
         self.audit_refusal(id, by, "approve", &result).await;
         result
     }
 
-    pub async fn reject(&self, id: WorkflowId, by: &UserId, reason: &str) -> Result<(), EngineError> {
+    pub async fn reject(
+        &self,
+        id: WorkflowId,
+        by: &UserId,
+        reason: &str,
+    ) -> Result<(), EngineError> {
         let is_approver = self.is_approver(by);
         let result = self
             .command(
@@ -446,7 +502,14 @@ impl Engine {
     pub async fn cancel(&self, id: WorkflowId, by: &UserId) -> Result<(), EngineError> {
         let is_approver = self.is_approver(by);
         let result = self
-            .command(id, |_| Event::Cancel { by: by.clone(), is_approver }, None)
+            .command(
+                id,
+                |_| Event::Cancel {
+                    by: by.clone(),
+                    is_approver,
+                },
+                None,
+            )
             .await;
         self.audit_refusal(id, by, "cancel", &result).await;
         result
@@ -456,7 +519,12 @@ impl Engine {
     /// must leave the request readable; otherwise nothing changes.
     pub async fn answer(&self, id: WorkflowId, by: &UserId, text: &str) -> Result<(), EngineError> {
         let text = text.trim();
-        let record = self.inner.store.load(id).await?.ok_or(EngineError::NotFound(id))?;
+        let record = self
+            .inner
+            .store
+            .load(id)
+            .await?
+            .ok_or(EngineError::NotFound(id))?;
         let combined = steps::request_sentence(&format!("{}\n{text}", record.request_text));
         if combined.len() > MAX_REQUEST_BYTES {
             return Err(EngineError::BadAnswer(
@@ -482,12 +550,23 @@ impl Engine {
     }
 
     /// Refused approvals, rejections and cancels leave an audit trail.
-    async fn audit_refusal(&self, id: WorkflowId, by: &UserId, what: &str, result: &Result<(), EngineError>) {
+    async fn audit_refusal(
+        &self,
+        id: WorkflowId,
+        by: &UserId,
+        what: &str,
+        result: &Result<(), EngineError>,
+    ) {
         if let Err(EngineError::Refused(_, refusal)) = result {
             if let Err(e) = self
                 .inner
                 .store
-                .audit(Some(id), by.as_str(), &format!("{what}.refused"), &refusal.to_string())
+                .audit(
+                    Some(id),
+                    by.as_str(),
+                    &format!("{what}.refused"),
+                    &refusal.to_string(),
+                )
                 .await
             {
                 tracing::warn!(error = %e, "could not record a refused command");
@@ -513,7 +592,10 @@ impl Engine {
     }
 
     /// The workflow this user most recently started that waits for their answer.
-    pub async fn pending_question_for(&self, user: &UserId) -> Result<Option<WorkflowId>, EngineError> {
+    pub async fn pending_question_for(
+        &self,
+        user: &UserId,
+    ) -> Result<Option<WorkflowId>, EngineError> {
         for summary in self.inner.store.list(50).await? {
             if summary.state == "waiting_clarification" && summary.requester == user.as_str() {
                 return Ok(Some(summary.id));

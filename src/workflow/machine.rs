@@ -143,7 +143,9 @@ impl WorkflowState {
     /// (a wait whose deadline has passed is about to expire, so it is not resting).
     pub fn is_resting(&self, now: Timestamp) -> bool {
         match self {
-            WorkflowState::Running { not_before, .. } => not_before.is_some_and(|t| t > now + chrono::Duration::seconds(30)),
+            WorkflowState::Running { not_before, .. } => {
+                not_before.is_some_and(|t| t > now + chrono::Duration::seconds(30))
+            }
             WorkflowState::RollingBack { .. } => false,
             WorkflowState::WaitingApproval { deadline, .. }
             | WorkflowState::WaitingClarification { deadline, .. } => *deadline > now,
@@ -155,24 +157,57 @@ impl WorkflowState {
 /// What a step's action reported.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StepResult {
-    Succeeded { output: Value, summary: String },
+    Succeeded {
+        output: Value,
+        summary: String,
+    },
     /// The step's `when` condition did not hold.
-    Skipped { output: Value, summary: String },
-    NeedsClarification { output: Value, question: String },
-    AwaitsApproval { output: Value },
-    Failed { error: String, retryable: bool },
+    Skipped {
+        output: Value,
+        summary: String,
+    },
+    NeedsClarification {
+        output: Value,
+        question: String,
+    },
+    AwaitsApproval {
+        output: Value,
+    },
+    Failed {
+        error: String,
+        retryable: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    StepFinished { step: usize, result: StepResult },
+    StepFinished {
+        step: usize,
+        result: StepResult,
+    },
     /// The process died while `step` was under way; the runner found it on start.
     Resumed,
-    RollbackFinished { reverted: usize, errors: Vec<String> },
-    Approve { by: UserId, is_approver: bool },
-    Reject { by: UserId, is_approver: bool, reason: String },
-    Answer { by: UserId, text: String },
-    Cancel { by: UserId, is_approver: bool },
+    RollbackFinished {
+        reverted: usize,
+        errors: Vec<String>,
+    },
+    Approve {
+        by: UserId,
+        is_approver: bool,
+    },
+    Reject {
+        by: UserId,
+        is_approver: bool,
+        reason: String,
+    },
+    Answer {
+        by: UserId,
+        text: String,
+    },
+    Cancel {
+        by: UserId,
+        is_approver: bool,
+    },
     /// Time passed: waits past their deadline expire.
     Tick,
 }
@@ -231,19 +266,48 @@ pub struct ApprovalRecord {
 /// What the workflow's thread is told. Rendering into chat is the notifier's job.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Notice {
-    StepSucceeded { step: usize, summary: String },
-    Question { question: String },
+    StepSucceeded {
+        step: usize,
+        summary: String,
+    },
+    Question {
+        question: String,
+    },
     ApprovalRequested,
-    AutoApproved { summary: String },
-    Approved { by: UserId },
-    Rejected { by: UserId, reason: String },
-    Retrying { step: usize, attempt: u32, error: String, at: Timestamp },
+    AutoApproved {
+        summary: String,
+    },
+    Approved {
+        by: UserId,
+    },
+    Rejected {
+        by: UserId,
+        reason: String,
+    },
+    Retrying {
+        step: usize,
+        attempt: u32,
+        error: String,
+        at: Timestamp,
+    },
     Completed,
-    Failed { step: usize, reason: String },
-    Expired { step: usize },
-    Cancelled { by: UserId },
-    RollingBack { reason: String },
-    RolledBack { reverted: usize, errors: Vec<String> },
+    Failed {
+        step: usize,
+        reason: String,
+    },
+    Expired {
+        step: usize,
+    },
+    Cancelled {
+        by: UserId,
+    },
+    RollingBack {
+        reason: String,
+    },
+    RolledBack {
+        reverted: usize,
+        errors: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -319,7 +383,11 @@ fn step_update(step: usize, status: StepStatus, attempts: u32) -> StepUpdate {
 }
 
 /// Moves on to `step + 1`, or completes.
-fn after_step(ctx: &Context<'_>, step: usize, mut steps: Vec<StepUpdate>) -> (WorkflowState, Vec<StepUpdate>, Vec<Notice>) {
+fn after_step(
+    ctx: &Context<'_>,
+    step: usize,
+    mut steps: Vec<StepUpdate>,
+) -> (WorkflowState, Vec<StepUpdate>, Vec<Notice>) {
     let next = step + 1;
     if next >= ctx.definition.steps.len() {
         return (WorkflowState::Completed, steps, vec![Notice::Completed]);
@@ -348,7 +416,11 @@ fn may_have_side_effects(def: &Definition, step: usize) -> bool {
         .any(|s| s.action == Action::Provision)
 }
 
-pub fn apply(state: &WorkflowState, event: Event, ctx: &Context<'_>) -> Result<Transition, Refusal> {
+pub fn apply(
+    state: &WorkflowState,
+    event: Event,
+    ctx: &Context<'_>,
+) -> Result<Transition, Refusal> {
     let def = ctx.definition;
     let status = state.status();
     match (state, event) {
@@ -374,7 +446,13 @@ pub fn apply(state: &WorkflowState, event: Event, ctx: &Context<'_>) -> Result<T
                         ..step_update(current, StepStatus::Succeeded, attempt)
                     };
                     let (next, steps, mut notices) = after_step(ctx, current, vec![done]);
-                    notices.insert(0, Notice::StepSucceeded { step: current, summary: summary.clone() });
+                    notices.insert(
+                        0,
+                        Notice::StepSucceeded {
+                            step: current,
+                            summary: summary.clone(),
+                        },
+                    );
                     Ok(Transition {
                         next,
                         steps,
@@ -396,9 +474,14 @@ pub fn apply(state: &WorkflowState, event: Event, ctx: &Context<'_>) -> Result<T
                         reason: Some(summary.clone()),
                     });
                     let notice = if approval.is_some() {
-                        Notice::AutoApproved { summary: summary.clone() }
+                        Notice::AutoApproved {
+                            summary: summary.clone(),
+                        }
                     } else {
-                        Notice::StepSucceeded { step: current, summary: summary.clone() }
+                        Notice::StepSucceeded {
+                            step: current,
+                            summary: summary.clone(),
+                        }
                     };
                     notices.insert(0, notice);
                     Ok(Transition {
@@ -420,7 +503,9 @@ pub fn apply(state: &WorkflowState, event: Event, ctx: &Context<'_>) -> Result<T
                         ..step_update(current, StepStatus::Waiting, attempt)
                     }],
                     approval: None,
-                    notices: vec![Notice::Question { question: question.clone() }],
+                    notices: vec![Notice::Question {
+                        question: question.clone(),
+                    }],
                     audit: audit("switchboard", &format!("{name}.clarification"), question),
                 }),
                 StepResult::AwaitsApproval { output } => Ok(Transition {
@@ -434,7 +519,11 @@ pub fn apply(state: &WorkflowState, event: Event, ctx: &Context<'_>) -> Result<T
                     }],
                     approval: None,
                     notices: vec![Notice::ApprovalRequested],
-                    audit: audit("switchboard", "approval.requested", "waiting for an approver"),
+                    audit: audit(
+                        "switchboard",
+                        "approval.requested",
+                        "waiting for an approver",
+                    ),
                 }),
                 StepResult::Failed { error, retryable } => {
                     if retryable && attempt <= step_def.retry.max {
@@ -453,7 +542,12 @@ pub fn apply(state: &WorkflowState, event: Event, ctx: &Context<'_>) -> Result<T
                                 ..step_update(current, StepStatus::Running, attempt + 1)
                             }],
                             approval: None,
-                            notices: vec![Notice::Retrying { step: current, attempt: attempt + 1, error: error.clone(), at }],
+                            notices: vec![Notice::Retrying {
+                                step: current,
+                                attempt: attempt + 1,
+                                error: error.clone(),
+                                at,
+                            }],
                             audit: audit("switchboard", &format!("{name}.retry"), error),
                         });
                     }
@@ -471,7 +565,9 @@ pub fn apply(state: &WorkflowState, event: Event, ctx: &Context<'_>) -> Result<T
                             },
                             steps: vec![failed],
                             approval: None,
-                            notices: vec![Notice::RollingBack { reason: format!("{name} failed: {error}") }],
+                            notices: vec![Notice::RollingBack {
+                                reason: format!("{name} failed: {error}"),
+                            }],
                             audit: audit("switchboard", &format!("{name}.failed"), error),
                         });
                     }
@@ -482,7 +578,10 @@ pub fn apply(state: &WorkflowState, event: Event, ctx: &Context<'_>) -> Result<T
                         },
                         steps: vec![failed],
                         approval: None,
-                        notices: vec![Notice::Failed { step: current, reason: error.clone() }],
+                        notices: vec![Notice::Failed {
+                            step: current,
+                            reason: error.clone(),
+                        }],
                         audit: audit("switchboard", &format!("{name}.failed"), error),
                     })
                 }
@@ -506,13 +605,25 @@ pub fn apply(state: &WorkflowState, event: Event, ctx: &Context<'_>) -> Result<T
                     ..step_update(*step, StepStatus::Failed, *attempt)
                 };
                 let next = if may_have_side_effects(def, *step) {
-                    WorkflowState::RollingBack { step: *step, reason: reason.clone(), cancelled_by: None }
+                    WorkflowState::RollingBack {
+                        step: *step,
+                        reason: reason.clone(),
+                        cancelled_by: None,
+                    }
                 } else {
-                    WorkflowState::Failed { step: *step, reason: reason.clone() }
+                    WorkflowState::Failed {
+                        step: *step,
+                        reason: reason.clone(),
+                    }
                 };
                 let notice = match &next {
-                    WorkflowState::RollingBack { .. } => Notice::RollingBack { reason: reason.clone() },
-                    _ => Notice::Failed { step: *step, reason: reason.clone() },
+                    WorkflowState::RollingBack { .. } => Notice::RollingBack {
+                        reason: reason.clone(),
+                    },
+                    _ => Notice::Failed {
+                        step: *step,
+                        reason: reason.clone(),
+                    },
                 };
                 return Ok(Transition {
                     next,
@@ -532,10 +643,21 @@ pub fn apply(state: &WorkflowState, event: Event, ctx: &Context<'_>) -> Result<T
                 steps: vec![],
                 approval: None,
                 notices: vec![],
-                audit: audit("switchboard", &format!("{name}.resumed"), "re-running the interrupted step"),
+                audit: audit(
+                    "switchboard",
+                    &format!("{name}.resumed"),
+                    "re-running the interrupted step",
+                ),
             })
         }
-        (WorkflowState::RollingBack { step, reason, cancelled_by }, Event::RollbackFinished { reverted, errors }) => {
+        (
+            WorkflowState::RollingBack {
+                step,
+                reason,
+                cancelled_by,
+            },
+            Event::RollbackFinished { reverted, errors },
+        ) => {
             let detail = format!("reverted {reverted} resource(s); {} error(s)", errors.len());
             let mut notices = vec![Notice::RolledBack { reverted, errors }];
             let next = match cancelled_by {
@@ -576,7 +698,14 @@ pub fn apply(state: &WorkflowState, event: Event, ctx: &Context<'_>) -> Result<T
                 audit: audit(by.as_str(), "approval.approved", "approved"),
             })
         }
-        (WorkflowState::WaitingApproval { step, .. }, Event::Reject { by, is_approver, reason }) => {
+        (
+            WorkflowState::WaitingApproval { step, .. },
+            Event::Reject {
+                by,
+                is_approver,
+                reason,
+            },
+        ) => {
             check_decider(&by, is_approver, ctx)?;
             let reason = reason.trim().to_string();
             if reason.is_empty() {
@@ -597,7 +726,10 @@ pub fn apply(state: &WorkflowState, event: Event, ctx: &Context<'_>) -> Result<T
                     by: by.clone(),
                     reason: Some(reason.clone()),
                 }),
-                notices: vec![Notice::Rejected { by: by.clone(), reason: reason.clone() }],
+                notices: vec![Notice::Rejected {
+                    by: by.clone(),
+                    reason: reason.clone(),
+                }],
                 audit: audit(by.as_str(), "approval.rejected", reason),
             })
         }
@@ -650,8 +782,14 @@ pub fn apply(state: &WorkflowState, event: Event, ctx: &Context<'_>) -> Result<T
                     },
                     steps: vec![],
                     approval: None,
-                    notices: vec![Notice::RollingBack { reason: format!("cancelled by {by}") }],
-                    audit: audit(by.as_str(), "workflow.cancelled", "cancelled; rolling back what was created"),
+                    notices: vec![Notice::RollingBack {
+                        reason: format!("cancelled by {by}"),
+                    }],
+                    audit: audit(
+                        by.as_str(),
+                        "workflow.cancelled",
+                        "cancelled; rolling back what was created",
+                    ),
                 });
             }
             Ok(Transition {
@@ -663,7 +801,8 @@ pub fn apply(state: &WorkflowState, event: Event, ctx: &Context<'_>) -> Result<T
             })
         }
         (
-            WorkflowState::WaitingApproval { step, deadline } | WorkflowState::WaitingClarification { step, deadline, .. },
+            WorkflowState::WaitingApproval { step, deadline }
+            | WorkflowState::WaitingClarification { step, deadline, .. },
             Event::Tick,
         ) if *deadline <= ctx.now => Ok(Transition {
             next: WorkflowState::Expired { step: *step },
@@ -674,7 +813,11 @@ pub fn apply(state: &WorkflowState, event: Event, ctx: &Context<'_>) -> Result<T
             }],
             approval: None,
             notices: vec![Notice::Expired { step: *step }],
-            audit: audit("switchboard", "workflow.expired", format!("no answer by {deadline}")),
+            audit: audit(
+                "switchboard",
+                "workflow.expired",
+                format!("no answer by {deadline}"),
+            ),
         }),
         _ => Err(Refusal::Stale(status)),
     }
@@ -715,7 +858,10 @@ mod tests {
     fn ok(step: usize) -> Event {
         Event::StepFinished {
             step,
-            result: StepResult::Succeeded { output: json!({}), summary: "ok".into() },
+            result: StepResult::Succeeded {
+                output: json!({}),
+                summary: "ok".into(),
+            },
         }
     }
 
@@ -723,11 +869,16 @@ mod tests {
     fn to_approval(def: &Definition, requester: &UserId) -> WorkflowState {
         let mut state = WorkflowState::start();
         for step in 0..3 {
-            state = apply(&state, ok(step), &ctx(def, requester, t0())).unwrap().next;
+            state = apply(&state, ok(step), &ctx(def, requester, t0()))
+                .unwrap()
+                .next;
         }
         let t = apply(
             &state,
-            Event::StepFinished { step: 3, result: StepResult::AwaitsApproval { output: json!({}) } },
+            Event::StepFinished {
+                step: 3,
+                result: StepResult::AwaitsApproval { output: json!({}) },
+            },
             &ctx(def, requester, t0()),
         )
         .unwrap();
@@ -740,10 +891,26 @@ mod tests {
         let def = def();
         let alice = UserId::new("alice");
         let mut state = to_approval(&def, &alice);
-        let t = apply(&state, Event::Approve { by: UserId::new("bob"), is_approver: true }, &ctx(&def, &alice, t0())).unwrap();
+        let t = apply(
+            &state,
+            Event::Approve {
+                by: UserId::new("bob"),
+                is_approver: true,
+            },
+            &ctx(&def, &alice, t0()),
+        )
+        .unwrap();
         assert_eq!(t.approval.as_ref().unwrap().decision, Decision::Approved);
         state = t.next;
-        assert_eq!(state, WorkflowState::Running { step: 4, attempt: 1, resumes: 0, not_before: None });
+        assert_eq!(
+            state,
+            WorkflowState::Running {
+                step: 4,
+                attempt: 1,
+                resumes: 0,
+                not_before: None
+            }
+        );
         state = apply(&state, ok(4), &ctx(&def, &alice, t0())).unwrap().next;
         let t = apply(&state, ok(5), &ctx(&def, &alice, t0())).unwrap();
         assert_eq!(t.next, WorkflowState::Completed);
@@ -755,9 +922,25 @@ mod tests {
         let def = def();
         let alice = UserId::new("alice");
         let state = to_approval(&def, &alice);
-        let err = apply(&state, Event::Approve { by: alice.clone(), is_approver: true }, &ctx(&def, &alice, t0())).unwrap_err();
+        let err = apply(
+            &state,
+            Event::Approve {
+                by: alice.clone(),
+                is_approver: true,
+            },
+            &ctx(&def, &alice, t0()),
+        )
+        .unwrap_err();
         assert_eq!(err, Refusal::OwnRequest);
-        let err = apply(&state, Event::Approve { by: UserId::new("mallory"), is_approver: false }, &ctx(&def, &alice, t0())).unwrap_err();
+        let err = apply(
+            &state,
+            Event::Approve {
+                by: UserId::new("mallory"),
+                is_approver: false,
+            },
+            &ctx(&def, &alice, t0()),
+        )
+        .unwrap_err();
         assert_eq!(err, Refusal::NotApprover);
     }
 
@@ -767,11 +950,27 @@ mod tests {
         let alice = UserId::new("alice");
         let state = to_approval(&def, &alice);
         let bob = UserId::new("bob");
-        let rejected = apply(&state, Event::Reject { by: bob.clone(), is_approver: true, reason: "too costly".into() }, &ctx(&def, &alice, t0()))
-            .unwrap()
-            .next;
+        let rejected = apply(
+            &state,
+            Event::Reject {
+                by: bob.clone(),
+                is_approver: true,
+                reason: "too costly".into(),
+            },
+            &ctx(&def, &alice, t0()),
+        )
+        .unwrap()
+        .next;
         assert_eq!(rejected.status(), "rejected");
-        let err = apply(&rejected, Event::Approve { by: bob, is_approver: true }, &ctx(&def, &alice, t0())).unwrap_err();
+        let err = apply(
+            &rejected,
+            Event::Approve {
+                by: bob,
+                is_approver: true,
+            },
+            &ctx(&def, &alice, t0()),
+        )
+        .unwrap_err();
         assert_eq!(err, Refusal::AlreadyFinished("rejected"));
     }
 
@@ -780,7 +979,16 @@ mod tests {
         let def = def();
         let alice = UserId::new("alice");
         let state = to_approval(&def, &alice);
-        let err = apply(&state, Event::Reject { by: UserId::new("bob"), is_approver: true, reason: "  ".into() }, &ctx(&def, &alice, t0())).unwrap_err();
+        let err = apply(
+            &state,
+            Event::Reject {
+                by: UserId::new("bob"),
+                is_approver: true,
+                reason: "  ".into(),
+            },
+            &ctx(&def, &alice, t0()),
+        )
+        .unwrap_err();
         assert_eq!(err, Refusal::ReasonRequired);
     }
 
@@ -801,12 +1009,27 @@ mod tests {
     fn retryable_failures_back_off_then_roll_back_when_the_step_says_so() {
         let def = def();
         let alice = UserId::new("alice");
-        let mut state = WorkflowState::Running { step: 4, attempt: 1, resumes: 0, not_before: None };
-        let fail = || Event::StepFinished { step: 4, result: StepResult::Failed { error: "throttled".into(), retryable: true } };
+        let mut state = WorkflowState::Running {
+            step: 4,
+            attempt: 1,
+            resumes: 0,
+            not_before: None,
+        };
+        let fail = || Event::StepFinished {
+            step: 4,
+            result: StepResult::Failed {
+                error: "throttled".into(),
+                retryable: true,
+            },
+        };
         for attempt in 2..=4 {
             let t = apply(&state, fail(), &ctx(&def, &alice, t0())).unwrap();
             match &t.next {
-                WorkflowState::Running { attempt: a, not_before: Some(at), .. } => {
+                WorkflowState::Running {
+                    attempt: a,
+                    not_before: Some(at),
+                    ..
+                } => {
                     assert_eq!(*a, attempt);
                     assert!(*at > t0());
                 }
@@ -815,8 +1038,20 @@ mod tests {
             state = t.next;
         }
         let t = apply(&state, fail(), &ctx(&def, &alice, t0())).unwrap();
-        assert!(matches!(t.next, WorkflowState::RollingBack { step: 4, .. }), "{:?}", t.next);
-        let t = apply(&t.next, Event::RollbackFinished { reverted: 2, errors: vec![] }, &ctx(&def, &alice, t0())).unwrap();
+        assert!(
+            matches!(t.next, WorkflowState::RollingBack { step: 4, .. }),
+            "{:?}",
+            t.next
+        );
+        let t = apply(
+            &t.next,
+            Event::RollbackFinished {
+                reverted: 2,
+                errors: vec![],
+            },
+            &ctx(&def, &alice, t0()),
+        )
+        .unwrap();
         assert_eq!(t.next.status(), "rolled_back");
     }
 
@@ -824,8 +1059,24 @@ mod tests {
     fn non_retryable_failure_before_provision_fails_without_rollback() {
         let def = def();
         let alice = UserId::new("alice");
-        let state = WorkflowState::Running { step: 1, attempt: 1, resumes: 0, not_before: None };
-        let t = apply(&state, Event::StepFinished { step: 1, result: StepResult::Failed { error: "pci_dss: encryption_required".into(), retryable: true } }, &ctx(&def, &alice, t0())).unwrap();
+        let state = WorkflowState::Running {
+            step: 1,
+            attempt: 1,
+            resumes: 0,
+            not_before: None,
+        };
+        let t = apply(
+            &state,
+            Event::StepFinished {
+                step: 1,
+                result: StepResult::Failed {
+                    error: "pci_dss: encryption_required".into(),
+                    retryable: true,
+                },
+            },
+            &ctx(&def, &alice, t0()),
+        )
+        .unwrap();
         assert_eq!(t.next.status(), "failed", "compliance has no retries left");
     }
 
@@ -834,15 +1085,41 @@ mod tests {
         let def = def();
         let alice = UserId::new("alice");
         let state = WorkflowState::start();
-        let waiting = apply(&state, Event::StepFinished { step: 0, result: StepResult::NeedsClarification { output: json!({}), question: "How much traffic?".into() } }, &ctx(&def, &alice, t0()))
-            .unwrap()
-            .next;
+        let waiting = apply(
+            &state,
+            Event::StepFinished {
+                step: 0,
+                result: StepResult::NeedsClarification {
+                    output: json!({}),
+                    question: "How much traffic?".into(),
+                },
+            },
+            &ctx(&def, &alice, t0()),
+        )
+        .unwrap()
+        .next;
         assert_eq!(waiting.status(), "waiting_clarification");
         assert_eq!(
-            apply(&waiting, Event::Answer { by: UserId::new("bob"), text: "1 TB".into() }, &ctx(&def, &alice, t0())).unwrap_err(),
+            apply(
+                &waiting,
+                Event::Answer {
+                    by: UserId::new("bob"),
+                    text: "1 TB".into()
+                },
+                &ctx(&def, &alice, t0())
+            )
+            .unwrap_err(),
             Refusal::NotRequester
         );
-        let t = apply(&waiting, Event::Answer { by: alice.clone(), text: "1 TB".into() }, &ctx(&def, &alice, t0())).unwrap();
+        let t = apply(
+            &waiting,
+            Event::Answer {
+                by: alice.clone(),
+                text: "1 TB".into(),
+            },
+            &ctx(&def, &alice, t0()),
+        )
+        .unwrap();
         assert_eq!(t.next, WorkflowState::start());
     }
 
@@ -850,12 +1127,47 @@ mod tests {
     fn cancel_after_provisioning_started_rolls_back_first() {
         let def = def();
         let alice = UserId::new("alice");
-        let provisioning = WorkflowState::Running { step: 4, attempt: 1, resumes: 0, not_before: None };
-        let t = apply(&provisioning, Event::Cancel { by: alice.clone(), is_approver: false }, &ctx(&def, &alice, t0())).unwrap();
-        assert!(matches!(t.next, WorkflowState::RollingBack { cancelled_by: Some(_), .. }));
-        let t = apply(&t.next, Event::RollbackFinished { reverted: 1, errors: vec![] }, &ctx(&def, &alice, t0())).unwrap();
+        let provisioning = WorkflowState::Running {
+            step: 4,
+            attempt: 1,
+            resumes: 0,
+            not_before: None,
+        };
+        let t = apply(
+            &provisioning,
+            Event::Cancel {
+                by: alice.clone(),
+                is_approver: false,
+            },
+            &ctx(&def, &alice, t0()),
+        )
+        .unwrap();
+        assert!(matches!(
+            t.next,
+            WorkflowState::RollingBack {
+                cancelled_by: Some(_),
+                ..
+            }
+        ));
+        let t = apply(
+            &t.next,
+            Event::RollbackFinished {
+                reverted: 1,
+                errors: vec![],
+            },
+            &ctx(&def, &alice, t0()),
+        )
+        .unwrap();
         assert_eq!(t.next, WorkflowState::Cancelled { by: alice.clone() });
-        let err = apply(&t.next, Event::Cancel { by: alice.clone(), is_approver: false }, &ctx(&def, &alice, t0())).unwrap_err();
+        let err = apply(
+            &t.next,
+            Event::Cancel {
+                by: alice.clone(),
+                is_approver: false,
+            },
+            &ctx(&def, &alice, t0()),
+        )
+        .unwrap_err();
         assert_eq!(err, Refusal::AlreadyFinished("cancelled"));
     }
 
@@ -864,7 +1176,15 @@ mod tests {
         let def = def();
         let alice = UserId::new("alice");
         let state = to_approval(&def, &alice);
-        let err = apply(&state, Event::Cancel { by: UserId::new("eve"), is_approver: false }, &ctx(&def, &alice, t0())).unwrap_err();
+        let err = apply(
+            &state,
+            Event::Cancel {
+                by: UserId::new("eve"),
+                is_approver: false,
+            },
+            &ctx(&def, &alice, t0()),
+        )
+        .unwrap_err();
         assert_eq!(err, Refusal::MayNotCancel);
     }
 
@@ -872,9 +1192,16 @@ mod tests {
     fn a_step_that_keeps_killing_the_process_is_abandoned() {
         let def = def();
         let alice = UserId::new("alice");
-        let mut state = WorkflowState::Running { step: 2, attempt: 1, resumes: 0, not_before: None };
+        let mut state = WorkflowState::Running {
+            step: 2,
+            attempt: 1,
+            resumes: 0,
+            not_before: None,
+        };
         for _ in 0..MAX_RESUMES {
-            state = apply(&state, Event::Resumed, &ctx(&def, &alice, t0())).unwrap().next;
+            state = apply(&state, Event::Resumed, &ctx(&def, &alice, t0()))
+                .unwrap()
+                .next;
         }
         let t = apply(&state, Event::Resumed, &ctx(&def, &alice, t0())).unwrap();
         assert_eq!(t.next.status(), "failed");
@@ -885,7 +1212,10 @@ mod tests {
         let def = def();
         let alice = UserId::new("alice");
         let state = WorkflowState::start();
-        assert!(matches!(apply(&state, ok(3), &ctx(&def, &alice, t0())), Err(Refusal::Stale(_))));
+        assert!(matches!(
+            apply(&state, ok(3), &ctx(&def, &alice, t0())),
+            Err(Refusal::Stale(_))
+        ));
     }
 
     #[test]

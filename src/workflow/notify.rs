@@ -79,9 +79,13 @@ pub fn render(record: &WorkflowRecord, steps: &[StepRecord], notice: &Notice) ->
 
 fn approval_card(record: &WorkflowRecord, steps: &[StepRecord]) -> Message {
     let id = record.id;
-    let mut card = Message::text(format!("{} asks: {}", record.requester, record.request_text.replace('\n', " / ")))
-        .with_title(format!("{id} · approval needed"))
-        .with_tone(Tone::Info);
+    let mut card = Message::text(format!(
+        "{} asks: {}",
+        record.requester,
+        record.request_text.replace('\n', " / ")
+    ))
+    .with_title(format!("{id} · approval needed"))
+    .with_tone(Tone::Info);
     if let Ok(intent) = intent_of(steps) {
         let end = |e: &crate::domain::Endpoint| {
             format!(
@@ -92,14 +96,20 @@ fn approval_card(record: &WorkflowRecord, steps: &[StepRecord]) -> Message {
                 e.region.as_deref().unwrap_or("?")
             )
         };
-        card = card.field("From", end(&intent.source)).field("To", end(&intent.destination));
+        card = card
+            .field("From", end(&intent.source))
+            .field("To", end(&intent.destination));
         let r = &intent.requirements;
         card = card.field(
             "Requirements",
             format!(
                 "latency ≤ {} · {} · encryption {} · private only {}",
-                r.max_latency_ms.map(|v| format!("{v} ms")).unwrap_or("any".into()),
-                r.monthly_traffic_gb.map(|v| format!("{v} GB/month")).unwrap_or("traffic ?".into()),
+                r.max_latency_ms
+                    .map(|v| format!("{v} ms"))
+                    .unwrap_or("any".into()),
+                r.monthly_traffic_gb
+                    .map(|v| format!("{v} GB/month"))
+                    .unwrap_or("traffic ?".into()),
                 if r.encryption { "yes" } else { "no" },
                 if r.private_only { "yes" } else { "no" }
             ),
@@ -107,12 +117,17 @@ fn approval_card(record: &WorkflowRecord, steps: &[StepRecord]) -> Message {
     }
     if let Ok(design) = design_of(steps) {
         card = card
-            .field("Compliance", format!("passes {}", design.compliance.applied.join(", ")))
+            .field(
+                "Compliance",
+                format!("passes {}", design.compliance.applied.join(", ")),
+            )
             .field(
                 "Design",
                 format!(
                     "{} · {:.1} ms · reliability {:.4}",
-                    design.primary.description, design.primary.latency_ms, design.primary.reliability
+                    design.primary.description,
+                    design.primary.latency_ms,
+                    design.primary.reliability
                 ),
             )
             .field(
@@ -124,12 +139,24 @@ fn approval_card(record: &WorkflowRecord, steps: &[StepRecord]) -> Message {
             )
             .field(
                 "Backup",
-                design.backup.as_ref().map(|b| b.description.clone()).unwrap_or_else(|| "none".into()),
+                design
+                    .backup
+                    .as_ref()
+                    .map(|b| b.description.clone())
+                    .unwrap_or_else(|| "none".into()),
             )
-            .field("Risk", format!("{} ({})", design.risk, design.risk_reasons.join("; ")))
+            .field(
+                "Risk",
+                format!("{} ({})", design.risk, design.risk_reasons.join("; ")),
+            )
             .field(
                 "Changes",
-                design.changes.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("\n"),
+                design
+                    .changes
+                    .iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
             );
     }
     card.buttons = vec![

@@ -47,7 +47,7 @@ pub fn request_sentence(request_text: &str) -> String {
         .join(", ")
 }
 
-fn output_of<'a>(steps: &'a [StepRecord], action: Action) -> Option<&'a Value> {
+fn output_of(steps: &[StepRecord], action: Action) -> Option<&Value> {
     steps
         .iter()
         .find(|s| s.action == action.as_str())
@@ -91,7 +91,11 @@ fn summarise_intent(intent: &Intent) -> String {
             e.identifier.as_deref().unwrap_or("?")
         )
     };
-    let mut parts = vec![format!("{} → {}", end(&intent.source), end(&intent.destination))];
+    let mut parts = vec![format!(
+        "{} → {}",
+        end(&intent.source),
+        end(&intent.destination)
+    )];
     if let Some(ms) = intent.requirements.max_latency_ms {
         parts.push(format!("≤{ms} ms"));
     }
@@ -105,7 +109,14 @@ fn summarise_intent(intent: &Intent) -> String {
         parts.push("private only".into());
     }
     if !intent.compliance.is_empty() {
-        parts.push(intent.compliance.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "));
+        parts.push(
+            intent
+                .compliance
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        );
     }
     parts.join(" · ")
 }
@@ -119,7 +130,12 @@ pub fn condition_facts(steps: &[StepRecord]) -> Option<ConditionFacts> {
     })
 }
 
-pub async fn run(env: &StepEnv, record: &WorkflowRecord, steps: &[StepRecord], step: &StepDefinition) -> StepResult {
+pub async fn run(
+    env: &StepEnv,
+    record: &WorkflowRecord,
+    steps: &[StepRecord],
+    step: &StepDefinition,
+) -> StepResult {
     if let Some(condition) = &step.when {
         let facts = condition_facts(steps).unwrap_or(ConditionFacts {
             risk: Risk::High,
@@ -186,7 +202,12 @@ fn compliance(env: &StepEnv, steps: &[StepRecord]) -> StepResult {
     } else {
         fail(format!(
             "policy violations: {}",
-            verdict.violations.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("; ")
+            verdict
+                .violations
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
         ))
     }
 }
@@ -207,7 +228,10 @@ async fn design_step(env: &StepEnv, steps: &[StepRecord]) -> StepResult {
                 d.primary.description,
                 d.primary.latency_ms,
                 d.primary.monthly_cost_usd,
-                d.backup.as_ref().map(|b| b.description.as_str()).unwrap_or("none"),
+                d.backup
+                    .as_ref()
+                    .map(|b| b.description.as_str())
+                    .unwrap_or("none"),
                 d.risk
             ),
             output: serde_json::to_value(&d).unwrap_or(Value::Null),
@@ -221,7 +245,12 @@ pub fn idempotency_key(record: &WorkflowRecord, step_name: &str, index: usize) -
     format!("{}/{step_name}/{index}", record.id)
 }
 
-async fn provision(env: &StepEnv, record: &WorkflowRecord, steps: &[StepRecord], step_name: &str) -> StepResult {
+async fn provision(
+    env: &StepEnv,
+    record: &WorkflowRecord,
+    steps: &[StepRecord],
+    step_name: &str,
+) -> StepResult {
     let design = match design_of(steps) {
         Ok(d) => d,
         Err(e) => return fail(e),
@@ -235,7 +264,14 @@ async fn provision(env: &StepEnv, record: &WorkflowRecord, steps: &[StepRecord],
         };
         if let Err(e) = env
             .store
-            .record_resource(record.id, step_name, &key, env.provider.name(), &resource, change)
+            .record_resource(
+                record.id,
+                step_name,
+                &key,
+                env.provider.name(),
+                &resource,
+                change,
+            )
             .await
         {
             return StepResult::Failed {
@@ -249,7 +285,12 @@ async fn provision(env: &StepEnv, record: &WorkflowRecord, steps: &[StepRecord],
         summary: format!(
             "applied {} change(s): {}",
             design.changes.len(),
-            design.changes.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("; ")
+            design
+                .changes
+                .iter()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
         ),
         output: json!({ "resources": applied }),
     }
@@ -260,7 +301,10 @@ async fn validate(env: &StepEnv, record: &WorkflowRecord, steps: &[StepRecord]) 
         (Ok(i), Ok(d)) => (i, d),
         (Err(e), _) | (_, Err(e)) => return fail(e),
     };
-    let retry = |error: String| StepResult::Failed { error, retryable: true };
+    let retry = |error: String| StepResult::Failed {
+        error,
+        retryable: true,
+    };
     let resources = match env.store.resources(record.id, true).await {
         Ok(r) => r,
         Err(e) => return retry(e.to_string()),
@@ -295,7 +339,9 @@ async fn validate(env: &StepEnv, record: &WorkflowRecord, steps: &[StepRecord]) 
     let latency: f64 = hops.iter().map(|c| c.latency_ms.0).sum();
     if let Some(max) = intent.requirements.max_latency_ms {
         if latency > max {
-            return retry(format!("path latency {latency:.1} ms exceeds the {max} ms bound"));
+            return retry(format!(
+                "path latency {latency:.1} ms exceeds the {max} ms bound"
+            ));
         }
     }
     checks.push(format!("path latency {latency:.1} ms"));
@@ -303,7 +349,12 @@ async fn validate(env: &StepEnv, record: &WorkflowRecord, steps: &[StepRecord]) 
     if !verdict.passed() {
         return retry(format!(
             "policy no longer met: {}",
-            verdict.violations.iter().map(|v| v.to_string()).collect::<Vec<_>>().join("; ")
+            verdict
+                .violations
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
         ));
     }
     checks.push(format!("policy met ({})", verdict.applied.join(", ")));

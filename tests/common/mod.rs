@@ -57,7 +57,12 @@ impl Lab {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn switchboard");
-        child.stdin.take().expect("stdin").write_all(stdin).expect("write stdin");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin)
+            .expect("write stdin");
         child.wait_with_output().expect("wait")
     }
 
