@@ -246,29 +246,24 @@ impl CloudProvider for LabProvider {
         change: &Change,
         idempotency_key: &str,
     ) -> Result<ResourceId, ProviderError> {
-        let existing =
-            sqlx::query("SELECT resource_id FROM lab_resources WHERE idempotency_key = ?")
-                .bind(idempotency_key)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(transient)?;
-        if let Some(row) = existing {
-            return Ok(ResourceId::new(row.get::<String, _>(0)));
-        }
         self.check(change)?;
-        let resource = resource_id_for(change, idempotency_key);
         let change_json = serde_json::to_string(change).map_err(|e| refused(e.to_string()))?;
-        sqlx::query(
+        // Insert, or find what an earlier call with this key created: one
+        // statement either way (the no-op update makes RETURNING report the
+        // existing row).
+        let row = sqlx::query(
             "INSERT INTO lab_resources (idempotency_key, resource_id, change, created_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT(idempotency_key) DO NOTHING",
+             ON CONFLICT(idempotency_key) DO UPDATE SET idempotency_key = excluded.idempotency_key \
+             RETURNING resource_id",
         )
         .bind(idempotency_key)
-        .bind(resource.as_str())
+        .bind(resource_id_for(change, idempotency_key).as_str())
         .bind(change_json)
         .bind(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await
         .map_err(transient)?;
+        let resource = ResourceId::new(row.get::<String, _>(0));
         // The resource exists from here on, but the caller has not heard so yet:
         // a crash in this window is what idempotency keys are for.
         if !self.apply_delay.is_zero() {

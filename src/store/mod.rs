@@ -136,6 +136,9 @@ impl Store {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            // A local file needs no liveness ping before every query (it would double
+            // the round trips to sqlx's connection thread).
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(|source| StoreError::Open {
@@ -192,26 +195,22 @@ impl Store {
             id: raw.to_string(),
             detail: "not positive".into(),
         })?;
-        for (index, step) in definition.steps.iter().enumerate() {
-            let (status, started) = if index == 0 {
-                (StepStatus::Running, Some(now.clone()))
-            } else {
-                (StepStatus::Pending, None)
-            };
-            sqlx::query(
-                "INSERT INTO workflow_steps (workflow_id, idx, name, action, status, attempts, started_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(id.get())
-            .bind(index as i64)
-            .bind(&step.name)
-            .bind(step.action.as_str())
-            .bind(status.as_str())
-            .bind(i64::from(index == 0))
-            .bind(started)
-            .execute(&mut *tx)
-            .await?;
-        }
+        // One statement for all steps: the first starts running, the rest wait.
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO workflow_steps (workflow_id, idx, name, action, status, attempts, started_at) ",
+        );
+        insert.push_values(definition.steps.iter().enumerate(), |mut row, (index, step)| {
+            let first = index == 0;
+            let status = if first { StepStatus::Running } else { StepStatus::Pending };
+            row.push_bind(id.get())
+                .push_bind(index as i64)
+                .push_bind(step.name.clone())
+                .push_bind(step.action.as_str())
+                .push_bind(status.as_str())
+                .push_bind(i64::from(first))
+                .push_bind(first.then(|| now.clone()));
+        });
+        insert.build().execute(&mut *tx).await?;
         insert_audit(
             &mut tx,
             Some(id),
@@ -342,9 +341,12 @@ impl Store {
 
     /// Commits a transition if the workflow is still at `expected_version`.
     /// `answer` is appended to the request text (a clarification's reply).
+    /// On success `record` and `steps` are updated in place to match what was
+    /// written, so the caller can go on without reading them back.
     pub async fn commit(
         &self,
-        record: &WorkflowRecord,
+        record: &mut WorkflowRecord,
+        steps: &mut [StepRecord],
         transition: &Transition,
         messages: &[(Destination, Message)],
         answer: Option<&str>,
@@ -421,8 +423,26 @@ impl Store {
             insert_outbox(&mut tx, Some(record.id), destination, message, &now).await?;
         }
         tx.commit().await?;
+        record.state = next.clone();
+        record.version += 1;
+        record.request_text = request_text;
+        record.updated_at = now.clone();
+        for update in &transition.steps {
+            if let Some(step) = steps.iter_mut().find(|s| s.index == update.step) {
+                step.status = update.status.as_str().to_string();
+                step.attempts = update.attempts;
+                if update.output.is_some() {
+                    step.output = update.output.clone();
+                }
+                step.error = update.error.clone();
+                if update.started {
+                    step.started_at = Some(now.clone());
+                }
+                step.finished_at = update.finished.then(|| now.clone());
+            }
+        }
         Ok(Commit::Done {
-            version: record.version + 1,
+            version: record.version,
         })
     }
 
@@ -569,6 +589,9 @@ impl Store {
             CountedTable::Workflows => "SELECT COUNT(*) FROM workflows",
             CountedTable::AuditEvents => "SELECT COUNT(*) FROM audit_events",
             CountedTable::ProvisionedResources => "SELECT COUNT(*) FROM provisioned_resources",
+            CountedTable::RunningWorkflows => {
+                "SELECT COUNT(*) FROM workflows WHERE status IN ('running', 'rolling_back')"
+            }
         };
         Ok(sqlx::query(sql).fetch_one(&self.pool).await?.get(0))
     }
@@ -579,6 +602,8 @@ pub enum CountedTable {
     Workflows,
     AuditEvents,
     ProvisionedResources,
+    /// Workflows the runner still has work on.
+    RunningWorkflows,
 }
 
 async fn insert_audit(

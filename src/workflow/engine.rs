@@ -271,20 +271,27 @@ impl Engine {
         }
     }
 
-    /// Moves one workflow as far as it can go without a person.
+    /// Moves one workflow as far as it can go without a person. After each
+    /// commit it goes on from the committed copy in memory; it reads the
+    /// database again only when another writer got there first.
     async fn drive(&self, id: WorkflowId, cancel: &CancellationToken) -> Result<(), EngineError> {
+        let mut loaded: Option<(WorkflowRecord, Vec<StepRecord>)> = None;
         loop {
             if cancel.is_cancelled() {
                 return Ok(());
             }
-            let Some(record) = self.inner.store.load(id).await? else {
-                return Ok(());
+            let (record, steps) = match &mut loaded {
+                Some(current) => current,
+                None => {
+                    let Some(record) = self.inner.store.load(id).await? else {
+                        return Ok(());
+                    };
+                    let steps = self.inner.store.steps(id).await?;
+                    loaded.insert((record, steps))
+                }
             };
-            let steps = self.inner.store.steps(id).await?;
             let event = match &record.state {
-                WorkflowState::Running {
-                    step, not_before, ..
-                } => {
+                WorkflowState::Running { step, not_before, .. } => {
                     if not_before.is_some_and(|t| t > now()) {
                         return Ok(());
                     }
@@ -300,7 +307,7 @@ impl Engine {
                     let _entered = span.enter();
                     let result = match tokio::time::timeout(
                         step_def.timeout,
-                        steps::run(&self.inner.env, &record, &steps, step_def),
+                        steps::run(&self.inner.env, record, steps, step_def),
                     )
                     .await
                     {
@@ -310,10 +317,7 @@ impl Engine {
                             retryable: true,
                         },
                     };
-                    Event::StepFinished {
-                        step: *step,
-                        result,
-                    }
+                    Event::StepFinished { step: *step, result }
                 }
                 WorkflowState::RollingBack { .. } => self.roll_back(id).await?,
                 WorkflowState::WaitingApproval { deadline, .. }
@@ -324,10 +328,11 @@ impl Engine {
                 }
                 _ => return Ok(()),
             };
-            match self.commit(&record, &steps, event, None).await? {
-                Ok(Commit::Done { .. }) | Ok(Commit::Conflict) => continue,
-                // A stale result (someone moved the workflow meanwhile): look again.
-                Err(Refusal::Stale(_)) => continue,
+            match self.commit(record, steps, event, None).await? {
+                Ok(Commit::Done { .. }) => {}
+                // Someone moved the workflow meanwhile (a cancel, say): read it
+                // again and decide afresh; the stale result is dropped.
+                Ok(Commit::Conflict) | Err(Refusal::Stale(_)) => loaded = None,
                 Err(refusal) => return Err(EngineError::Refused(id, refusal)),
             }
         }
@@ -361,8 +366,8 @@ impl Engine {
     /// Runs the machine and commits its transition with the rendered notices.
     async fn commit(
         &self,
-        record: &WorkflowRecord,
-        steps: &[StepRecord],
+        record: &mut WorkflowRecord,
+        steps: &mut [StepRecord],
         event: Event,
         answer: Option<&str>,
     ) -> Result<Result<Commit, Refusal>, EngineError> {
@@ -385,7 +390,7 @@ impl Engine {
         let outcome = self
             .inner
             .store
-            .commit(record, &transition, &messages, answer)
+            .commit(record, steps, &transition, &messages, answer)
             .await?;
         if let Commit::Done { .. } = outcome {
             self.inner.transitions.fetch_add(1, Ordering::Relaxed);
@@ -406,14 +411,15 @@ impl Engine {
         answer: Option<&str>,
     ) -> Result<(), EngineError> {
         for _ in 0..MAX_COMMIT_RACES {
-            let record = self
+            let mut record = self
                 .inner
                 .store
                 .load(id)
                 .await?
                 .ok_or(EngineError::NotFound(id))?;
-            let steps = self.inner.store.steps(id).await?;
-            match self.commit(&record, &steps, event(&record), answer).await? {
+            let mut steps = self.inner.store.steps(id).await?;
+            let event = event(&record);
+            match self.commit(&mut record, &mut steps, event, answer).await? {
                 Ok(Commit::Done { .. }) => {
                     self.enqueue(id).await;
                     return Ok(());
