@@ -79,19 +79,3 @@ CREATE TABLE outbox (
     last_error   TEXT
 );
 CREATE INDEX outbox_pending ON outbox(delivered_at, id);
-
--- The lab provider's own "cloud": what it has applied, and injected faults.
-CREATE TABLE lab_resources (
-    idempotency_key TEXT PRIMARY KEY,
-    resource_id     TEXT NOT NULL UNIQUE,
-    change          TEXT NOT NULL,
-    created_at      TEXT NOT NULL,
-    reverted_at     TEXT
-);
-
-CREATE TABLE lab_faults (
-    connection_id    TEXT PRIMARY KEY,
-    status           TEXT NOT NULL,
-    extra_latency_ms REAL NOT NULL DEFAULT 0,
-    set_at           TEXT NOT NULL
-);

@@ -6,8 +6,8 @@ use crate::chat::router::Router;
 use crate::compliance::{Policies, PolicyError};
 use crate::config::Config;
 use crate::domain::{Estate, EstateError};
-use crate::providers::lab::{LabProvider, EMBEDDED_ESTATE};
-use crate::providers::CloudProvider;
+use crate::providers::lab::{state_path_for, LabProvider, EMBEDDED_ESTATE};
+use crate::providers::{CloudProvider, ProviderError};
 use crate::store::{Store, StoreError};
 use crate::workflow::definition::{Definition, DefinitionError};
 use crate::workflow::steps::StepEnv;
@@ -24,6 +24,8 @@ pub enum AppError {
     Definition(#[from] DefinitionError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Lab(#[from] ProviderError),
 }
 
 pub struct App {
@@ -55,11 +57,14 @@ impl App {
             None => Definition::embedded_connect()?,
         };
         let store = Store::open(&config.db).await?;
-        let lab = Arc::new(LabProvider::new(
-            estate.clone(),
-            store.pool().clone(),
-            config.lab_apply_delay,
-        ));
+        let lab = Arc::new(
+            LabProvider::open(
+                estate.clone(),
+                &state_path_for(&config.db),
+                config.lab_apply_delay,
+            )
+            .await?,
+        );
         let provider: Arc<dyn CloudProvider> = lab.clone();
         let engine = Engine::new(
             store.clone(),

@@ -9,7 +9,9 @@ use super::{CloudProvider, ProviderError};
 use crate::domain::{Change, ConnectionId, ConnectionStatus, Estate, Millis, ResourceId};
 use async_trait::async_trait;
 use chrono::Utc;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +31,33 @@ pub struct LabProvider {
     estate: Arc<Estate>,
     pool: SqlitePool,
     apply_delay: Duration,
+}
+
+/// The lab's own schema, in its own database file: the lab stands for a cloud,
+/// so its state is not switchboard's.
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS lab_resources (
+    idempotency_key TEXT PRIMARY KEY,
+    resource_id     TEXT NOT NULL UNIQUE,
+    change          TEXT NOT NULL,
+    created_at      TEXT NOT NULL,
+    reverted_at     TEXT
+);
+CREATE TABLE IF NOT EXISTS lab_faults (
+    connection_id    TEXT PRIMARY KEY,
+    status           TEXT NOT NULL,
+    extra_latency_ms REAL NOT NULL DEFAULT 0,
+    set_at           TEXT NOT NULL
+);
+";
+
+/// Where the lab keeps its state for a switchboard database: `x.db` → `x.lab.db`.
+pub fn state_path_for(db: &Path) -> PathBuf {
+    let stem = db
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "switchboard".into());
+    db.with_file_name(format!("{stem}.lab.db"))
 }
 
 fn transient(e: sqlx::Error) -> ProviderError {
@@ -67,12 +96,34 @@ fn valid_cidr(text: &str) -> bool {
 }
 
 impl LabProvider {
-    pub fn new(estate: Arc<Estate>, pool: SqlitePool, apply_delay: Duration) -> LabProvider {
-        LabProvider {
+    /// Opens (creating if needed) the lab's state at `path`.
+    pub async fn open(
+        estate: Arc<Estate>,
+        path: &Path,
+        apply_delay: Duration,
+    ) -> Result<LabProvider, ProviderError> {
+        let failed = |e: sqlx::Error| ProviderError::Refused {
+            provider: NAME,
+            reason: format!("lab state {}: {e}", path.display()),
+        };
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(15));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .map_err(failed)?;
+        sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(failed)?;
+        Ok(LabProvider {
             estate,
             pool,
             apply_delay,
-        }
+        })
     }
 
     /// Checks a change the way a cloud API would before accepting it.
@@ -306,12 +357,12 @@ impl CloudProvider for LabProvider {
 mod tests {
     use super::*;
     use crate::domain::NetworkId;
-    use crate::store::Store;
 
     async fn lab(dir: &tempfile::TempDir) -> LabProvider {
-        let store = Store::open(&dir.path().join("lab.db")).await.unwrap();
         let estate = Arc::new(Estate::from_yaml(EMBEDDED_ESTATE, "globalcart").unwrap());
-        LabProvider::new(estate, store.pool().clone(), Duration::ZERO)
+        LabProvider::open(estate, &dir.path().join("x.lab.db"), Duration::ZERO)
+            .await
+            .unwrap()
     }
 
     fn route(via: &str) -> Change {

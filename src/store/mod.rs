@@ -7,7 +7,7 @@
 use crate::chat::message::{Destination, Message};
 use crate::domain::{Change, ResourceId, UserId, WorkflowId};
 use crate::workflow::definition::Definition;
-use crate::workflow::machine::{StepStatus, Timestamp, Transition, WorkflowState};
+use crate::workflow::machine::{Decision, StepUpdate, Timestamp, Transition, WorkflowState};
 use chrono::Utc;
 use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -109,6 +109,7 @@ pub enum Commit {
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    reader: SqlitePool,
 }
 
 fn now_text() -> String {
@@ -134,33 +135,50 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(15))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            // A local file needs no liveness ping before every query (it would double
-            // the round trips to sqlx's connection thread).
-            .test_before_acquire(false)
-            .connect_with(options)
+        // SQLite takes one writer at a time. Writers on several connections
+        // would meet in SQLite's busy handler, which sleeps in milliseconds;
+        // one writer connection makes them queue in the pool instead, while
+        // readers run beside it (WAL).
+        let open = |connections: u32| {
+            SqlitePoolOptions::new()
+                .max_connections(connections)
+                // A local file needs no liveness ping before every query (it
+                // would double the round trips to sqlx's connection thread).
+                .test_before_acquire(false)
+                .connect_with(options.clone())
+        };
+        let opened = |source| StoreError::Open {
+            path: shown.clone(),
+            source,
+        };
+        let writer = open(4).await.map_err(opened)?;
+        sqlx::migrate!("./migrations")
+            .run(&writer)
             .await
-            .map_err(|source| StoreError::Open {
+            .map_err(|source| StoreError::Migrate {
                 path: shown.clone(),
                 source,
             })?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
-                path: shown,
-                source,
-            })?;
-        Ok(Store { pool })
+        let reader = open(4).await.map_err(opened)?;
+        Ok(Store {
+            pool: writer,
+            reader,
+        })
     }
 
+    /// The writer pool (one connection): every statement that changes data.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
 
-    /// Creates a workflow with all its steps pending, its first transition's
-    /// notices in the outbox and an audit entry, in one transaction.
+    /// The reader pool, for queries that only read.
+    pub fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    /// Creates a workflow, its step rows (the first running), an audit entry
+    /// and its first messages: one INSERT, fanned out by the `workflow_created`
+    /// trigger (migrations/0002).
     pub async fn create_workflow(
         &self,
         definition: &Definition,
@@ -171,11 +189,20 @@ impl Store {
     ) -> Result<WorkflowId, StoreError> {
         let now = now_text();
         let state = WorkflowState::start();
-        let mut tx = self.pool.begin().await?;
+        let effects = Effects {
+            steps: vec![],
+            approval: None,
+            audit: AuditRow {
+                actor: requester.as_str(),
+                action: "workflow.created",
+                detail: request_text,
+            },
+            outbox: outbox_rows(messages),
+        };
         let row = sqlx::query(
             "INSERT INTO workflows (definition_name, definition_version, definition, state, status, current_step, \
-             deadline, requester, channel, request_text, version, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, 0, NULL, ?, ?, ?, 0, ?, ?) RETURNING id",
+             deadline, requester, channel, request_text, version, created_at, updated_at, last_transition) \
+             VALUES (?, ?, ?, ?, ?, 0, NULL, ?, ?, ?, 0, ?, ?, ?) RETURNING id",
         )
         .bind(&definition.name)
         .bind(definition.version)
@@ -187,46 +214,15 @@ impl Store {
         .bind(request_text)
         .bind(&now)
         .bind(&now)
-        .fetch_one(&mut *tx)
+        .bind(json(&effects))
+        .fetch_one(&self.pool)
         .await?;
         let raw: i64 = row.get(0);
-        let id = WorkflowId::new(raw).ok_or(StoreError::Corrupt {
+        WorkflowId::new(raw).ok_or(StoreError::Corrupt {
             what: "workflow id",
             id: raw.to_string(),
             detail: "not positive".into(),
-        })?;
-        // One statement for all steps: the first starts running, the rest wait.
-        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO workflow_steps (workflow_id, idx, name, action, status, attempts, started_at) ",
-        );
-        insert.push_values(definition.steps.iter().enumerate(), |mut row, (index, step)| {
-            let first = index == 0;
-            let status = if first { StepStatus::Running } else { StepStatus::Pending };
-            row.push_bind(id.get())
-                .push_bind(index as i64)
-                .push_bind(step.name.clone())
-                .push_bind(step.action.as_str())
-                .push_bind(status.as_str())
-                .push_bind(i64::from(first))
-                .push_bind(first.then(|| now.clone()));
-        });
-        insert.build().execute(&mut *tx).await?;
-        insert_audit(
-            &mut tx,
-            Some(id),
-            requester.as_str(),
-            "workflow.created",
-            request_text,
-            &now,
-        )
-        .await?;
-        for (destination, message) in messages {
-            let mut message = message.clone();
-            message.workflow = Some(id);
-            insert_outbox(&mut tx, Some(id), destination, &message, &now).await?;
-        }
-        tx.commit().await?;
-        Ok(id)
+        })
     }
 
     pub async fn load(&self, id: WorkflowId) -> Result<Option<WorkflowRecord>, StoreError> {
@@ -235,7 +231,7 @@ impl Store {
              FROM workflows WHERE id = ?",
         )
         .bind(id.get())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await?;
         row.map(|row| workflow_from_row(&row)).transpose()
     }
@@ -246,7 +242,7 @@ impl Store {
              FROM workflow_steps WHERE workflow_id = ? ORDER BY idx",
         )
         .bind(id.get())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         rows.iter()
             .map(|row| {
@@ -284,7 +280,7 @@ impl Store {
              ORDER BY w.id DESC LIMIT ?",
         )
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         rows.iter()
             .map(|row| {
@@ -311,7 +307,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT id FROM workflows WHERE status IN ('running', 'rolling_back') ORDER BY id",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         Ok(rows
             .iter()
@@ -323,7 +319,7 @@ impl Store {
     pub async fn due(&self, now: Timestamp) -> Result<Vec<WorkflowId>, StoreError> {
         let rows = sqlx::query("SELECT id FROM workflows WHERE deadline IS NOT NULL AND deadline <= ? ORDER BY deadline")
             .bind(time_text(now))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await?;
         Ok(rows
             .iter()
@@ -333,16 +329,19 @@ impl Store {
 
     pub async fn next_deadline(&self) -> Result<Option<Timestamp>, StoreError> {
         let row = sqlx::query("SELECT MIN(deadline) FROM workflows WHERE deadline IS NOT NULL")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reader)
             .await?;
         let text: Option<String> = row.get(0);
         Ok(text.and_then(|t| t.parse().ok()))
     }
 
-    /// Commits a transition if the workflow is still at `expected_version`.
-    /// `answer` is appended to the request text (a clarification's reply).
-    /// On success `record` and `steps` are updated in place to match what was
-    /// written, so the caller can go on without reading them back.
+    /// Commits a transition if the workflow is still at the version `record`
+    /// was read at: one guarded UPDATE, whose `workflow_transitioned` trigger
+    /// applies the step rows, approval, audit entry and outbox messages in the
+    /// same statement (migrations/0002). `answer` is appended to the request
+    /// text (a clarification's reply). On success `record` and `steps` are
+    /// updated in place to match what was written, so the caller can go on
+    /// without reading them back.
     pub async fn commit(
         &self,
         record: &mut WorkflowRecord,
@@ -358,10 +357,23 @@ impl Store {
             Some(a) => format!("{}\n{}", record.request_text, a),
             None => record.request_text.clone(),
         };
-        let mut tx = self.pool.begin().await?;
+        let effects = Effects {
+            steps: transition.steps.iter().map(StepRow::from).collect(),
+            approval: transition.approval.as_ref().map(|a| ApprovalRow {
+                decision: &a.decision,
+                by: a.by.as_str(),
+                reason: a.reason.as_deref(),
+            }),
+            audit: AuditRow {
+                actor: &transition.audit.actor,
+                action: &transition.audit.action,
+                detail: &transition.audit.detail,
+            },
+            outbox: outbox_rows(messages),
+        };
         let updated = sqlx::query(
             "UPDATE workflows SET state = ?, status = ?, current_step = ?, deadline = ?, request_text = ?, \
-             version = version + 1, updated_at = ? WHERE id = ? AND version = ?",
+             version = version + 1, updated_at = ?, last_transition = ? WHERE id = ? AND version = ?",
         )
         .bind(json(next))
         .bind(next.status())
@@ -369,60 +381,15 @@ impl Store {
         .bind(next.deadline().map(time_text))
         .bind(&request_text)
         .bind(&now)
+        .bind(json(&effects))
         .bind(record.id.get())
         .bind(record.version)
-        .execute(&mut *tx)
+        .execute(&self.pool)
         .await?;
+        // Trigger writes do not count here: 0 means the version guard failed.
         if updated.rows_affected() == 0 {
             return Ok(Commit::Conflict);
         }
-        for update in &transition.steps {
-            sqlx::query(
-                "UPDATE workflow_steps SET status = ?, attempts = ?, \
-                 output = COALESCE(?, output), error = ?, \
-                 started_at = CASE WHEN ? THEN ? ELSE started_at END, \
-                 finished_at = CASE WHEN ? THEN ? ELSE NULL END \
-                 WHERE workflow_id = ? AND idx = ?",
-            )
-            .bind(update.status.as_str())
-            .bind(i64::from(update.attempts))
-            .bind(update.output.as_ref().map(json))
-            .bind(update.error.as_deref())
-            .bind(update.started)
-            .bind(&now)
-            .bind(update.finished)
-            .bind(&now)
-            .bind(record.id.get())
-            .bind(update.step as i64)
-            .execute(&mut *tx)
-            .await?;
-        }
-        if let Some(approval) = &transition.approval {
-            sqlx::query(
-                "INSERT INTO approvals (workflow_id, decision, decided_by, reason, decided_at) VALUES (?, ?, ?, ?, ?)",
-            )
-            .bind(record.id.get())
-            .bind(json_text(&approval.decision))
-            .bind(approval.by.as_str())
-            .bind(approval.reason.as_deref())
-            .bind(&now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        let audit = &transition.audit;
-        insert_audit(
-            &mut tx,
-            Some(record.id),
-            &audit.actor,
-            &audit.action,
-            &audit.detail,
-            &now,
-        )
-        .await?;
-        for (destination, message) in messages {
-            insert_outbox(&mut tx, Some(record.id), destination, message, &now).await?;
-        }
-        tx.commit().await?;
         record.state = next.clone();
         record.version += 1;
         record.request_text = request_text;
@@ -465,7 +432,7 @@ impl Store {
             "SELECT at, actor, action, detail FROM audit_events WHERE workflow_id = ? ORDER BY id",
         )
         .bind(id.get())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         Ok(rows
             .iter()
@@ -517,7 +484,7 @@ impl Store {
         )
         .bind(workflow.get())
         .bind(active_only)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         rows.iter()
             .map(|r| {
@@ -552,7 +519,7 @@ impl Store {
             "SELECT id, channel, thread, message FROM outbox WHERE delivered_at IS NULL ORDER BY id LIMIT ?",
         )
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await?;
         rows.iter()
             .map(|r| {
@@ -593,7 +560,7 @@ impl Store {
                 "SELECT COUNT(*) FROM workflows WHERE status IN ('running', 'rolling_back')"
             }
         };
-        Ok(sqlx::query(sql).fetch_one(&self.pool).await?.get(0))
+        Ok(sqlx::query(sql).fetch_one(&self.reader).await?.get(0))
     }
 }
 
@@ -627,36 +594,76 @@ async fn insert_audit(
     Ok(())
 }
 
-async fn insert_outbox(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    workflow: Option<WorkflowId>,
-    destination: &Destination,
-    message: &Message,
-    at: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO outbox (channel, thread, workflow_id, message, created_at) VALUES (?, ?, ?, ?, ?)")
-        .bind(&destination.channel)
-        .bind(destination.thread.as_deref())
-        .bind(workflow.map(WorkflowId::get))
-        .bind(json(message))
-        .bind(at)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+/// What a transition writes besides the workflow row (see migrations/0002).
+#[derive(Serialize)]
+struct Effects<'a> {
+    steps: Vec<StepRow<'a>>,
+    approval: Option<ApprovalRow<'a>>,
+    audit: AuditRow<'a>,
+    outbox: Vec<OutboxRow<'a>>,
+}
+
+#[derive(Serialize)]
+struct StepRow<'a> {
+    idx: usize,
+    status: &'static str,
+    attempts: u32,
+    output: Option<&'a serde_json::Value>,
+    error: Option<&'a str>,
+    started: bool,
+    finished: bool,
+}
+
+impl<'a> From<&'a StepUpdate> for StepRow<'a> {
+    fn from(u: &'a StepUpdate) -> StepRow<'a> {
+        StepRow {
+            idx: u.step,
+            status: u.status.as_str(),
+            attempts: u.attempts,
+            output: u.output.as_ref(),
+            error: u.error.as_deref(),
+            started: u.started,
+            finished: u.finished,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ApprovalRow<'a> {
+    decision: &'a Decision,
+    by: &'a str,
+    reason: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct AuditRow<'a> {
+    actor: &'a str,
+    action: &'a str,
+    detail: &'a str,
+}
+
+#[derive(Serialize)]
+struct OutboxRow<'a> {
+    channel: &'a str,
+    thread: Option<&'a str>,
+    message: &'a Message,
+}
+
+fn outbox_rows(messages: &[(Destination, Message)]) -> Vec<OutboxRow<'_>> {
+    messages
+        .iter()
+        .map(|(d, m)| OutboxRow {
+            channel: &d.channel,
+            thread: d.thread.as_deref(),
+            message: m,
+        })
+        .collect()
 }
 
 fn json<T: Serialize + ?Sized>(value: &T) -> String {
     // Serialising our own plain data types to JSON cannot fail (no maps with
     // non-string keys, no custom serialisers that error).
     serde_json::to_string(value).unwrap_or_else(|_| "null".into())
-}
-
-fn json_text<T: Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => String::new(),
-    }
 }
 
 fn workflow_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<WorkflowRecord, StoreError> {

@@ -291,7 +291,9 @@ impl Engine {
                 }
             };
             let event = match &record.state {
-                WorkflowState::Running { step, not_before, .. } => {
+                WorkflowState::Running {
+                    step, not_before, ..
+                } => {
                     if not_before.is_some_and(|t| t > now()) {
                         return Ok(());
                     }
@@ -317,7 +319,10 @@ impl Engine {
                             retryable: true,
                         },
                     };
-                    Event::StepFinished { step: *step, result }
+                    Event::StepFinished {
+                        step: *step,
+                        result,
+                    }
                 }
                 WorkflowState::RollingBack { .. } => self.roll_back(id).await?,
                 WorkflowState::WaitingApproval { deadline, .. }
