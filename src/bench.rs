@@ -28,6 +28,9 @@ pub enum BenchError {
     },
 }
 
+/// How many tasks submit requests concurrently.
+const SUBMITTERS: usize = 4;
+
 #[derive(Debug, Clone)]
 pub struct WorkflowBench {
     pub count: usize,
@@ -97,9 +100,21 @@ pub async fn workflows(
         async move { engine.run(cancel).await }
     });
     let started = Instant::now();
+    // Requests arrive from several people at once, as they do in chat.
+    let mut submitters = tokio::task::JoinSet::new();
+    for chunk in texts.chunks(texts.len().div_ceil(SUBMITTERS)) {
+        let (engine, user, chunk) = (app.engine.clone(), user.clone(), chunk.to_vec());
+        submitters.spawn(async move {
+            let mut ids = Vec::with_capacity(chunk.len());
+            for text in &chunk {
+                ids.push(engine.submit(&user, "bench", text).await?);
+            }
+            Ok::<_, EngineError>(ids)
+        });
+    }
     let mut ids = Vec::with_capacity(count);
-    for text in &texts {
-        ids.push(app.engine.submit(&user, "bench", text).await?);
+    while let Some(joined) = submitters.join_next().await {
+        ids.extend(joined.map_err(|e| BenchError::Setup(e.to_string()))??);
     }
     // Poll the count rather than wait on each workflow: waiting per workflow
     // would read the database on every commit and slow what it measures.
@@ -118,10 +133,9 @@ pub async fn workflows(
     let mut completed = 0;
     let mut other = String::new();
     for id in &ids {
-        match app.store.load(*id).await.map_err(EngineError::from)? {
-            Some(r) if r.state.status() == "completed" => completed += 1,
-            Some(r) if other.is_empty() => {
-                let steps = app.store.steps(*id).await.map_err(EngineError::from)?;
+        match app.store.load_full(*id).await.map_err(EngineError::from)? {
+            Some((r, _)) if r.state.status() == "completed" => completed += 1,
+            Some((r, steps)) if other.is_empty() => {
                 let errors: Vec<String> = steps.iter().filter_map(|s| s.error.clone()).collect();
                 other = format!("{id} {} ({})", r.state.status(), errors.join("; "));
             }

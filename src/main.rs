@@ -258,10 +258,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 }
                 WorkflowsCommand::Show { id, format } => {
                     let id: WorkflowId = id.parse()?;
-                    let Some(record) = app.store.load(id).await? else {
+                    let Some((record, steps)) = app.store.load_full(id).await? else {
                         bail!("there is no workflow {id}");
                     };
-                    let steps = app.store.steps(id).await?;
                     match format {
                         Format::Json => {
                             let audit = app.store.audit_trail(id).await?;

@@ -205,14 +205,9 @@ impl Router {
     }
 
     async fn status(&self, id: WorkflowId) -> Reply {
-        let store = self.engine.store();
-        let record = match store.load(id).await {
-            Ok(Some(r)) => r,
+        let (record, steps) = match self.engine.store().load_full(id).await {
+            Ok(Some(full)) => full,
             Ok(None) => return Reply::error(format!("There is no workflow {id}.")),
-            Err(e) => return Reply::error(format!("Could not read {id}: {e}")),
-        };
-        let steps = match store.steps(id).await {
-            Ok(s) => s,
             Err(e) => return Reply::error(format!("Could not read {id}: {e}")),
         };
         Reply::say(status_message(&record, &steps))

@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -341,15 +342,23 @@ impl CloudProvider for LabProvider {
         Ok(())
     }
 
-    async fn exists(&self, resource: &ResourceId) -> Result<bool, ProviderError> {
-        let row = sqlx::query(
-            "SELECT 1 FROM lab_resources WHERE resource_id = ? AND reverted_at IS NULL",
+    async fn present(
+        &self,
+        resources: &[ResourceId],
+    ) -> Result<HashSet<ResourceId>, ProviderError> {
+        let ids = serde_json::to_string(&resources).map_err(|e| refused(e.to_string()))?;
+        let rows = sqlx::query(
+            "SELECT resource_id FROM lab_resources WHERE reverted_at IS NULL \
+             AND resource_id IN (SELECT value FROM json_each(?))",
         )
-        .bind(resource.as_str())
-        .fetch_optional(&self.pool)
+        .bind(ids)
+        .fetch_all(&self.pool)
         .await
         .map_err(transient)?;
-        Ok(row.is_some())
+        Ok(rows
+            .iter()
+            .map(|r| ResourceId::new(r.get::<String, _>(0)))
+            .collect())
     }
 }
 
@@ -381,10 +390,14 @@ mod tests {
         let again = lab.apply(&route("dx-1"), "wf-1/provision/0").await.unwrap();
         assert_eq!(first, again);
         assert_eq!(lab.resources().await.unwrap().len(), 1);
-        assert!(lab.exists(&first).await.unwrap());
+        assert!(lab
+            .present(std::slice::from_ref(&first))
+            .await
+            .unwrap()
+            .contains(&first));
         lab.revert(&first).await.unwrap();
         lab.revert(&first).await.unwrap();
-        assert!(!lab.exists(&first).await.unwrap());
+        assert!(lab.present(&[first]).await.unwrap().is_empty());
     }
 
     #[tokio::test]

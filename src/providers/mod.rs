@@ -7,6 +7,7 @@ pub mod lab;
 
 use crate::domain::{Change, Estate, ResourceId};
 use async_trait::async_trait;
+use std::collections::HashSet;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -52,6 +53,8 @@ pub trait CloudProvider: Send + Sync {
     /// Removes a resource this provider created. Reverting twice is not an error.
     async fn revert(&self, resource: &ResourceId) -> Result<(), ProviderError>;
 
-    /// Whether the resource exists and is active.
-    async fn exists(&self, resource: &ResourceId) -> Result<bool, ProviderError>;
+    /// Which of `resources` exist and are active, in one call (as the clouds'
+    /// Describe/List APIs take many ids at once).
+    async fn present(&self, resources: &[ResourceId])
+        -> Result<HashSet<ResourceId>, ProviderError>;
 }

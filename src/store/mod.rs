@@ -35,7 +35,7 @@ pub enum StoreError {
     },
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct StepRecord {
     pub index: usize,
     pub name: String,
@@ -225,51 +225,36 @@ impl Store {
         })
     }
 
-    pub async fn load(&self, id: WorkflowId) -> Result<Option<WorkflowRecord>, StoreError> {
+    /// A workflow and its steps, read in one query (the steps come back as a
+    /// JSON array).
+    pub async fn load_full(
+        &self,
+        id: WorkflowId,
+    ) -> Result<Option<(WorkflowRecord, Vec<StepRecord>)>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, definition, state, requester, channel, request_text, version, created_at, updated_at \
+            "SELECT id, definition, state, requester, channel, request_text, version, created_at, updated_at, \
+             (SELECT json_group_array(json_object('index', idx, 'name', name, 'action', action, 'status', status, \
+                     'attempts', attempts, 'output', json(output), 'error', error, \
+                     'started_at', started_at, 'finished_at', finished_at)) \
+              FROM (SELECT * FROM workflow_steps WHERE workflow_id = workflows.id ORDER BY idx)) AS steps \
              FROM workflows WHERE id = ?",
         )
         .bind(id.get())
         .fetch_optional(&self.reader)
         .await?;
-        row.map(|row| workflow_from_row(&row)).transpose()
+        let Some(row) = row else { return Ok(None) };
+        let record = workflow_from_row(&row)?;
+        let steps: String = row.get("steps");
+        let steps = serde_json::from_str(&steps).map_err(|e| StoreError::Corrupt {
+            what: "steps",
+            id: id.to_string(),
+            detail: e.to_string(),
+        })?;
+        Ok(Some((record, steps)))
     }
 
-    pub async fn steps(&self, id: WorkflowId) -> Result<Vec<StepRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT idx, name, action, status, attempts, output, error, started_at, finished_at \
-             FROM workflow_steps WHERE workflow_id = ? ORDER BY idx",
-        )
-        .bind(id.get())
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let output: Option<String> = row.get("output");
-                let output = output
-                    .map(|text| serde_json::from_str(&text))
-                    .transpose()
-                    .map_err(|e| StoreError::Corrupt {
-                        what: "step output",
-                        id: id.to_string(),
-                        detail: e.to_string(),
-                    })?;
-                let index: i64 = row.get("idx");
-                let attempts: i64 = row.get("attempts");
-                Ok(StepRecord {
-                    index: index as usize,
-                    name: row.get("name"),
-                    action: row.get("action"),
-                    status: row.get("status"),
-                    attempts: attempts as u32,
-                    output,
-                    error: row.get("error"),
-                    started_at: row.get("started_at"),
-                    finished_at: row.get("finished_at"),
-                })
-            })
-            .collect()
+    pub async fn load(&self, id: WorkflowId) -> Result<Option<WorkflowRecord>, StoreError> {
+        Ok(self.load_full(id).await?.map(|(record, _)| record))
     }
 
     /// Most recent first.

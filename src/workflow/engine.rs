@@ -282,13 +282,10 @@ impl Engine {
             }
             let (record, steps) = match &mut loaded {
                 Some(current) => current,
-                None => {
-                    let Some(record) = self.inner.store.load(id).await? else {
-                        return Ok(());
-                    };
-                    let steps = self.inner.store.steps(id).await?;
-                    loaded.insert((record, steps))
-                }
+                None => match self.inner.store.load_full(id).await? {
+                    Some(full) => loaded.insert(full),
+                    None => return Ok(()),
+                },
             };
             let event = match &record.state {
                 WorkflowState::Running {
@@ -416,13 +413,12 @@ impl Engine {
         answer: Option<&str>,
     ) -> Result<(), EngineError> {
         for _ in 0..MAX_COMMIT_RACES {
-            let mut record = self
+            let (mut record, mut steps) = self
                 .inner
                 .store
-                .load(id)
+                .load_full(id)
                 .await?
                 .ok_or(EngineError::NotFound(id))?;
-            let mut steps = self.inner.store.steps(id).await?;
             let event = event(&record);
             match self.commit(&mut record, &mut steps, event, answer).await? {
                 Ok(Commit::Done { .. }) => {

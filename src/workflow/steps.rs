@@ -316,13 +316,17 @@ async fn validate(env: &StepEnv, record: &WorkflowRecord, steps: &[StepRecord]) 
             resources.len()
         ));
     }
+    let ids: Vec<_> = resources.iter().map(|r| r.resource_id.clone()).collect();
+    let present = match env.provider.present(&ids).await {
+        Ok(p) => p,
+        Err(e) => return provider_failure(e),
+    };
     let mut checks = Vec::new();
     for r in &resources {
-        match env.provider.exists(&r.resource_id).await {
-            Ok(true) => checks.push(format!("{} present ({})", r.resource_id, r.change)),
-            Ok(false) => return retry(format!("{} ({}) is missing", r.resource_id, r.change)),
-            Err(e) => return provider_failure(e),
+        if !present.contains(&r.resource_id) {
+            return retry(format!("{} ({}) is missing", r.resource_id, r.change));
         }
+        checks.push(format!("{} present ({})", r.resource_id, r.change));
     }
     let live = match env.provider.discover().await {
         Ok(estate) => estate,
