@@ -121,9 +121,10 @@ enum LabCommand {
 enum BenchCommand {
     /// Run N workflows end to end with auto-approval; print workflows/s.
     Workflows {
-        #[arg(long, default_value_t = 2000)]
+        #[arg(long, default_value_t = 4000)]
         count: usize,
-        #[arg(long, default_value_t = 4)]
+        /// Engine workers (tokio tasks) driving workflows concurrently.
+        #[arg(long, default_value_t = 16)]
         workers: usize,
     },
 }

@@ -4,6 +4,8 @@
 //! so a step's result is durable before the next step starts and two writers can
 //! never both move the same workflow.
 
+mod writer;
+
 use crate::chat::message::{Destination, Message};
 use crate::domain::{Change, ResourceId, UserId, WorkflowId};
 use crate::workflow::definition::Definition;
@@ -11,10 +13,11 @@ use crate::workflow::machine::{Decision, StepUpdate, Timestamp, Transition, Work
 use chrono::Utc;
 use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::{ConnectOptions, Row, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
+use writer::{Write, WriteError, Writer, Written};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -27,6 +30,8 @@ pub enum StoreError {
     },
     #[error("database: {0}")]
     Sql(#[from] sqlx::Error),
+    #[error("database: {0}")]
+    Write(#[from] WriteError),
     #[error("database holds a corrupt {what} for {id}: {detail}")]
     Corrupt {
         what: &'static str,
@@ -108,7 +113,7 @@ pub enum Commit {
 
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    writer: Writer,
     reader: SqlitePool,
 }
 
@@ -135,40 +140,32 @@ impl Store {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(15))
             .foreign_keys(true);
-        // SQLite takes one writer at a time. Writers on several connections
-        // would meet in SQLite's busy handler, which sleeps in milliseconds;
-        // one writer connection makes them queue in the pool instead, while
-        // readers run beside it (WAL).
-        let open = |connections: u32| {
-            SqlitePoolOptions::new()
-                .max_connections(connections)
-                // A local file needs no liveness ping before every query (it
-                // would double the round trips to sqlx's connection thread).
-                .test_before_acquire(false)
-                .connect_with(options.clone())
-        };
+        // One connection writes, through the group-committing writer task
+        // (see writer.rs); a pool of connections reads beside it (WAL).
         let opened = |source| StoreError::Open {
             path: shown.clone(),
             source,
         };
-        let writer = open(4).await.map_err(opened)?;
+        let mut conn = options.connect().await.map_err(opened)?;
         sqlx::migrate!("./migrations")
-            .run(&writer)
+            .run(&mut conn)
             .await
             .map_err(|source| StoreError::Migrate {
                 path: shown.clone(),
                 source,
             })?;
-        let reader = open(4).await.map_err(opened)?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            // A local file needs no liveness ping before every query (it would
+            // double the round trips to sqlx's connection thread).
+            .test_before_acquire(false)
+            .connect_with(options.read_only(true))
+            .await
+            .map_err(opened)?;
         Ok(Store {
-            pool: writer,
+            writer: Writer::start(conn),
             reader,
         })
-    }
-
-    /// The writer pool (one connection): every statement that changes data.
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
     }
 
     /// The reader pool, for queries that only read.
@@ -199,25 +196,28 @@ impl Store {
             },
             outbox: outbox_rows(messages),
         };
-        let row = sqlx::query(
-            "INSERT INTO workflows (definition_name, definition_version, definition, state, status, current_step, \
-             deadline, requester, channel, request_text, version, created_at, updated_at, last_transition) \
-             VALUES (?, ?, ?, ?, ?, 0, NULL, ?, ?, ?, 0, ?, ?, ?) RETURNING id",
-        )
-        .bind(&definition.name)
-        .bind(definition.version)
-        .bind(json(definition))
-        .bind(json(&state))
-        .bind(state.status())
-        .bind(requester.as_str())
-        .bind(channel)
-        .bind(request_text)
-        .bind(&now)
-        .bind(&now)
-        .bind(json(&effects))
-        .fetch_one(&self.pool)
-        .await?;
-        let raw: i64 = row.get(0);
+        let written = self
+            .writer
+            .write(Write::CreateWorkflow {
+                definition_name: definition.name.clone(),
+                definition_version: definition.version,
+                definition: json(definition),
+                state: json(&state),
+                status: state.status(),
+                requester: requester.as_str().to_string(),
+                channel: channel.to_string(),
+                request_text: request_text.to_string(),
+                now,
+                effects: json(&effects),
+            })
+            .await?;
+        let Written::Inserted(raw) = written else {
+            return Err(StoreError::Corrupt {
+                what: "workflow id",
+                id: String::new(),
+                detail: "the insert returned no id".into(),
+            });
+        };
         WorkflowId::new(raw).ok_or(StoreError::Corrupt {
             what: "workflow id",
             id: raw.to_string(),
@@ -356,23 +356,22 @@ impl Store {
             },
             outbox: outbox_rows(messages),
         };
-        let updated = sqlx::query(
-            "UPDATE workflows SET state = ?, status = ?, current_step = ?, deadline = ?, request_text = ?, \
-             version = version + 1, updated_at = ?, last_transition = ? WHERE id = ? AND version = ?",
-        )
-        .bind(json(next))
-        .bind(next.status())
-        .bind(current_step)
-        .bind(next.deadline().map(time_text))
-        .bind(&request_text)
-        .bind(&now)
-        .bind(json(&effects))
-        .bind(record.id.get())
-        .bind(record.version)
-        .execute(&self.pool)
-        .await?;
+        let written = self
+            .writer
+            .write(Write::Transition {
+                id: record.id.get(),
+                version: record.version,
+                state: json(next),
+                status: next.status(),
+                current_step,
+                deadline: next.deadline().map(time_text),
+                request_text: request_text.clone(),
+                now: now.clone(),
+                effects: json(&effects),
+            })
+            .await?;
         // Trigger writes do not count here: 0 means the version guard failed.
-        if updated.rows_affected() == 0 {
+        if written == Written::Rows(0) {
             return Ok(Commit::Conflict);
         }
         record.state = next.clone();
@@ -406,9 +405,15 @@ impl Store {
         action: &str,
         detail: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        insert_audit(&mut tx, workflow, actor, action, detail, &now_text()).await?;
-        tx.commit().await?;
+        self.writer
+            .write(Write::Audit {
+                workflow: workflow.map(WorkflowId::get),
+                at: now_text(),
+                actor: actor.to_string(),
+                action: action.to_string(),
+                detail: detail.to_string(),
+            })
+            .await?;
         Ok(())
     }
 
@@ -441,19 +446,17 @@ impl Store {
         resource: &ResourceId,
         change: &Change,
     ) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO provisioned_resources (workflow_id, step, idempotency_key, provider, resource_id, change, status, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, 'active', ?) ON CONFLICT(idempotency_key) DO NOTHING",
-        )
-        .bind(workflow.get())
-        .bind(step)
-        .bind(idempotency_key)
-        .bind(provider)
-        .bind(resource.as_str())
-        .bind(json(change))
-        .bind(now_text())
-        .execute(&self.pool)
-        .await?;
+        self.writer
+            .write(Write::RecordResource {
+                workflow: workflow.get(),
+                step: step.to_string(),
+                idempotency_key: idempotency_key.to_string(),
+                provider: provider.to_string(),
+                resource: resource.as_str().to_string(),
+                change: json(change),
+                at: now_text(),
+            })
+            .await?;
         Ok(())
     }
 
@@ -490,10 +493,11 @@ impl Store {
     }
 
     pub async fn mark_reverted(&self, idempotency_key: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE provisioned_resources SET status = 'reverted', reverted_at = ? WHERE idempotency_key = ?")
-            .bind(now_text())
-            .bind(idempotency_key)
-            .execute(&self.pool)
+        self.writer
+            .write(Write::MarkReverted {
+                idempotency_key: idempotency_key.to_string(),
+                at: now_text(),
+            })
             .await?;
         Ok(())
     }
@@ -527,10 +531,11 @@ impl Store {
     }
 
     pub async fn mark_delivered(&self, outbox_id: i64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?")
-            .bind(now_text())
-            .bind(outbox_id)
-            .execute(&self.pool)
+        self.writer
+            .write(Write::MarkDelivered {
+                outbox_id,
+                at: now_text(),
+            })
             .await?;
         Ok(())
     }
@@ -556,27 +561,6 @@ pub enum CountedTable {
     ProvisionedResources,
     /// Workflows the runner still has work on.
     RunningWorkflows,
-}
-
-async fn insert_audit(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    workflow: Option<WorkflowId>,
-    actor: &str,
-    action: &str,
-    detail: &str,
-    at: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO audit_events (workflow_id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(workflow.map(WorkflowId::get))
-    .bind(at)
-    .bind(actor)
-    .bind(action)
-    .bind(detail)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 /// What a transition writes besides the workflow row (see migrations/0002).

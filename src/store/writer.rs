@@ -1,0 +1,273 @@
+//! The store's single writer: one task owns the one connection that changes
+//! data and commits writes in groups. Every caller's write waits in a bounded
+//! queue; the writer takes whatever is queued (up to `MAX_BATCH`), runs it in
+//! one transaction and answers each caller only after COMMIT, so an answer
+//! still means "durable". One WAL commit then serves many workflows instead of
+//! one each, and writers never meet in SQLite's busy handler (which sleeps in
+//! milliseconds).
+//!
+//! Each write is a single statement, so a failing one is undone by SQLite on
+//! its own and the rest of the group still commits.
+
+use sqlx::sqlite::SqliteConnection;
+use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most writes committed together.
+const MAX_BATCH: usize = 128;
+/// Writes waiting for the writer before callers wait to enqueue.
+const QUEUE_DEPTH: usize = 1024;
+
+/// One write, with everything it binds owned.
+#[derive(Debug)]
+pub(super) enum Write {
+    CreateWorkflow {
+        definition_name: String,
+        definition_version: u32,
+        definition: String,
+        state: String,
+        status: &'static str,
+        requester: String,
+        channel: String,
+        request_text: String,
+        now: String,
+        effects: String,
+    },
+    Transition {
+        id: i64,
+        version: i64,
+        state: String,
+        status: &'static str,
+        current_step: i64,
+        deadline: Option<String>,
+        request_text: String,
+        now: String,
+        effects: String,
+    },
+    Audit {
+        workflow: Option<i64>,
+        at: String,
+        actor: String,
+        action: String,
+        detail: String,
+    },
+    RecordResource {
+        workflow: i64,
+        step: String,
+        idempotency_key: String,
+        provider: String,
+        resource: String,
+        change: String,
+        at: String,
+    },
+    MarkReverted {
+        idempotency_key: String,
+        at: String,
+    },
+    MarkDelivered {
+        outbox_id: i64,
+        at: String,
+    },
+}
+
+/// What a write reports: the new row's id, or how many rows it changed
+/// (trigger writes not counted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Written {
+    Inserted(i64),
+    Rows(u64),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+    #[error("the transaction failed: {0}")]
+    Transaction(String),
+    #[error("the store's writer has stopped")]
+    Stopped,
+}
+
+type Reply = oneshot::Sender<Result<Written, WriteError>>;
+
+#[derive(Clone)]
+pub(super) struct Writer {
+    queue: mpsc::Sender<(Write, Reply)>,
+}
+
+impl Writer {
+    /// Starts the writer task on `conn`. It ends when every `Writer` clone is
+    /// dropped, after finishing what is queued.
+    pub(super) fn start(conn: SqliteConnection) -> Writer {
+        let (queue, rx) = mpsc::channel(QUEUE_DEPTH);
+        tokio::spawn(run(conn, rx));
+        Writer { queue }
+    }
+
+    pub(super) async fn write(&self, write: Write) -> Result<Written, WriteError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send((write, reply))
+            .await
+            .map_err(|_| WriteError::Stopped)?;
+        answer.await.map_err(|_| WriteError::Stopped)?
+    }
+}
+
+async fn run(mut conn: SqliteConnection, mut rx: mpsc::Receiver<(Write, Reply)>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        commit_batch(&mut conn, &mut batch).await;
+    }
+}
+
+async fn commit_batch(conn: &mut SqliteConnection, batch: &mut Vec<(Write, Reply)>) {
+    if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+        let reason = e.to_string();
+        for (_, reply) in batch.drain(..) {
+            let _ = reply.send(Err(WriteError::Transaction(reason.clone())));
+        }
+        return;
+    }
+    let mut done = Vec::with_capacity(batch.len());
+    for (write, reply) in batch.drain(..) {
+        let result = execute(conn, &write).await;
+        done.push((result, reply));
+    }
+    match sqlx::query("COMMIT").execute(&mut *conn).await {
+        Ok(_) => {
+            for (result, reply) in done {
+                let _ = reply.send(result.map_err(WriteError::from));
+            }
+        }
+        Err(e) => {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            let reason = e.to_string();
+            for (_, reply) in done {
+                let _ = reply.send(Err(WriteError::Transaction(reason.clone())));
+            }
+        }
+    }
+}
+
+async fn execute(conn: &mut SqliteConnection, write: &Write) -> Result<Written, sqlx::Error> {
+    let rows = |r: sqlx::sqlite::SqliteQueryResult| Written::Rows(r.rows_affected());
+    match write {
+        Write::CreateWorkflow {
+            definition_name,
+            definition_version,
+            definition,
+            state,
+            status,
+            requester,
+            channel,
+            request_text,
+            now,
+            effects,
+        } => {
+            let row = sqlx::query(
+                "INSERT INTO workflows (definition_name, definition_version, definition, state, status, current_step, \
+                 deadline, requester, channel, request_text, version, created_at, updated_at, last_transition) \
+                 VALUES (?, ?, ?, ?, ?, 0, NULL, ?, ?, ?, 0, ?, ?, ?) RETURNING id",
+            )
+            .bind(definition_name)
+            .bind(definition_version)
+            .bind(definition)
+            .bind(state)
+            .bind(status)
+            .bind(requester)
+            .bind(channel)
+            .bind(request_text)
+            .bind(now)
+            .bind(now)
+            .bind(effects)
+            .fetch_one(&mut *conn)
+            .await?;
+            Ok(Written::Inserted(row.get(0)))
+        }
+        Write::Transition {
+            id,
+            version,
+            state,
+            status,
+            current_step,
+            deadline,
+            request_text,
+            now,
+            effects,
+        } => sqlx::query(
+            "UPDATE workflows SET state = ?, status = ?, current_step = ?, deadline = ?, request_text = ?, \
+             version = version + 1, updated_at = ?, last_transition = ? WHERE id = ? AND version = ?",
+        )
+        .bind(state)
+        .bind(status)
+        .bind(current_step)
+        .bind(deadline)
+        .bind(request_text)
+        .bind(now)
+        .bind(effects)
+        .bind(id)
+        .bind(version)
+        .execute(&mut *conn)
+        .await
+        .map(rows),
+        Write::Audit {
+            workflow,
+            at,
+            actor,
+            action,
+            detail,
+        } => sqlx::query(
+            "INSERT INTO audit_events (workflow_id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(workflow)
+        .bind(at)
+        .bind(actor)
+        .bind(action)
+        .bind(detail)
+        .execute(&mut *conn)
+        .await
+        .map(rows),
+        Write::RecordResource {
+            workflow,
+            step,
+            idempotency_key,
+            provider,
+            resource,
+            change,
+            at,
+        } => sqlx::query(
+            "INSERT INTO provisioned_resources (workflow_id, step, idempotency_key, provider, resource_id, change, status, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, 'active', ?) ON CONFLICT(idempotency_key) DO NOTHING",
+        )
+        .bind(workflow)
+        .bind(step)
+        .bind(idempotency_key)
+        .bind(provider)
+        .bind(resource)
+        .bind(change)
+        .bind(at)
+        .execute(&mut *conn)
+        .await
+        .map(rows),
+        Write::MarkReverted {
+            idempotency_key,
+            at,
+        } => sqlx::query(
+            "UPDATE provisioned_resources SET status = 'reverted', reverted_at = ? WHERE idempotency_key = ?",
+        )
+        .bind(at)
+        .bind(idempotency_key)
+        .execute(&mut *conn)
+        .await
+        .map(rows),
+        Write::MarkDelivered { outbox_id, at } => {
+            sqlx::query("UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?")
+                .bind(at)
+                .bind(outbox_id)
+                .execute(&mut *conn)
+                .await
+                .map(rows)
+        }
+    }
+}
