@@ -5,7 +5,6 @@
 use crate::app::{App, AppError};
 use crate::config::Config;
 use crate::domain::{Estate, UserId};
-use crate::store::CountedTable;
 use crate::workflow::definition::{Action, Condition, Definition};
 use crate::workflow::EngineError;
 use std::path::Path;
@@ -118,13 +117,7 @@ pub async fn workflows(
     }
     // Poll the count rather than wait on each workflow: waiting per workflow
     // would read the database on every commit and slow what it measures.
-    while app
-        .store
-        .count(CountedTable::RunningWorkflows)
-        .await
-        .map_err(EngineError::from)?
-        > 0
-    {
+    while app.store.running_count().await.map_err(EngineError::from)? > 0 {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let elapsed = started.elapsed();

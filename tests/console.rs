@@ -297,3 +297,35 @@ fn a_failed_validation_rolls_back_exactly_what_was_created() {
         .iter()
         .all(|r| r["active"] == false));
 }
+
+#[test]
+fn low_risk_requests_approve_themselves_when_the_workflow_says_so() {
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/workflows/connect.yaml"
+    ))
+    .unwrap();
+    let auto = shipped.replace("# when: \"risk >= medium\"", "when: \"risk >= medium\"");
+    assert_ne!(auto, shipped, "the shipped file documents the `when` line");
+    let lab = Lab::new();
+    let path = lab.write("connect.yaml", &auto);
+    let lab = lab.with_env("SWITCHBOARD_CONNECT_WORKFLOW", path.to_str().unwrap());
+    let low = "connect aws lambda OrderProcessor in us-east-1 to azure sql orderdb.database.windows.net in East US, encrypted, under 20ms, 500 GB/month";
+    let out = lab.console("alice", &format!("{low}\n{FLAGSHIP}\n"));
+    assert!(out.contains("approved by policy"), "{out}");
+    assert!(out.contains("wf-1 · completed"), "{out}");
+    assert!(
+        out.contains("wf-2 · approval needed"),
+        "PCI is medium risk: {out}"
+    );
+    let show = lab.show("wf-1");
+    assert_eq!(step_status(&show, "approval"), "skipped");
+    let actions: Vec<&str> = show["audit"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["action"].as_str())
+        .collect();
+    assert!(actions.contains(&"approval.skipped"), "{actions:?}");
+    assert_eq!(lab.show("wf-2")["state"], "waiting_approval");
+}

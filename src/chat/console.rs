@@ -88,12 +88,14 @@ impl Console {
         check_user(name)
     }
 
-    /// Prints every undelivered outbox message and marks it delivered.
-    pub async fn drain(&self, out: &mut impl Write) -> Result<(), StoreError> {
+    /// Prints every undelivered outbox message and marks it delivered; says
+    /// whether it printed anything.
+    pub async fn drain(&self, out: &mut impl Write) -> Result<bool, StoreError> {
+        let mut printed = false;
         loop {
             let batch = self.store.pending_outbox(200).await?;
             if batch.is_empty() {
-                return Ok(());
+                return Ok(printed);
             }
             for item in batch {
                 let _ = writeln!(
@@ -102,6 +104,7 @@ impl Console {
                     render(&item.message, item.destination.thread.as_deref())
                 );
                 self.store.mark_delivered(item.id).await?;
+                printed = true;
             }
             let _ = out.flush();
         }
@@ -128,17 +131,22 @@ impl Console {
         let mut input = input;
         let mut line_no = 0usize;
         let mut buf = Vec::new();
+        let mut prompt = true;
         loop {
-            if interactive {
+            if interactive && prompt {
                 let _ = write!(out, "{}> ", self.user);
                 let _ = out.flush();
+                prompt = false;
             }
-            buf.clear();
+            // `read_until` keeps what it read in `buf` if the timer wins the
+            // race, and the next call goes on from there: nothing typed is lost.
             let read = tokio::select! {
                 read = input.read_until(b'\n', &mut buf) => read,
-                _ = tokio::time::sleep(std::time::Duration::from_secs(1)), if interactive && buf.is_empty() => {
-                    // Nobody typed for a second: show what arrived meanwhile (expiries, alerts).
-                    self.drain(out).await?;
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)), if interactive => {
+                    // Show what arrived meanwhile (expiries, alerts).
+                    if self.drain(out).await? {
+                        prompt = true;
+                    }
                     continue;
                 }
             };
@@ -150,6 +158,8 @@ impl Console {
                     break;
                 }
             }
+            let buf = std::mem::take(&mut buf);
+            prompt = true;
             line_no += 1;
             if buf.len() > MAX_CHAT_BYTES {
                 let _ = writeln!(out, "✖ line {line_no} is {} bytes; the limit is {MAX_CHAT_BYTES}. Nothing was done.", buf.len());
@@ -202,6 +212,6 @@ impl Console {
             }
             self.drain(out).await?;
         }
-        self.drain(out).await
+        self.drain(out).await.map(|_| ())
     }
 }

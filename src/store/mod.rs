@@ -540,27 +540,11 @@ impl Store {
         Ok(())
     }
 
-    /// Counts rows per table; used by tests and `bench`.
-    pub async fn count(&self, table: CountedTable) -> Result<i64, StoreError> {
-        let sql = match table {
-            CountedTable::Workflows => "SELECT COUNT(*) FROM workflows",
-            CountedTable::AuditEvents => "SELECT COUNT(*) FROM audit_events",
-            CountedTable::ProvisionedResources => "SELECT COUNT(*) FROM provisioned_resources",
-            CountedTable::RunningWorkflows => {
-                "SELECT COUNT(*) FROM workflows WHERE status IN ('running', 'rolling_back')"
-            }
-        };
+    /// How many workflows the runner still has work on (running or rolling back).
+    pub async fn running_count(&self) -> Result<i64, StoreError> {
+        let sql = "SELECT COUNT(*) FROM workflows WHERE status IN ('running', 'rolling_back')";
         Ok(sqlx::query(sql).fetch_one(&self.reader).await?.get(0))
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub enum CountedTable {
-    Workflows,
-    AuditEvents,
-    ProvisionedResources,
-    /// Workflows the runner still has work on.
-    RunningWorkflows,
 }
 
 /// What a transition writes besides the workflow row (see migrations/0002).
