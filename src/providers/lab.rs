@@ -6,7 +6,9 @@
 //! kill the process mid-step.
 
 use super::{CloudProvider, ProviderError};
-use crate::domain::{Change, ConnectionId, ConnectionStatus, Estate, Millis, ResourceId};
+use crate::domain::{
+    Change, ConnectionId, ConnectionStatus, Estate, Millis, NetworkId, ResourceId,
+};
 use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -148,41 +150,13 @@ impl LabProvider {
                 destination_cidr,
                 via,
                 ..
-            } => {
-                if !valid_cidr(destination_cidr) {
-                    return Err(refused(format!("'{destination_cidr}' is not an IPv4 CIDR")));
-                }
-                let conn = self
-                    .estate
-                    .connection(via)
-                    .ok_or_else(|| refused(format!("unknown connection '{via}'")))?;
-                if conn.other_end(network).is_none() {
-                    return Err(refused(format!(
-                        "connection '{via}' does not reach network '{network}'"
-                    )));
-                }
-            }
+            } => self.check_route(network, destination_cidr, &[via])?,
             Change::RoutePreference {
                 destination_cidr,
                 preferred,
                 other,
                 ..
-            } => {
-                if !valid_cidr(destination_cidr) {
-                    return Err(refused(format!("'{destination_cidr}' is not an IPv4 CIDR")));
-                }
-                for via in [preferred, other] {
-                    let conn = self
-                        .estate
-                        .connection(via)
-                        .ok_or_else(|| refused(format!("unknown connection '{via}'")))?;
-                    if conn.other_end(network).is_none() {
-                        return Err(refused(format!(
-                            "connection '{via}' does not reach network '{network}'"
-                        )));
-                    }
-                }
-            }
+            } => self.check_route(network, destination_cidr, &[preferred, other])?,
             Change::DnsRecord { name, address, .. } => {
                 if name.is_empty() || name.len() > 253 {
                     return Err(refused(format!("'{name}' is not a DNS name")));
@@ -190,6 +164,30 @@ impl LabProvider {
                 if address.parse::<std::net::IpAddr>().is_err() {
                     return Err(refused(format!("'{address}' is not an IP address")));
                 }
+            }
+        }
+        Ok(())
+    }
+
+    /// A route needs a CIDR and next hops that reach the network it is in.
+    fn check_route(
+        &self,
+        network: &NetworkId,
+        cidr: &str,
+        vias: &[&ConnectionId],
+    ) -> Result<(), ProviderError> {
+        if !valid_cidr(cidr) {
+            return Err(refused(format!("'{cidr}' is not an IPv4 CIDR")));
+        }
+        for via in vias {
+            let conn = self
+                .estate
+                .connection(via)
+                .ok_or_else(|| refused(format!("unknown connection '{via}'")))?;
+            if conn.other_end(network).is_none() {
+                return Err(refused(format!(
+                    "connection '{via}' does not reach network '{network}'"
+                )));
             }
         }
         Ok(())
@@ -365,7 +363,6 @@ impl CloudProvider for LabProvider {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::NetworkId;
 
     async fn lab(dir: &tempfile::TempDir) -> LabProvider {
         let estate = Arc::new(Estate::from_yaml(EMBEDDED_ESTATE, "globalcart").unwrap());

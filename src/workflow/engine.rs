@@ -166,13 +166,18 @@ impl Engine {
         Ok(ids.len())
     }
 
+    /// The in-flight map; a worker that panicked while holding it left the map
+    /// consistent (every update is a single insert/remove), so poisoning is ignored.
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<WorkflowId, bool>> {
+        self.inner
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
     async fn enqueue(&self, id: WorkflowId) {
         {
-            let mut in_flight = self
-                .inner
-                .in_flight
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
+            let mut in_flight = self.in_flight();
             if let Some(again) = in_flight.get_mut(&id) {
                 *again = true;
                 return;
@@ -185,11 +190,7 @@ impl Engine {
     }
 
     fn claim(&self, id: WorkflowId) -> bool {
-        let mut in_flight = self
-            .inner
-            .in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut in_flight = self.in_flight();
         if let Some(again) = in_flight.get_mut(&id) {
             *again = true;
             false
@@ -201,11 +202,7 @@ impl Engine {
 
     /// Releases a claim unless someone asked for another pass meanwhile.
     fn release(&self, id: WorkflowId) -> bool {
-        let mut in_flight = self
-            .inner
-            .in_flight
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut in_flight = self.in_flight();
         match in_flight.get_mut(&id) {
             Some(again) if *again => {
                 *again = false;
@@ -469,19 +466,11 @@ impl Engine {
     }
 
     pub async fn approve(&self, id: WorkflowId, by: &UserId) -> Result<(), EngineError> {
-        let is_approver = self.is_approver(by);
-        let result = self
-            .command(
-                id,
-                |_| Event::Approve {
-                    by: by.clone(),
-                    is_approver,
-                },
-                None,
-            )
-            .await;
-        self.audit_refusal(id, by, "approve", &result).await;
-        result
+        self.decide(id, by, "approve", |is_approver| Event::Approve {
+            by: by.clone(),
+            is_approver,
+        })
+        .await
     }
 
     pub async fn reject(
@@ -490,35 +479,44 @@ impl Engine {
         by: &UserId,
         reason: &str,
     ) -> Result<(), EngineError> {
-        let is_approver = self.is_approver(by);
-        let result = self
-            .command(
-                id,
-                |_| Event::Reject {
-                    by: by.clone(),
-                    is_approver,
-                    reason: reason.to_string(),
-                },
-                None,
-            )
-            .await;
-        self.audit_refusal(id, by, "reject", &result).await;
-        result
+        self.decide(id, by, "reject", |is_approver| Event::Reject {
+            by: by.clone(),
+            is_approver,
+            reason: reason.to_string(),
+        })
+        .await
     }
 
     pub async fn cancel(&self, id: WorkflowId, by: &UserId) -> Result<(), EngineError> {
+        self.decide(id, by, "cancel", |is_approver| Event::Cancel {
+            by: by.clone(),
+            is_approver,
+        })
+        .await
+    }
+
+    /// A command whose right depends on being an approver; a refusal leaves an
+    /// audit event (`<what>.refused`).
+    async fn decide(
+        &self,
+        id: WorkflowId,
+        by: &UserId,
+        what: &str,
+        event: impl Fn(bool) -> Event,
+    ) -> Result<(), EngineError> {
         let is_approver = self.is_approver(by);
-        let result = self
-            .command(
-                id,
-                |_| Event::Cancel {
-                    by: by.clone(),
-                    is_approver,
-                },
-                None,
-            )
-            .await;
-        self.audit_refusal(id, by, "cancel", &result).await;
+        let result = self.command(id, |_| event(is_approver), None).await;
+        if let Err(EngineError::Refused(_, refusal)) = &result {
+            let action = format!("{what}.refused");
+            if let Err(e) = self
+                .inner
+                .store
+                .audit(Some(id), by.as_str(), &action, &refusal.to_string())
+                .await
+            {
+                tracing::warn!(error = %e, "could not record a refused command");
+            }
+        }
         result
     }
 
@@ -554,31 +552,6 @@ impl Engine {
             Some(text),
         )
         .await
-    }
-
-    /// Refused approvals, rejections and cancels leave an audit trail.
-    async fn audit_refusal(
-        &self,
-        id: WorkflowId,
-        by: &UserId,
-        what: &str,
-        result: &Result<(), EngineError>,
-    ) {
-        if let Err(EngineError::Refused(_, refusal)) = result {
-            if let Err(e) = self
-                .inner
-                .store
-                .audit(
-                    Some(id),
-                    by.as_str(),
-                    &format!("{what}.refused"),
-                    &refusal.to_string(),
-                )
-                .await
-            {
-                tracing::warn!(error = %e, "could not record a refused command");
-            }
-        }
     }
 
     /// Waits until the workflow is resting: waiting for a person, finished, or

@@ -188,6 +188,15 @@ fn parse(env: &StepEnv, record: &WorkflowRecord) -> StepResult {
     }
 }
 
+fn violations_text(verdict: &crate::compliance::Verdict) -> String {
+    verdict
+        .violations
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 fn compliance(env: &StepEnv, steps: &[StepRecord]) -> StepResult {
     let intent = match intent_of(steps) {
         Ok(i) => i,
@@ -200,15 +209,7 @@ fn compliance(env: &StepEnv, steps: &[StepRecord]) -> StepResult {
             output: serde_json::to_value(&verdict).unwrap_or(Value::Null),
         }
     } else {
-        fail(format!(
-            "policy violations: {}",
-            verdict
-                .violations
-                .iter()
-                .map(|v| v.to_string())
-                .collect::<Vec<_>>()
-                .join("; ")
-        ))
+        fail(format!("policy violations: {}", violations_text(&verdict)))
     }
 }
 
@@ -353,12 +354,7 @@ async fn validate(env: &StepEnv, record: &WorkflowRecord, steps: &[StepRecord]) 
     if !verdict.passed() {
         return retry(format!(
             "policy no longer met: {}",
-            verdict
-                .violations
-                .iter()
-                .map(|v| v.to_string())
-                .collect::<Vec<_>>()
-                .join("; ")
+            violations_text(&verdict)
         ));
     }
     checks.push(format!("policy met ({})", verdict.applied.join(", ")));
