@@ -1,3 +1,6 @@
+-- Creating a workflow is one INSERT: its step rows (from the definition it
+-- carries) and its audit entry follow from the row.
+--
 -- A workflow transition is one statement. The engine writes the new state and,
 -- in `last_transition` (JSON), everything that goes with it: step row updates,
 -- the approval decision, the audit entry and the outbox messages. These
@@ -26,11 +29,6 @@ BEGIN
                json_extract(NEW.last_transition, '$.audit.action'),
                json_extract(NEW.last_transition, '$.audit.detail')
         WHERE json_type(NEW.last_transition, '$.audit') = 'object';
-    INSERT INTO outbox (channel, thread, workflow_id, message, created_at)
-        SELECT json_extract(m.value, '$.channel'), json_extract(m.value, '$.thread'), NEW.id,
-               json_extract(m.value, '$.message'), NEW.updated_at
-        FROM json_each(NEW.last_transition, '$.outbox') AS m
-        ORDER BY m.key;
 END;
 
 CREATE TRIGGER workflow_transitioned AFTER UPDATE OF version ON workflows

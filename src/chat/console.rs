@@ -11,6 +11,71 @@ use crate::workflow::Engine;
 use std::io::Write;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
+/// A line as the console read it.
+#[derive(Debug, PartialEq)]
+enum Line {
+    Text(Vec<u8>),
+    /// Longer than the limit: consumed to its end, never held, reported by size.
+    TooLong(usize),
+}
+
+/// Reads lines of bounded length. Cancel-safe: if the caller stops waiting
+/// (the console's idle timer), what was read stays here and the next call
+/// goes on from it, so nothing typed is lost.
+struct LineReader {
+    buf: Vec<u8>,
+    len: usize,
+    max: usize,
+}
+
+impl LineReader {
+    fn new(max: usize) -> LineReader {
+        LineReader {
+            buf: Vec::new(),
+            len: 0,
+            max,
+        }
+    }
+
+    async fn next(
+        &mut self,
+        input: &mut (impl AsyncBufRead + Unpin),
+    ) -> std::io::Result<Option<Line>> {
+        loop {
+            let available = input.fill_buf().await?;
+            if available.is_empty() {
+                // End of input; a last line without a newline still counts.
+                return Ok((self.len > 0).then(|| self.finish(false)));
+            }
+            let (chunk, ends_line) = match available.iter().position(|&b| b == b'\n') {
+                Some(i) => (&available[..=i], true),
+                None => (available, false),
+            };
+            let taken = chunk.len();
+            // Keep bytes only while the line (newline aside) fits.
+            if self.len + taken <= self.max + 1 {
+                self.buf.extend_from_slice(chunk);
+            }
+            self.len += taken;
+            input.consume(taken);
+            if ends_line {
+                return Ok(Some(self.finish(true)));
+            }
+        }
+    }
+
+    fn finish(&mut self, ends_with_newline: bool) -> Line {
+        let buf = std::mem::take(&mut self.buf);
+        let len = std::mem::take(&mut self.len);
+        let content = len - usize::from(ends_with_newline);
+        if content > self.max {
+            Line::TooLong(content)
+        } else {
+            Line::Text(buf)
+        }
+    }
+}
+
 /// Renders a message as console text. `thread` prefixes every line.
 pub fn render(message: &Message, thread: Option<&str>) -> String {
     let mut lines = Vec::new();
@@ -129,8 +194,8 @@ impl Console {
             let _ = writeln!(out, "switchboard console · you are {} · type `help`, `/as NAME` to switch user, `/quit` to leave", self.user);
         }
         let mut input = input;
+        let mut lines = LineReader::new(MAX_CHAT_BYTES);
         let mut line_no = 0usize;
-        let mut buf = Vec::new();
         let mut prompt = true;
         loop {
             if interactive && prompt {
@@ -138,10 +203,8 @@ impl Console {
                 let _ = out.flush();
                 prompt = false;
             }
-            // `read_until` keeps what it read in `buf` if the timer wins the
-            // race, and the next call goes on from there: nothing typed is lost.
             let read = tokio::select! {
-                read = input.read_until(b'\n', &mut buf) => read,
+                read = lines.next(&mut input) => read,
                 _ = tokio::time::sleep(std::time::Duration::from_secs(1)), if interactive => {
                     // Show what arrived meanwhile (expiries, alerts).
                     if self.drain(out).await? {
@@ -150,21 +213,22 @@ impl Console {
                     continue;
                 }
             };
-            match read {
-                Ok(0) => break,
-                Ok(_) => {}
+            let buf = match read {
+                Ok(None) => break,
+                Ok(Some(Line::Text(bytes))) => bytes,
+                Ok(Some(Line::TooLong(len))) => {
+                    line_no += 1;
+                    prompt = true;
+                    let _ = writeln!(out, "✖ line {line_no} is {len} bytes; the limit is {MAX_CHAT_BYTES}. Nothing was done.");
+                    continue;
+                }
                 Err(e) => {
                     let _ = writeln!(out, "✖ could not read input: {e}");
                     break;
                 }
-            }
-            let buf = std::mem::take(&mut buf);
+            };
             prompt = true;
             line_no += 1;
-            if buf.len() > MAX_CHAT_BYTES {
-                let _ = writeln!(out, "✖ line {line_no} is {} bytes; the limit is {MAX_CHAT_BYTES}. Nothing was done.", buf.len());
-                continue;
-            }
             let Ok(line) = std::str::from_utf8(&buf) else {
                 let _ = writeln!(
                     out,
@@ -213,5 +277,48 @@ impl Console {
             self.drain(out).await?;
         }
         self.drain(out).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn long_lines_are_measured_not_kept_and_the_next_line_survives() {
+        let mut input: &[u8] = b"ok\naaaaaaaaaaaa\nlast";
+        let mut reader = LineReader::new(5);
+        assert_eq!(
+            reader.next(&mut input).await.unwrap(),
+            Some(Line::Text(b"ok\n".to_vec()))
+        );
+        assert_eq!(
+            reader.next(&mut input).await.unwrap(),
+            Some(Line::TooLong(12))
+        );
+        assert!(reader.buf.is_empty());
+        assert_eq!(
+            reader.next(&mut input).await.unwrap(),
+            Some(Line::Text(b"last".to_vec()))
+        );
+        assert_eq!(reader.next(&mut input).await.unwrap(), None);
+    }
+
+    #[test]
+    fn cards_render_fields_and_buttons_as_commands() {
+        let id = crate::domain::WorkflowId::new(7).unwrap();
+        let mut card = Message::text("alice asks")
+            .with_title("wf-7 · approval needed")
+            .field("Risk", "low");
+        card.buttons.push(super::super::message::Button {
+            label: "Approve".into(),
+            action: ButtonAction::Approve { workflow: id },
+            tone: Tone::Success,
+        });
+        let text = render(&card, Some("wf-7"));
+        assert_eq!(
+            text,
+            "[wf-7] ── wf-7 · approval needed ──\n[wf-7]   alice asks\n[wf-7]   Risk:         low\n[wf-7]   [Approve: approve wf-7]"
+        );
     }
 }

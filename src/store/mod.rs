@@ -173,16 +173,15 @@ impl Store {
         &self.reader
     }
 
-    /// Creates a workflow, its step rows (the first running), an audit entry
-    /// and its first messages: one INSERT, fanned out by the `workflow_created`
-    /// trigger (migrations/0002).
+    /// Creates a workflow, its step rows (the first running) and an audit
+    /// entry: one INSERT, fanned out by the `workflow_created` trigger
+    /// (migrations/0002).
     pub async fn create_workflow(
         &self,
         definition: &Definition,
         requester: &UserId,
         channel: &str,
         request_text: &str,
-        messages: &[(Destination, Message)],
     ) -> Result<WorkflowId, StoreError> {
         let now = now_text();
         let state = WorkflowState::start();
@@ -194,7 +193,7 @@ impl Store {
                 action: "workflow.created",
                 detail: request_text,
             },
-            outbox: outbox_rows(messages),
+            outbox: vec![],
         };
         let written = self
             .writer

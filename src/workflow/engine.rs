@@ -442,23 +442,10 @@ impl Engine {
             return Err(EngineError::NotUnderstood(e));
         }
         let def = &self.inner.settings.definition;
-        let received = Message::text(format!("Request from {requester}: {text}"));
         let id = self
             .inner
             .store
-            .create_workflow(
-                def,
-                requester,
-                channel,
-                text,
-                &[(
-                    Destination {
-                        channel: channel.to_string(),
-                        thread: None,
-                    },
-                    received,
-                )],
-            )
+            .create_workflow(def, requester, channel, text)
             .await?;
         self.inner.changed.send_modify(|v| *v += 1);
         self.enqueue(id).await;
