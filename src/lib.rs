@@ -8,6 +8,7 @@ pub mod config;
 pub mod domain;
 pub mod intent;
 pub mod optimizer;
+pub mod prober;
 pub mod providers;
 pub mod store;
 pub mod workflow;
