@@ -8,5 +8,6 @@
 
 pub mod failover;
 pub mod health;
+pub mod paths;
 pub mod probe;
 pub mod scheduler;

@@ -4,6 +4,7 @@
 //! so a step's result is durable before the next step starts and two writers can
 //! never both move the same workflow.
 
+pub mod prober;
 mod writer;
 
 use crate::chat::message::{Destination, Message};

@@ -6,12 +6,21 @@
 //! one each, and writers never meet in SQLite's busy handler (which sleeps in
 //! milliseconds).
 //!
-//! Each write is a single statement, so a failing one is undone by SQLite on
-//! its own and the rest of the group still commits.
+//! A write is a single statement, so a failing one is undone by SQLite on its
+//! own and the rest of the group still commits; the one write made of several
+//! statements (downsampling) wraps them in a savepoint for the same effect.
 
+use super::prober::{PathHealthRow, SampleRow, SwitchRow};
 use sqlx::sqlite::SqliteConnection;
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
+
+/// Rows per multi-row INSERT (well under SQLite's bound-variable limit).
+const ROWS_PER_INSERT: usize = 500;
+
+fn ms(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
 
 /// Most writes committed together.
 const MAX_BATCH: usize = 128;
@@ -67,6 +76,25 @@ pub(super) enum Write {
     MarkDelivered {
         outbox_id: i64,
         at: String,
+    },
+    SavePairState {
+        pair_id: String,
+        state: String,
+        at: i64,
+    },
+    SavePathHealth(Vec<PathHealthRow>),
+    RecordSwitch(SwitchRow),
+    InsertSamples(Vec<SampleRow>),
+    /// Several statements, kept whole by a savepoint.
+    Downsample {
+        raw_before: i64,
+        minutes_before: i64,
+    },
+    SetPin {
+        pair_id: String,
+        role: Option<String>,
+        by: String,
+        at: i64,
     },
 }
 
@@ -261,6 +289,64 @@ async fn execute(conn: &mut SqliteConnection, write: &Write) -> Result<Written, 
         .execute(&mut *conn)
         .await
         .map(rows),
+        Write::SavePairState { pair_id, state, at } => sqlx::query(
+            "INSERT INTO path_state (pair_id, state, updated_at) VALUES (?, ?, ?) \
+             ON CONFLICT(pair_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+        )
+        .bind(pair_id)
+        .bind(state)
+        .bind(at)
+        .execute(&mut *conn)
+        .await
+        .map(rows),
+        Write::SavePathHealth(health) => save_health(conn, health).await,
+        Write::RecordSwitch(s) => sqlx::query(
+            "INSERT INTO failover_events (pair_id, from_path, to_path, cause, detected_at, decided_at, applied_at, \
+             dry_run, change, resource_id, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&s.pair_id)
+        .bind(&s.from_path)
+        .bind(&s.to_path)
+        .bind(&s.cause)
+        .bind(ms(s.detected_at))
+        .bind(ms(s.decided_at))
+        .bind(s.applied_at.map(ms))
+        .bind(s.dry_run)
+        .bind(s.change.as_ref().map(|c| c.to_string()))
+        .bind(&s.resource_id)
+        .bind(&s.error)
+        .execute(&mut *conn)
+        .await
+        .map(rows),
+        Write::InsertSamples(samples) => insert_samples(conn, samples).await,
+        Write::Downsample {
+            raw_before,
+            minutes_before,
+        } => {
+            sqlx::query("SAVEPOINT downsample").execute(&mut *conn).await?;
+            let result = downsample(conn, *raw_before, *minutes_before).await;
+            if result.is_err() {
+                sqlx::query("ROLLBACK TO downsample").execute(&mut *conn).await?;
+            }
+            sqlx::query("RELEASE downsample").execute(&mut *conn).await?;
+            result
+        }
+        Write::SetPin {
+            pair_id,
+            role,
+            by,
+            at,
+        } => sqlx::query(
+            "INSERT INTO path_pins (pair_id, role, by_user, at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT(pair_id) DO UPDATE SET role = excluded.role, by_user = excluded.by_user, at = excluded.at",
+        )
+        .bind(pair_id)
+        .bind(role)
+        .bind(by)
+        .bind(at)
+        .execute(&mut *conn)
+        .await
+        .map(rows),
         Write::MarkDelivered { outbox_id, at } => {
             sqlx::query("UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?")
                 .bind(at)
@@ -270,4 +356,89 @@ async fn execute(conn: &mut SqliteConnection, write: &Write) -> Result<Written, 
                 .map(rows)
         }
     }
+}
+
+async fn downsample(
+    conn: &mut SqliteConnection,
+    raw_before: i64,
+    minutes_before: i64,
+) -> Result<Written, sqlx::Error> {
+    let folded = sqlx::query(
+        "INSERT INTO probe_minutes (path_id, minute, sent, lost, rtt_sum, rtt_max) \
+         SELECT path_id, (at / 60000) * 60000, COUNT(*), SUM(rtt_ms IS NULL), COALESCE(SUM(rtt_ms), 0), MAX(rtt_ms) \
+         FROM probe_samples WHERE at < ? GROUP BY path_id, at / 60000 \
+         ON CONFLICT(path_id, minute) DO UPDATE SET sent = sent + excluded.sent, lost = lost + excluded.lost, \
+         rtt_sum = rtt_sum + excluded.rtt_sum, rtt_max = MAX(COALESCE(rtt_max, excluded.rtt_max), COALESCE(excluded.rtt_max, rtt_max))",
+    )
+    .bind(raw_before)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    sqlx::query("DELETE FROM probe_samples WHERE at < ?")
+        .bind(raw_before)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM probe_minutes WHERE minute < ?")
+        .bind(minutes_before)
+        .execute(&mut *conn)
+        .await?;
+    Ok(Written::Rows(folded))
+}
+
+async fn save_health(
+    conn: &mut SqliteConnection,
+    health: &[PathHealthRow],
+) -> Result<Written, sqlx::Error> {
+    let mut changed = 0;
+    for chunk in health.chunks(ROWS_PER_INSERT) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO path_health (path_id, pair_id, role, connection_id, state, health, avg_rtt_ms, \
+             p99_rtt_ms, loss_percent, consecutive_failures, last_change_at, updated_at) ",
+        );
+        insert.push_values(chunk, |mut row, h| {
+            row.push_bind(h.path_id.clone())
+                .push_bind(h.pair_id.clone())
+                .push_bind(h.role.clone())
+                .push_bind(h.connection_id.clone())
+                .push_bind(h.state.clone())
+                .push_bind(h.health.to_string())
+                .push_bind(h.avg_rtt_ms)
+                .push_bind(h.p99_rtt_ms)
+                .push_bind(h.loss_percent)
+                .push_bind(i64::from(h.consecutive_failures))
+                .push_bind(h.last_change_at.map(ms))
+                .push_bind(ms(h.updated_at));
+        });
+        insert.push(
+            " ON CONFLICT(path_id) DO UPDATE SET pair_id = excluded.pair_id, role = excluded.role, \
+             connection_id = excluded.connection_id, state = excluded.state, health = excluded.health, \
+             avg_rtt_ms = excluded.avg_rtt_ms, p99_rtt_ms = excluded.p99_rtt_ms, \
+             loss_percent = excluded.loss_percent, consecutive_failures = excluded.consecutive_failures, \
+             last_change_at = excluded.last_change_at, updated_at = excluded.updated_at",
+        );
+        let query = insert.build();
+        changed += query.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(Written::Rows(changed))
+}
+
+async fn insert_samples(
+    conn: &mut SqliteConnection,
+    samples: &[SampleRow],
+) -> Result<Written, sqlx::Error> {
+    let mut inserted = 0;
+    for chunk in samples.chunks(ROWS_PER_INSERT) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO probe_samples (path_id, at, rtt_ms, failure) ",
+        );
+        insert.push_values(chunk, |mut row, s| {
+            row.push_bind(s.path_id.clone())
+                .push_bind(ms(s.at))
+                .push_bind(s.rtt_ms)
+                .push_bind(s.failure.clone());
+        });
+        let query = insert.build();
+        inserted += query.execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(Written::Rows(inserted))
 }
