@@ -45,6 +45,15 @@ struct FileConfig {
     runner: RunnerSection,
     #[serde(default)]
     lab: LabSection,
+    #[serde(default)]
+    prober: ProberSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProberSection {
+    paths: Option<PathBuf>,
+    retention: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -114,6 +123,10 @@ pub struct Config {
     pub channels: Channels,
     pub workers: usize,
     pub lab_apply_delay: Duration,
+    /// The monitored paths file for `switchboard probe`.
+    pub prober_paths: Option<PathBuf>,
+    /// How long per-minute probe aggregates are kept.
+    pub probe_retention: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -143,6 +156,8 @@ impl Default for Config {
             },
             workers: 2,
             lab_apply_delay: Duration::ZERO,
+            prober_paths: None,
+            probe_retention: Duration::from_secs(30 * 86400),
         }
     }
 }
@@ -208,6 +223,11 @@ impl Config {
         if let Some(w) = file.runner.workers {
             config.workers = check_workers(w).map_err(|e| invalid("runner.workers", e))?;
         }
+        config.prober_paths = file.prober.paths;
+        if let Some(r) = file.prober.retention {
+            config.probe_retention =
+                positive_duration(&r).map_err(|e| invalid("prober.retention", e))?;
+        }
         if let Some(d) = file.lab.apply_delay {
             config.lab_apply_delay =
                 parse_duration(&d).map_err(|e| invalid("lab.apply_delay", e))?;
@@ -251,6 +271,7 @@ impl Config {
                     self.lab_apply_delay = parse_duration(value).map_err(invalid)?
                 }
                 "SWITCHBOARD_ALERTS_CHANNEL" => self.channels.alerts = value.clone(),
+                "SWITCHBOARD_PATHS" => self.prober_paths = Some(PathBuf::from(value)),
                 _ => {}
             }
         }

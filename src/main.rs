@@ -5,6 +5,7 @@ use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::Arc;
 use switchboard::app::{load_estate, App};
 use switchboard::chat::console::Console;
 use switchboard::chat::router::status_message;
@@ -12,9 +13,36 @@ use switchboard::chat::topology_text;
 use switchboard::config::{switchboard_env, Config};
 use switchboard::domain::{ConnectionId, ConnectionStatus, Millis, WorkflowId};
 use switchboard::intent::{parse_request, resolve};
+use switchboard::prober::monitor::{now, Monitor, MonitorSettings};
+use switchboard::prober::paths::PathsConfig;
+use switchboard::prober::probe::Prober;
 use switchboard::providers::lab::Fault;
 use switchboard::providers::CloudProvider;
 use tokio_util::sync::CancellationToken;
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
 
 #[derive(Parser)]
 #[command(
@@ -68,6 +96,32 @@ enum Command {
         #[command(subcommand)]
         command: LabCommand,
     },
+    /// Run the prober: probe the monitored paths, fail over, alert.
+    Probe {
+        /// The paths file (default: `[prober] paths` from the config).
+        #[arg(long)]
+        paths: Option<PathBuf>,
+    },
+    /// Monitored paths: state, RTT, loss, active path, recent failovers.
+    Status {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Pin a pair's traffic to one path until `unpin` (the running prober applies it).
+    Pin {
+        pair: String,
+        #[arg(value_enum)]
+        role: PinRole,
+        /// Who is pinning (for the record).
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Let the prober choose a pair's path again.
+    Unpin {
+        pair: String,
+        #[arg(long)]
+        user: Option<String>,
+    },
     /// Performance figures.
     Bench {
         #[command(subcommand)]
@@ -88,6 +142,12 @@ enum WorkflowsCommand {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PinRole {
+    Primary,
+    Backup,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -344,6 +404,66 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 }
             }
             let _ = app.lab.name();
+        }
+        Command::Probe { paths } => {
+            let config = config(&cli)?;
+            let Some(paths) = paths.clone().or_else(|| config.prober_paths.clone()) else {
+                bail!(
+                    "no paths file: pass --paths FILE or set `paths` under [prober] in the config"
+                );
+            };
+            let paths = PathsConfig::load(&paths)?;
+            let settings = MonitorSettings {
+                alerts_channel: config.channels.alerts.clone(),
+                retention: config.probe_retention,
+            };
+            let app = App::open(config).await?;
+            let provider: Arc<dyn CloudProvider> = app.lab.clone();
+            let monitor = Monitor::new(
+                paths,
+                Arc::new(Prober::new()),
+                provider,
+                app.store.clone(),
+                settings,
+            )
+            .await?;
+            for (pair, active) in monitor.active_paths() {
+                tracing::info!(%pair, %active, "monitoring");
+            }
+            let cancel = CancellationToken::new();
+            let stop = cancel.clone();
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                stop.cancel();
+            });
+            monitor.run(cancel).await?;
+        }
+        Command::Status { format } => {
+            let config = config(&cli)?;
+            let app = App::open(config).await?;
+            let status = switchboard::prober::status::load(&app.store).await?;
+            match format {
+                Format::Json => print_json(&status)?,
+                Format::Text => println!("{}", switchboard::prober::status::render(&status)),
+            }
+        }
+        Command::Pin { pair, role, user } => {
+            let config = config(&cli)?;
+            let app = App::open(config).await?;
+            let role = match role {
+                PinRole::Primary => "primary",
+                PinRole::Backup => "backup",
+            };
+            let by = user.clone().unwrap_or_else(login_name);
+            app.store.set_pin(pair, Some(role), &by, now().0).await?;
+            println!("{pair}: pinned to {role} (the running prober applies it within a second)");
+        }
+        Command::Unpin { pair, user } => {
+            let config = config(&cli)?;
+            let app = App::open(config).await?;
+            let by = user.clone().unwrap_or_else(login_name);
+            app.store.set_pin(pair, None, &by, now().0).await?;
+            println!("{pair}: unpinned");
         }
         Command::Bench { command } => match command {
             BenchCommand::Workflows { count, workers } => {

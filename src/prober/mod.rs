@@ -8,6 +8,8 @@
 
 pub mod failover;
 pub mod health;
+pub mod monitor;
 pub mod paths;
 pub mod probe;
 pub mod scheduler;
+pub mod status;

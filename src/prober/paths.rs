@@ -96,6 +96,8 @@ struct PathFile {
     /// The connection this path runs over (its id in the estate).
     connection: String,
     probe: ProbeSpec,
+    /// Used instead of an ICMP probe when this host may not send ICMP.
+    fallback: Option<ProbeSpec>,
     #[serde(default)]
     via: Via,
     interval: Option<String>,
@@ -115,6 +117,7 @@ pub struct PathSpec {
     pub id: PathId,
     pub connection: ConnectionId,
     pub probe: ProbeSpec,
+    pub fallback: Option<ProbeSpec>,
     pub via: Via,
     pub interval: Duration,
     pub timeout: Duration,
@@ -252,6 +255,7 @@ impl PathsConfig {
                     id,
                     connection: ConnectionId::new(p.connection),
                     probe: p.probe,
+                    fallback: p.fallback,
                     via: p.via,
                     interval,
                     timeout,
@@ -286,16 +290,34 @@ impl PathsConfig {
         self.pairs.iter().flat_map(|p| [&p.primary, &p.backup])
     }
 
-    /// The scheduler's targets, numbered as `paths()` orders them.
-    pub fn targets(&self) -> Vec<Target> {
+    /// The scheduler's targets, numbered as `paths()` orders them. Without
+    /// ICMP, an ICMP path uses its fallback probe; one without a fallback is
+    /// an error naming the path and the fix (never a silent gap).
+    pub fn targets(&self, icmp_allowed: bool) -> Result<Vec<Target>, PathsError> {
         self.paths()
             .enumerate()
-            .map(|(index, p)| Target {
-                path: index,
-                spec: p.probe.clone(),
-                via: p.via.clone(),
-                interval: p.interval,
-                timeout: p.timeout,
+            .map(|(index, p)| {
+                let spec = match (&p.probe, icmp_allowed, &p.fallback) {
+                    (ProbeSpec::Icmp { .. }, false, Some(fallback)) => fallback.clone(),
+                    (ProbeSpec::Icmp { .. }, false, None) => {
+                        return Err(PathsError::Invalid {
+                            path: "paths".into(),
+                            what: format!(
+                                "path {} probes with ICMP, which this host may not send, and has no `fallback` probe: {}",
+                                p.id,
+                                super::probe::ICMP_FIX
+                            ),
+                        })
+                    }
+                    (probe, _, _) => probe.clone(),
+                };
+                Ok(Target {
+                    path: index,
+                    spec,
+                    via: p.via.clone(),
+                    interval: p.interval,
+                    timeout: p.timeout,
+                })
             })
             .collect()
     }
@@ -311,7 +333,26 @@ mod tests {
     fn the_example_file_parses() {
         let config = PathsConfig::from_yaml(EXAMPLE, "examples/paths.yaml").unwrap();
         assert!(!config.pairs.is_empty());
-        assert_eq!(config.targets().len(), config.pairs.len() * 2);
+        assert_eq!(config.targets(true).unwrap().len(), config.pairs.len() * 2);
+        let fallbacks = config.targets(false).unwrap();
+        assert!(fallbacks
+            .iter()
+            .all(|t| matches!(t.spec, ProbeSpec::Tcp { .. })));
+    }
+
+    #[test]
+    fn icmp_without_permission_or_fallback_is_refused_with_the_fix() {
+        let no_fallback: String = EXAMPLE
+            .lines()
+            .filter(|l| !l.contains("fallback:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let config = PathsConfig::from_yaml(&no_fallback, "x").unwrap();
+        let err = config.targets(false).unwrap_err().to_string();
+        assert!(
+            err.contains("ping_group_range") && err.contains("use1-to-dc1/primary"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -112,6 +112,28 @@ pub enum Commit {
     Conflict,
 }
 
+/// How often `open` retries a database that another process holds locked.
+const OPEN_ATTEMPTS: u32 = 60;
+
+impl StoreError {
+    /// SQLite said the database is busy or locked.
+    fn is_busy(&self) -> bool {
+        let database = match self {
+            StoreError::Open { source, .. } | StoreError::Sql(source) => source.as_database_error(),
+            StoreError::Migrate {
+                source: sqlx::migrate::MigrateError::Execute(source),
+                ..
+            } => source.as_database_error(),
+            _ => None,
+        };
+        // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with any extended code.
+        database
+            .and_then(|e| e.code())
+            .and_then(|code| code.parse::<u32>().ok())
+            .is_some_and(|code| matches!(code & 0xff, 5 | 6))
+    }
+}
+
 #[derive(Clone)]
 pub struct Store {
     writer: Writer,
@@ -129,6 +151,23 @@ fn time_text(t: Timestamp) -> String {
 impl Store {
     /// Opens (creating if needed) the database at `path` and applies migrations.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        // Another process may be creating or migrating the same file this
+        // instant (switching a new file to WAL takes an exclusive lock that
+        // SQLite's busy timeout does not cover): try again for a while.
+        let mut attempt = 0;
+        loop {
+            match Store::open_once(path).await {
+                Err(e) if attempt < OPEN_ATTEMPTS && e.is_busy() => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt).min(10)))
+                        .await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn open_once(path: &Path) -> Result<Store, StoreError> {
         let shown = path.display().to_string();
         let options = SqliteConnectOptions::from_str("sqlite:")
             .map_err(|source| StoreError::Open {
@@ -496,6 +535,23 @@ impl Store {
         self.writer
             .write(Write::MarkReverted {
                 idempotency_key: idempotency_key.to_string(),
+                at: now_text(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Queues a message that belongs to no workflow transition (an alert).
+    pub async fn post(
+        &self,
+        destination: &Destination,
+        message: &Message,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .write(Write::Post {
+                channel: destination.channel.clone(),
+                thread: destination.thread.clone(),
+                message: json(message),
                 at: now_text(),
             })
             .await?;

@@ -96,6 +96,13 @@ pub(super) enum Write {
         by: String,
         at: i64,
     },
+    /// A message outside any workflow transition (an alert).
+    Post {
+        channel: String,
+        thread: Option<String>,
+        message: String,
+        at: String,
+    },
 }
 
 /// What a write reports: the new row's id, or how many rows it changed
@@ -347,6 +354,19 @@ async fn execute(conn: &mut SqliteConnection, write: &Write) -> Result<Written, 
         .execute(&mut *conn)
         .await
         .map(rows),
+        Write::Post {
+            channel,
+            thread,
+            message,
+            at,
+        } => sqlx::query("INSERT INTO outbox (channel, thread, message, created_at) VALUES (?, ?, ?, ?)")
+            .bind(channel)
+            .bind(thread)
+            .bind(message)
+            .bind(at)
+            .execute(&mut *conn)
+            .await
+            .map(rows),
         Write::MarkDelivered { outbox_id, at } => {
             sqlx::query("UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?")
                 .bind(at)

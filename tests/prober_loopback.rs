@@ -1,0 +1,168 @@
+//! The whole prober on loopback: `switchboard probe` watches a pair of TCP
+//! paths, the primary's listener goes away, the prober fails over through the
+//! lab provider and queues an alert, and after the primary has been back for
+//! the hold-down it fails back. (The netns tests prove the same on real links.)
+
+mod common;
+
+use common::Lab;
+use std::net::TcpListener;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+fn listen() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").unwrap()
+}
+
+/// Accepts and closes connections until the returned switch is dropped, then
+/// closes the listening socket (so connections are refused).
+struct Serving(
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    Option<std::thread::JoinHandle<()>>,
+);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.1.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(listener: TcpListener) -> Serving {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    listener.set_nonblocking(true).unwrap();
+    let thread = std::thread::spawn(move || {
+        while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+            match listener.accept() {
+                Ok((conn, _)) => drop(conn),
+                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+    });
+    Serving(stop, Some(thread))
+}
+
+fn paths_file(primary: u16, backup: u16) -> String {
+    format!(
+        "defaults: {{ interval: 100ms, timeout: 80ms }}\n\
+         failover: {{ hold_down: 1500ms }}\n\
+         pairs:\n\
+         \x20 - id: use1-to-dc1\n\
+         \x20   primary: {{ connection: dx-1, probe: {{ kind: tcp, target: \"127.0.0.1:{primary}\" }}, via: {{ source: 127.0.0.1 }} }}\n\
+         \x20   backup: {{ connection: vpn-aws-dc1-t1, probe: {{ kind: tcp, target: \"127.0.0.1:{backup}\" }}, via: {{ source: 127.0.0.1 }} }}\n\
+         \x20   route: {{ network: aws-use1-prod, destination_cidr: 172.16.0.0/16 }}\n"
+    )
+}
+
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn wait_for(
+    lab: &Lab,
+    what: &str,
+    limit: Duration,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let status = lab.json(&["status", "--format", "json"]);
+        if check(&status) {
+            return status;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "timed out waiting for {what}: {status:#}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn states(status: &serde_json::Value) -> Vec<String> {
+    status["paths"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|p| p["state"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_dead_primary_fails_over_and_comes_back_after_the_hold_down() {
+    let lab = Lab::new();
+    let primary = listen();
+    let primary_port = primary.local_addr().unwrap().port();
+    let backup = listen();
+    let backup_port = backup.local_addr().unwrap().port();
+    let _backup = serve(backup);
+    let primary = serve(primary);
+    let file = lab.write("paths.yaml", &paths_file(primary_port, backup_port));
+    let _prober = Running(
+        lab.command(&["probe", "--paths", file.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for(&lab, "both paths up", Duration::from_secs(10), |s| {
+        states(s) == ["up", "up"]
+    });
+
+    // The primary stops answering: connections are refused from now on.
+    let cut = Instant::now();
+    drop(primary);
+    let status = wait_for(&lab, "a failover", Duration::from_secs(10), |s| {
+        s["recent_failovers"]
+            .as_array()
+            .is_some_and(|f| !f.is_empty())
+    });
+    let failover = &status["recent_failovers"][0];
+    assert_eq!(failover["to_path"], "use1-to-dc1/backup", "{status:#}");
+    assert!(failover["error"].is_null(), "{status:#}");
+    let detected = failover["detected_at"].as_u64().unwrap();
+    let applied = failover["applied_at"].as_u64().unwrap();
+    assert!(
+        applied >= detected && applied - detected < 1000,
+        "action {} ms after detection",
+        applied - detected
+    );
+    assert!(cut.elapsed() < Duration::from_secs(5));
+    assert_eq!(status["pairs"][0]["active_path"], "use1-to-dc1/backup");
+
+    // The alert is in the outbox: a console run prints it.
+    let out = lab.console("approver", "");
+    assert!(out.to_lowercase().contains("use1-to-dc1"), "{out}");
+
+    // The lab provider holds the typed change.
+    let resources = lab.json(&["lab", "resources", "--format", "json"]);
+    assert!(resources.as_array().unwrap().iter().any(|r| r["key"]
+        .as_str()
+        .unwrap()
+        .starts_with("failover/use1-to-dc1/")));
+
+    // The primary returns on the same port; after the hold-down, failback.
+    let back = TcpListener::bind(("127.0.0.1", primary_port)).unwrap();
+    let _back = serve(back);
+    let returned = Instant::now();
+    let status = wait_for(&lab, "failback", Duration::from_secs(15), |s| {
+        s["pairs"][0]["active_path"] == "use1-to-dc1/primary"
+    });
+    assert!(
+        returned.elapsed() >= Duration::from_millis(1500),
+        "failback came before the hold-down"
+    );
+    assert_eq!(
+        status["recent_failovers"][0]["to_path"],
+        "use1-to-dc1/primary"
+    );
+}
