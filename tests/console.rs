@@ -183,7 +183,8 @@ fn bad_input_gets_clear_replies_and_writes_nothing() {
     assert!(text.contains("not valid UTF-8"), "{text}");
     assert!(text.contains("no workflow wf-999"), "{text}");
     assert!(text.contains("'banana' is not a workflow id"), "{text}");
-    assert!(text.contains("Usage: `status <id>`"), "{text}");
+    assert!(text.contains("Usage: `reject <id> <reason>`"), "{text}");
+    assert!(text.contains("No monitored paths yet"), "{text}");
     assert!(text.contains("us-east-9"), "{text}");
     assert!(text.contains("Commands:"), "{text}");
     let list = lab.json(&["workflows", "list", "--format", "json"]);

@@ -60,6 +60,9 @@ Commands:
   answer <id> <text>        answer a workflow's question (or just type the answer)
   cancel <id>               cancel a workflow (requester or approver)
   status <id>               a workflow's state and steps
+  status                    monitored paths: state, RTT, loss, active path, failovers
+  pin <pair> primary|backup keep a pair on one path (approvers only)
+  unpin <pair>              let the prober choose again
   workflows                 recent workflows
   topology                  the estate: networks, connections, services, faults
   help                      this text
@@ -120,10 +123,13 @@ impl Router {
                 }
                 Err(reply) => reply,
             },
-            "status" => match self.id_arg(rest, "status <id>") {
+            "status" if rest.is_empty() => self.paths_status().await,
+            "status" => match self.id_arg(rest, "status [<id>]") {
                 Ok((id, _)) => self.status(id).await,
                 Err(reply) => reply,
             },
+            "pin" => self.pin(inbound, rest).await,
+            "unpin" => self.unpin(inbound, rest).await,
             "workflows" => self.workflows().await,
             "topology" => match self.provider.discover().await {
                 Ok(estate) => Reply::say(
@@ -211,6 +217,93 @@ impl Router {
             Err(e) => return Reply::error(format!("Could not read {id}: {e}")),
         };
         Reply::say(status_message(&record, &steps))
+    }
+
+    async fn paths_status(&self) -> Reply {
+        match crate::prober::status::load(self.engine.store()).await {
+            Ok(status) => Reply::say(
+                Message::text(crate::prober::status::render(&status)).with_title("Paths"),
+            ),
+            Err(e) => Reply::error(format!("Could not read path status: {e}")),
+        }
+    }
+
+    /// The pair named in `rest`, if the prober knows it.
+    async fn known_pair<'a>(&self, pair: &'a str) -> Result<&'a str, Reply> {
+        let known = self
+            .engine
+            .store()
+            .pair_states()
+            .await
+            .map_err(|e| Reply::error(format!("Could not read path state: {e}")))?;
+        if known.iter().any(|(id, _)| id == pair) {
+            Ok(pair)
+        } else {
+            let names: Vec<&str> = known.iter().map(|(id, _)| id.as_str()).collect();
+            Err(Reply::error(format!(
+                "Unknown pair '{}' (known: {}). Nothing was done.",
+                pair.chars().take(64).collect::<String>(),
+                if names.is_empty() {
+                    "none yet".to_string()
+                } else {
+                    names.join(", ")
+                }
+            )))
+        }
+    }
+
+    async fn pin(&self, inbound: &Inbound, rest: &str) -> Reply {
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        let (pair, role) = match words.as_slice() {
+            [pair, role @ ("primary" | "backup")] => (*pair, *role),
+            _ => return Reply::error("Usage: `pin <pair> primary|backup`."),
+        };
+        self.set_pin(inbound, pair, Some(role)).await
+    }
+
+    async fn unpin(&self, inbound: &Inbound, rest: &str) -> Reply {
+        match rest.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [pair] => self.set_pin(inbound, pair, None).await,
+            _ => Reply::error("Usage: `unpin <pair>`."),
+        }
+    }
+
+    async fn set_pin(&self, inbound: &Inbound, pair: &str, role: Option<&str>) -> Reply {
+        let store = self.engine.store();
+        let what = if role.is_some() { "pin" } else { "unpin" };
+        if !self.engine.is_approver(&inbound.user) {
+            let _ = store
+                .audit(
+                    None,
+                    inbound.user.as_str(),
+                    &format!("{what}.refused"),
+                    pair,
+                )
+                .await;
+            return Reply::error(format!("Not done: only approvers may {what} paths."));
+        }
+        let pair = match self.known_pair(pair).await {
+            Ok(p) => p,
+            Err(reply) => return reply,
+        };
+        let at = crate::prober::monitor::now().0;
+        if let Err(e) = store.set_pin(pair, role, inbound.user.as_str(), at).await {
+            return Reply::error(format!("Not done: {e}"));
+        }
+        let _ = store
+            .audit(
+                None,
+                inbound.user.as_str(),
+                what,
+                &format!("{pair} {}", role.unwrap_or("")),
+            )
+            .await;
+        Reply::say(Message::text(match role {
+            Some(role) => {
+                format!("{pair} pinned to its {role} path; the prober applies it within a second.")
+            }
+            None => format!("{pair} unpinned; the prober chooses its path again."),
+        }))
     }
 
     async fn workflows(&self) -> Reply {

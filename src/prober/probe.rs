@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use surge_ping::{Client, Config, IcmpPacket, PingIdentifier, PingSequence, ICMP};
 
@@ -88,9 +88,12 @@ impl IcmpAccess {
 
 type ClientKey = (bool, Via);
 
+// surge-ping's `Client` marks itself destroyed when any clone of it is
+// dropped, so clients are shared as `Arc<Client>` and never cloned.
+
 /// Sends probes. Cheap to share behind an `Arc`.
 pub struct Prober {
-    icmp: Mutex<HashMap<ClientKey, Client>>,
+    icmp: Mutex<HashMap<ClientKey, Arc<Client>>>,
     http: Mutex<HashMap<Via, reqwest::Client>>,
     access: IcmpAccess,
 }
@@ -108,7 +111,7 @@ impl Prober {
         self.access
     }
 
-    fn icmp_client(&self, v6: bool, via: &Via) -> Result<Client, ProbeFailure> {
+    fn icmp_client(&self, v6: bool, via: &Via) -> Result<Arc<Client>, ProbeFailure> {
         let mut clients = self.icmp.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(client) = clients.get(&(v6, via.clone())) {
             return Ok(client.clone());
@@ -123,8 +126,10 @@ impl Prober {
         if let Some(interface) = &via.interface {
             config = config.interface(interface);
         }
-        let client = Client::new(&config.build())
-            .map_err(|e| ProbeFailure::Local(format!("{e}; {ICMP_FIX}")))?;
+        let client = Arc::new(
+            Client::new(&config.build())
+                .map_err(|e| ProbeFailure::Local(format!("{e}; {ICMP_FIX}")))?,
+        );
         clients.insert((v6, via.clone()), client.clone());
         Ok(client)
     }
@@ -289,18 +294,17 @@ mod tests {
             eprintln!("skipped: {ICMP_FIX}");
             return;
         }
-        let rtt = prober
-            .probe(
-                &ProbeSpec::Icmp {
-                    target: "127.0.0.1".parse().unwrap(),
-                },
-                &Via::default(),
-                1,
-                Duration::from_secs(1),
-            )
-            .await
-            .unwrap();
-        assert!(rtt < Duration::from_millis(500));
+        let loopback = ProbeSpec::Icmp {
+            target: "127.0.0.1".parse().unwrap(),
+        };
+        // Several in a row: the shared client must survive each probe.
+        for sequence in 1..=3 {
+            let rtt = prober
+                .probe(&loopback, &Via::default(), sequence, Duration::from_secs(1))
+                .await
+                .unwrap();
+            assert!(rtt < Duration::from_millis(500));
+        }
     }
 
     #[tokio::test]

@@ -118,20 +118,26 @@ const OPEN_ATTEMPTS: u32 = 60;
 impl StoreError {
     /// SQLite said the database is busy or locked.
     fn is_busy(&self) -> bool {
-        let database = match self {
-            StoreError::Open { source, .. } | StoreError::Sql(source) => source.as_database_error(),
+        match self {
+            StoreError::Open { source, .. } | StoreError::Sql(source) => is_busy(source),
             StoreError::Migrate {
                 source: sqlx::migrate::MigrateError::Execute(source),
                 ..
-            } => source.as_database_error(),
-            _ => None,
-        };
-        // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with any extended code.
-        database
-            .and_then(|e| e.code())
-            .and_then(|code| code.parse::<u32>().ok())
-            .is_some_and(|code| matches!(code & 0xff, 5 | 6))
+            } => is_busy(source),
+            _ => false,
+        }
     }
+}
+
+/// SQLITE_BUSY (5) or SQLITE_LOCKED (6), with any extended code: another
+/// process holds the file for a moment (e.g. while switching it to WAL, which
+/// SQLite's busy timeout does not cover).
+pub fn is_busy(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .and_then(|code| code.parse::<u32>().ok())
+        .is_some_and(|code| matches!(code & 0xff, 5 | 6))
 }
 
 #[derive(Clone)]
@@ -187,13 +193,37 @@ impl Store {
             source,
         };
         let mut conn = options.connect().await.map_err(opened)?;
-        sqlx::migrate!("./migrations")
-            .run(&mut conn)
+        // sqlx's migrator takes no lock on SQLite, so two processes opening a
+        // new file at once would both apply migration 1. An advisory lock on a
+        // file beside the database makes the second wait, then find the
+        // migrations applied. (Never the database file itself: closing any
+        // descriptor of it drops the process's SQLite locks.)
+        let lock_path = path.with_file_name(format!(
+            "{}.lock",
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        ));
+        let io_error = |e: std::io::Error| StoreError::Open {
+            path: lock_path.display().to_string(),
+            source: sqlx::Error::Io(e),
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io_error)?;
+        let file = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
             .await
-            .map_err(|source| StoreError::Migrate {
-                path: shown.clone(),
-                source,
-            })?;
+            .map_err(|e| io_error(std::io::Error::other(e)))?
+            .map_err(io_error)?;
+        let migrated = sqlx::migrate!("./migrations").run(&mut conn).await;
+        drop(file);
+        migrated.map_err(|source| StoreError::Migrate {
+            path: shown.clone(),
+            source,
+        })?;
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             // A local file needs no liveness ping before every query (it would
