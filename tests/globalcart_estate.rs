@@ -268,7 +268,7 @@ fn least_latency(
             for (x, y) in [(&c.a, &c.b), (&c.b, &c.a)] {
                 if let Some(&d) = best.get(x) {
                     let nd = d + c.latency_ms.0;
-                    if best.get(y).map_or(true, |&old| nd < old) {
+                    if best.get(y).is_none_or(|&old| nd < old) {
                         best.insert(y, nd);
                         changed = true;
                     }

@@ -171,16 +171,15 @@ fn fits(end: &Endpoint, service: &Service, estate: &Estate) -> bool {
     let Some(network) = estate.network(&service.network) else {
         return false;
     };
-    // `map_or(true, …)` rather than `is_none_or`: the crate's MSRV is 1.80.
-    end.cloud.map_or(true, |c| c == network.cloud)
+    end.cloud.is_none_or(|c| c == network.cloud)
         && end
             .region
             .as_deref()
-            .map_or(true, |r| r.eq_ignore_ascii_case(&network.region))
+            .is_none_or(|r| r.eq_ignore_ascii_case(&network.region))
         && end
             .service
             .as_deref()
-            .map_or(true, |k| k.eq_ignore_ascii_case(&service.kind))
+            .is_none_or(|k| k.eq_ignore_ascii_case(&service.kind))
 }
 
 /// The names an identifier can stand for: itself, an ARN's resource name

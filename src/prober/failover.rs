@@ -771,7 +771,7 @@ impl Tick<'_> {
 
 /// A hold-down or uptime the way a person reads it.
 fn duration(ms: u64) -> String {
-    if ms >= 60_000 && ms % 60_000 == 0 {
+    if ms >= 60_000 && ms.is_multiple_of(60_000) {
         format!("{} min", ms / 60_000)
     } else if ms >= 1_000 {
         format!("{:.1} s", ms as f64 / 1000.0)
