@@ -148,3 +148,134 @@ pub async fn workflows(
         transitions: app.engine.transitions(),
     })
 }
+
+/// What `bench probes` measured.
+#[derive(Debug, Clone)]
+pub struct ProbeBench {
+    pub targets: usize,
+    pub seconds: u64,
+    pub samples: usize,
+    pub lost: usize,
+    /// CPU time used over wall time, in cores (0.5 = half a core).
+    pub cpu_cores: f64,
+    pub max_rss_mb: f64,
+    pub drift_p50_ms: f64,
+    pub drift_p99_ms: f64,
+}
+
+/// CPU seconds this process has used (user + system), from /proc.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
+fn max_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// Probes `targets` loopback addresses (127.x.y.z) by ICMP at 1 Hz for
+/// `seconds`, through the prober's hot path: the jittered schedule, the shared
+/// ICMP client, one health machine per target and the per-second sample flush
+/// to SQLite.
+pub async fn probes(dir: &Path, targets: usize, seconds: u64) -> Result<ProbeBench, BenchError> {
+    use crate::prober::health::{HealthConfig, LossReason, Outcome, PathHealth, Sample};
+    use crate::prober::monitor::now;
+    use crate::prober::probe::{IcmpAccess, ProbeSpec, Prober, Via, ICMP_FIX};
+    use crate::prober::scheduler::{self, Target};
+    use crate::store::prober::SampleRow;
+    use std::sync::Arc;
+
+    let prober = Arc::new(Prober::new());
+    if prober.icmp_access() == IcmpAccess::None {
+        return Err(BenchError::Setup(format!(
+            "ICMP is not allowed here: {ICMP_FIX}"
+        )));
+    }
+    let store = crate::store::Store::open(&dir.join("probes.db"))
+        .await
+        .map_err(EngineError::from)?;
+    let list: Vec<Target> = (0..targets)
+        .map(|i| Target {
+            path: i,
+            spec: ProbeSpec::Icmp {
+                target: std::net::IpAddr::from([127, 1 + (i >> 16) as u8, (i >> 8) as u8, i as u8]),
+            },
+            via: Via::default(),
+            interval: Duration::from_secs(1),
+            timeout: Duration::from_millis(900),
+        })
+        .collect();
+    let mut health: Vec<PathHealth> = (0..targets)
+        .map(|_| PathHealth::new(HealthConfig::default()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| BenchError::Setup(e.to_string()))?;
+    let names: Vec<String> = (0..targets).map(|i| format!("bench/{i}")).collect();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(65_536);
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn(scheduler::run(prober, list, tx, cancel.clone()));
+    let cpu_start = cpu_seconds().unwrap_or(0.0);
+    let started = Instant::now();
+    let end = tokio::time::Instant::now() + Duration::from_secs(seconds);
+    let mut flush = tokio::time::interval(Duration::from_secs(1));
+    let (mut samples, mut lost) = (0usize, 0usize);
+    let mut drifts = Vec::with_capacity(targets * seconds as usize);
+    let mut pending = Vec::with_capacity(targets);
+    loop {
+        tokio::select! {
+            o = rx.recv() => {
+                let Some(o) = o else { break };
+                let at = now();
+                drifts.push((o.fired - o.planned).as_secs_f64() * 1000.0);
+                samples += 1;
+                let outcome = match o.result {
+                    Ok(rtt) => Outcome::Reply { rtt_ms: rtt.as_secs_f64() * 1000.0 },
+                    Err(_) => {
+                        lost += 1;
+                        Outcome::Lost { reason: LossReason::Timeout }
+                    }
+                };
+                let rtt_ms = match &outcome {
+                    Outcome::Reply { rtt_ms } => Some(*rtt_ms),
+                    Outcome::Lost { .. } => None,
+                };
+                health[o.path].observe(Sample { at, outcome });
+                pending.push(SampleRow { path_id: names[o.path].clone(), at: at.0, rtt_ms, failure: None });
+            }
+            _ = flush.tick() => {
+                store.insert_samples(std::mem::take(&mut pending)).await.map_err(EngineError::from)?;
+            }
+            _ = tokio::time::sleep_until(end) => break,
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = cpu_seconds().unwrap_or(0.0) - cpu_start;
+    cancel.cancel();
+    let _ = run.await;
+    drifts.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    Ok(ProbeBench {
+        targets,
+        seconds,
+        samples,
+        lost,
+        cpu_cores: cpu / elapsed,
+        max_rss_mb: max_rss_mb().unwrap_or(0.0),
+        drift_p50_ms: percentile(&drifts, 50.0),
+        drift_p99_ms: percentile(&drifts, 99.0),
+    })
+}

@@ -187,6 +187,13 @@ enum BenchCommand {
         #[arg(long, default_value_t = 16)]
         workers: usize,
     },
+    /// Probe N loopback targets by ICMP at 1 Hz; print CPU, memory, schedule drift.
+    Probes {
+        #[arg(long, default_value_t = 10_000)]
+        targets: usize,
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
 }
 
 fn config(cli: &Cli) -> anyhow::Result<Config> {
@@ -466,6 +473,17 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             println!("{pair}: unpinned");
         }
         Command::Bench { command } => match command {
+            BenchCommand::Probes { targets, seconds } => {
+                if *targets == 0 || *targets > 1 << 22 || *seconds == 0 {
+                    bail!("--targets must be 1..4194304 and --seconds at least 1");
+                }
+                let dir = tempfile::tempdir()?;
+                let r = switchboard::bench::probes(dir.path(), *targets, *seconds).await?;
+                println!(
+                    "bench probes: {} loopback targets at 1 Hz for {} s: {} samples ({} lost), CPU {:.2} cores ({:.0}% of one), max RSS {:.1} MB, schedule drift p50 {:.2} ms p99 {:.2} ms",
+                    r.targets, r.seconds, r.samples, r.lost, r.cpu_cores, r.cpu_cores * 100.0, r.max_rss_mb, r.drift_p50_ms, r.drift_p99_ms
+                );
+            }
             BenchCommand::Workflows { count, workers } => {
                 if *count == 0 {
                     bail!("--count must be at least 1");
