@@ -6,7 +6,6 @@
 //! provider change applied), p50 and p99. Needs root and netns.
 
 #[path = "../tests/netlab/mod.rs"]
-#[allow(dead_code)]
 mod netlab;
 
 use std::process::{Child, Stdio};
