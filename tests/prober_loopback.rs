@@ -166,3 +166,80 @@ fn a_dead_primary_fails_over_and_comes_back_after_the_hold_down() {
         "use1-to-dc1/primary"
     );
 }
+
+#[test]
+fn a_pin_moves_traffic_and_a_restarted_prober_remembers_where_it_is() {
+    let lab = Lab::new();
+    let primary = listen();
+    let backup = listen();
+    let file = lab.write(
+        "paths.yaml",
+        &paths_file(
+            primary.local_addr().unwrap().port(),
+            backup.local_addr().unwrap().port(),
+        ),
+    );
+    let (_primary, _backup) = (serve(primary), serve(backup));
+    let start = || {
+        Running(
+            lab.command(&["probe", "--paths", file.to_str().unwrap()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let prober = start();
+    wait_for(&lab, "both paths up", Duration::from_secs(10), |s| {
+        states(s) == ["up", "up"]
+    });
+
+    let pin = lab
+        .command(&["pin", "use1-to-dc1", "backup", "--user", "approver"])
+        .output()
+        .unwrap();
+    assert!(
+        pin.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pin.stderr)
+    );
+    let status = wait_for(
+        &lab,
+        "the pin to move traffic",
+        Duration::from_secs(5),
+        |s| s["pairs"][0]["active_path"] == "use1-to-dc1/backup",
+    );
+    assert_eq!(status["pairs"][0]["pinned"], "backup");
+    assert_eq!(status["recent_failovers"][0]["cause"], "Pinned");
+
+    // Restart: the saved state says the backup carries the traffic.
+    drop(prober);
+    let _prober = start();
+    let status = wait_for(&lab, "the restarted prober", Duration::from_secs(5), |s| {
+        s["paths"].as_array().is_some_and(|p| {
+            p.iter()
+                .all(|p| p["state"] == "unknown" || p["state"] == "up")
+        }) && s["pairs"][0]["active_path"] != serde_json::Value::Null
+    });
+    assert_eq!(
+        status["pairs"][0]["active_path"], "use1-to-dc1/backup",
+        "{status:#}"
+    );
+
+    // Unpinned, the primary (up for longer than the hold-down) takes over again.
+    let unpin = lab.command(&["unpin", "use1-to-dc1"]).output().unwrap();
+    assert!(unpin.status.success());
+    wait_for(&lab, "failback after unpin", Duration::from_secs(10), |s| {
+        s["pairs"][0]["active_path"] == "use1-to-dc1/primary"
+    });
+
+    // Chat: pins are for approvers, and name known pairs only.
+    let out = lab.console("mallory", "pin use1-to-dc1 backup\n/as approver\npin nosuch backup\npin use1-to-dc1 sideways\nstatus\n");
+    assert!(out.contains("only approvers may pin"), "{out}");
+    assert!(out.contains("Unknown pair 'nosuch'"), "{out}");
+    assert!(out.contains("Usage: `pin <pair> primary|backup`"), "{out}");
+    assert!(
+        out.contains("use1-to-dc1: active use1-to-dc1/primary"),
+        "{out}"
+    );
+}

@@ -141,12 +141,8 @@ impl Monitor {
         }
         // Status shows every pair from the start, with its (restored) active path.
         let started = now();
-        for (pair, state) in self.config.pairs.iter().zip(&self.states) {
-            let json =
-                serde_json::to_value(state).map_err(|e| MonitorError::Setup(e.to_string()))?;
-            self.store
-                .save_pair_state(&pair.id, &json, started.0)
-                .await?;
+        for pair in 0..self.states.len() {
+            self.save_state(pair, started).await?;
         }
         let targets = self.config.targets(access != IcmpAccess::None)?;
         for t in &targets {
@@ -258,11 +254,20 @@ impl Monitor {
                         Ok(Err(e)) => (None, Some(e.to_string())),
                         Err(_) => (None, Some(format!("no answer within {APPLY_TIMEOUT:?}"))),
                     };
+                    let from_path = self.states[pair].path(from).to_string();
+                    let to_path = self.states[pair].path(to).to_string();
+                    if error.is_none() {
+                        // Persist the new active path before the event, so
+                        // nobody reads an event the state does not show yet.
+                        next = next.record_applied(applied_at);
+                        self.states[pair] = next.clone();
+                        self.save_state(pair, at).await?;
+                    }
                     self.store
                         .record_switch(SwitchRow {
                             pair_id: spec.id.clone(),
-                            from_path: self.states[pair].path(from).to_string(),
-                            to_path: self.states[pair].path(to).to_string(),
+                            from_path,
+                            to_path: to_path.clone(),
                             cause: format!("{cause:?}"),
                             detected_at: detected_at.0,
                             decided_at: at.0,
@@ -273,31 +278,30 @@ impl Monitor {
                             error: error.clone(),
                         })
                         .await?;
-                    match error {
-                        None => next = next.record_applied(applied_at),
-                        Some(e) => {
-                            // Keep the old state: the next sample decides the switch again.
-                            adopt = false;
-                            let text = format!(
-                                "{}: could not apply the switch to {}: {e}",
-                                spec.id,
-                                self.states[pair].path(to)
-                            );
-                            self.alert(Severity::Critical, &spec.id.clone(), &text)
-                                .await?;
-                        }
+                    if let Some(e) = error {
+                        // Keep the old state: the next sample decides the switch again.
+                        adopt = false;
+                        let text =
+                            format!("{}: could not apply the switch to {to_path}: {e}", spec.id);
+                        self.alert(Severity::Critical, &spec.id.clone(), &text)
+                            .await?;
                     }
                 }
             }
         }
         if adopt && next != self.states[pair] {
             self.states[pair] = next;
-            let json = serde_json::to_value(&self.states[pair])
-                .map_err(|e| MonitorError::Setup(e.to_string()))?;
-            self.store
-                .save_pair_state(&self.config.pairs[pair].id, &json, at.0)
-                .await?;
+            self.save_state(pair, at).await?;
         }
+        Ok(())
+    }
+
+    async fn save_state(&self, pair: usize, at: At) -> Result<(), MonitorError> {
+        let json = serde_json::to_value(&self.states[pair])
+            .map_err(|e| MonitorError::Setup(e.to_string()))?;
+        self.store
+            .save_pair_state(&self.config.pairs[pair].id, &json, at.0)
+            .await?;
         Ok(())
     }
 
@@ -354,9 +358,7 @@ impl Monitor {
                     Some(role) => self.states[index].pin(role),
                     None => self.states[index].unpin(),
                 };
-                let json = serde_json::to_value(&self.states[index])
-                    .map_err(|e| MonitorError::Setup(e.to_string()))?;
-                self.store.save_pair_state(&pair_id, &json, at.0).await?;
+                self.save_state(index, at).await?;
                 // A pin may move traffic now.
                 self.decide_pair(index, at).await?;
             }
