@@ -60,26 +60,6 @@ fn start(lab: &Lab, net: &TwoPathLab, hold_down: &str) -> Prober {
     Prober(child)
 }
 
-fn wait_for(
-    lab: &Lab,
-    what: &str,
-    limit: Duration,
-    check: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let started = Instant::now();
-    loop {
-        let status = lab.json(&["status", "--format", "json"]);
-        if check(&status) {
-            return status;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "timed out waiting for {what}: {status:#}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn both_up(s: &serde_json::Value) -> bool {
     s["paths"]
         .as_array()
@@ -126,11 +106,11 @@ fn a_cut_primary_fails_over_fast_and_fails_back_after_the_hold_down() {
     };
     let lab = Lab::new();
     let _prober = start(&lab, &net, "2s");
-    wait_for(&lab, "both paths up", Duration::from_secs(10), both_up);
+    lab.wait_for_status("both paths up", Duration::from_secs(10), both_up);
 
     let cut = now_ms();
     net.cut_primary();
-    let status = wait_for(&lab, "failover", Duration::from_secs(5), |s| {
+    let status = lab.wait_for_status("failover", Duration::from_secs(5), |s| {
         !failovers(s).is_empty()
     });
     assert_prompt_failover(&status, cut);
@@ -143,7 +123,7 @@ fn a_cut_primary_fails_over_fast_and_fails_back_after_the_hold_down() {
 
     net.restore_primary();
     let back = Instant::now();
-    let status = wait_for(&lab, "failback", Duration::from_secs(15), |s| {
+    let status = lab.wait_for_status("failback", Duration::from_secs(15), |s| {
         active(s) == "use1-to-dc1/primary"
     });
     assert!(
@@ -164,15 +144,15 @@ fn a_blackholed_primary_with_its_link_up_fails_over_too() {
     };
     let lab = Lab::new();
     let _prober = start(&lab, &net, "2s");
-    wait_for(&lab, "both paths up", Duration::from_secs(10), both_up);
+    lab.wait_for_status("both paths up", Duration::from_secs(10), both_up);
     let cut = now_ms();
     net.blackhole_primary();
-    let status = wait_for(&lab, "failover", Duration::from_secs(5), |s| {
+    let status = lab.wait_for_status("failover", Duration::from_secs(5), |s| {
         !failovers(s).is_empty()
     });
     assert_prompt_failover(&status, cut);
     net.clear_blackhole_primary();
-    wait_for(&lab, "failback", Duration::from_secs(15), |s| {
+    lab.wait_for_status("failback", Duration::from_secs(15), |s| {
         active(s) == "use1-to-dc1/primary"
     });
 }
@@ -184,7 +164,7 @@ fn a_lossy_backup_does_not_make_the_pair_flap() {
     };
     let lab = Lab::new();
     let _prober = start(&lab, &net, "30s");
-    wait_for(&lab, "both paths up", Duration::from_secs(10), both_up);
+    lab.wait_for_status("both paths up", Duration::from_secs(10), both_up);
     // 20 % random loss on the backup while the primary is fine: nothing moves.
     net.set_backup_loss(20);
     std::thread::sleep(Duration::from_secs(3));
@@ -196,7 +176,7 @@ fn a_lossy_backup_does_not_make_the_pair_flap() {
     // The primary dies: one failover to the (lossy, still usable) backup, and
     // no switching back and forth while the loss goes on.
     net.cut_primary();
-    wait_for(&lab, "failover", Duration::from_secs(5), |s| {
+    lab.wait_for_status("failover", Duration::from_secs(5), |s| {
         !failovers(s).is_empty()
     });
     std::thread::sleep(Duration::from_secs(4));

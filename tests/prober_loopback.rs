@@ -66,26 +66,6 @@ impl Drop for Running {
     }
 }
 
-fn wait_for(
-    lab: &Lab,
-    what: &str,
-    limit: Duration,
-    check: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let started = Instant::now();
-    loop {
-        let status = lab.json(&["status", "--format", "json"]);
-        if check(&status) {
-            return status;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "timed out waiting for {what}: {status:#}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn states(status: &serde_json::Value) -> Vec<String> {
     status["paths"]
         .as_array()
@@ -114,14 +94,14 @@ fn a_dead_primary_fails_over_and_comes_back_after_the_hold_down() {
             .spawn()
             .unwrap(),
     );
-    wait_for(&lab, "both paths up", Duration::from_secs(10), |s| {
+    lab.wait_for_status("both paths up", Duration::from_secs(10), |s| {
         states(s) == ["up", "up"]
     });
 
     // The primary stops answering: connections are refused from now on.
     let cut = Instant::now();
     drop(primary);
-    let status = wait_for(&lab, "a failover", Duration::from_secs(10), |s| {
+    let status = lab.wait_for_status("a failover", Duration::from_secs(10), |s| {
         s["recent_failovers"]
             .as_array()
             .is_some_and(|f| !f.is_empty())
@@ -154,7 +134,7 @@ fn a_dead_primary_fails_over_and_comes_back_after_the_hold_down() {
     let back = TcpListener::bind(("127.0.0.1", primary_port)).unwrap();
     let _back = serve(back);
     let returned = Instant::now();
-    let status = wait_for(&lab, "failback", Duration::from_secs(15), |s| {
+    let status = lab.wait_for_status("failback", Duration::from_secs(15), |s| {
         s["pairs"][0]["active_path"] == "use1-to-dc1/primary"
     });
     assert!(
@@ -190,7 +170,7 @@ fn a_pin_moves_traffic_and_a_restarted_prober_remembers_where_it_is() {
         )
     };
     let prober = start();
-    wait_for(&lab, "both paths up", Duration::from_secs(10), |s| {
+    lab.wait_for_status("both paths up", Duration::from_secs(10), |s| {
         states(s) == ["up", "up"]
     });
 
@@ -203,19 +183,16 @@ fn a_pin_moves_traffic_and_a_restarted_prober_remembers_where_it_is() {
         "{}",
         String::from_utf8_lossy(&pin.stderr)
     );
-    let status = wait_for(
-        &lab,
-        "the pin to move traffic",
-        Duration::from_secs(5),
-        |s| s["pairs"][0]["active_path"] == "use1-to-dc1/backup",
-    );
+    let status = lab.wait_for_status("the pin to move traffic", Duration::from_secs(5), |s| {
+        s["pairs"][0]["active_path"] == "use1-to-dc1/backup"
+    });
     assert_eq!(status["pairs"][0]["pinned"], "backup");
     assert_eq!(status["recent_failovers"][0]["cause"], "Pinned");
 
     // Restart: the saved state says the backup carries the traffic.
     drop(prober);
     let _prober = start();
-    let status = wait_for(&lab, "the restarted prober", Duration::from_secs(5), |s| {
+    let status = lab.wait_for_status("the restarted prober", Duration::from_secs(5), |s| {
         s["paths"].as_array().is_some_and(|p| {
             p.iter()
                 .all(|p| p["state"] == "unknown" || p["state"] == "up")
@@ -229,7 +206,7 @@ fn a_pin_moves_traffic_and_a_restarted_prober_remembers_where_it_is() {
     // Unpinned, the primary (up for longer than the hold-down) takes over again.
     let unpin = lab.command(&["unpin", "use1-to-dc1"]).output().unwrap();
     assert!(unpin.status.success());
-    wait_for(&lab, "failback after unpin", Duration::from_secs(10), |s| {
+    lab.wait_for_status("failback after unpin", Duration::from_secs(10), |s| {
         s["pairs"][0]["active_path"] == "use1-to-dc1/primary"
     });
 

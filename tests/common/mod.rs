@@ -89,6 +89,28 @@ impl Lab {
         serde_json::from_slice(&out.stdout).expect("json output")
     }
 
+    /// Polls `status --format json` until `check` holds; fails after `limit`
+    /// with the last status.
+    pub fn wait_for_status(
+        &self,
+        what: &str,
+        limit: std::time::Duration,
+        check: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let started = std::time::Instant::now();
+        loop {
+            let status = self.json(&["status", "--format", "json"]);
+            if check(&status) {
+                return status;
+            }
+            assert!(
+                started.elapsed() < limit,
+                "timed out waiting for {what}: {status:#}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     pub fn show(&self, id: &str) -> serde_json::Value {
         self.json(&["workflows", "show", id, "--format", "json"])
     }
