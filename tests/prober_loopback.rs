@@ -220,3 +220,45 @@ fn a_pin_moves_traffic_and_a_restarted_prober_remembers_where_it_is() {
         "{out}"
     );
 }
+
+#[test]
+fn dry_run_alerts_and_changes_nothing() {
+    let lab = Lab::new();
+    let primary = listen();
+    let backup = listen();
+    let text = paths_file(
+        primary.local_addr().unwrap().port(),
+        backup.local_addr().unwrap().port(),
+    )
+    .replace("hold_down: 1500ms", "hold_down: 1500ms, dry_run: true");
+    let file = lab.write("paths.yaml", &text);
+    let (primary, _backup) = (serve(primary), serve(backup));
+    let _prober = Running(
+        lab.command(&["probe", "--paths", file.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    lab.wait_for_status("both paths up", Duration::from_secs(10), |s| {
+        states(s) == ["up", "up"]
+    });
+    drop(primary);
+    lab.wait_for_status("the primary down", Duration::from_secs(10), |s| {
+        states(s)[0] == "down"
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let status = lab.json(&["status", "--format", "json"]);
+    assert!(
+        status["recent_failovers"].as_array().unwrap().is_empty(),
+        "{status:#}"
+    );
+    assert_eq!(status["pairs"][0]["active_path"], "use1-to-dc1/primary");
+    let alerts = lab.console("approver", "");
+    assert!(alerts.to_lowercase().contains("dry run"), "{alerts}");
+    let resources = lab.json(&["lab", "resources", "--format", "json"]);
+    assert!(
+        resources.as_array().unwrap().is_empty(),
+        "dry run applied a change: {resources}"
+    );
+}
