@@ -6,6 +6,7 @@ pub mod chat;
 pub mod compliance;
 pub mod config;
 pub mod domain;
+pub mod forecast;
 pub mod intent;
 pub mod optimizer;
 pub mod prober;
