@@ -436,7 +436,8 @@ pub fn apply(
                 return Err(Refusal::Stale(status));
             }
             let (current, attempt) = (*current, *attempt);
-            let step_def = &def.steps[current];
+            // A state naming a step the definition lacks is refused, not indexed.
+            let step_def = def.steps.get(current).ok_or(Refusal::Stale(status))?;
             let name = step_def.name.clone();
             match result {
                 StepResult::Succeeded { output, summary } => {
@@ -596,7 +597,7 @@ pub fn apply(
             },
             Event::Resumed,
         ) => {
-            let name = &def.steps[*step].name;
+            let name = &def.steps.get(*step).ok_or(Refusal::Stale(status))?.name;
             if *resumes >= MAX_RESUMES {
                 let reason = format!("{name} was interrupted {MAX_RESUMES} times; giving up");
                 let failed = StepUpdate {
@@ -1205,6 +1206,20 @@ mod tests {
         }
         let t = apply(&state, Event::Resumed, &ctx(&def, &alice, t0())).unwrap();
         assert_eq!(t.next.status(), "failed");
+    }
+
+    #[test]
+    fn a_state_beyond_the_definition_is_refused_not_a_panic() {
+        let def = def();
+        let alice = UserId::new("alice");
+        let corrupt = WorkflowState::Running {
+            step: 99,
+            attempt: 1,
+            resumes: 0,
+            not_before: None,
+        };
+        assert!(apply(&corrupt, ok(99), &ctx(&def, &alice, t0())).is_err());
+        assert!(apply(&corrupt, Event::Resumed, &ctx(&def, &alice, t0())).is_err());
     }
 
     #[test]
