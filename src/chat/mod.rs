@@ -5,4 +5,5 @@
 pub mod console;
 pub mod message;
 pub mod router;
+pub mod signing;
 pub mod topology_text;
