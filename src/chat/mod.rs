@@ -6,4 +6,5 @@ pub mod console;
 pub mod message;
 pub mod router;
 pub mod signing;
+pub mod slack_blocks;
 pub mod topology_text;
