@@ -48,7 +48,7 @@ impl WorkflowBench {
 
 /// Requests between real services of the estate, all private and low risk so
 /// the auto-approve policy lets them through.
-fn requests(estate: &Estate, count: usize) -> Vec<String> {
+fn requests(estate: &Estate, count: usize) -> Result<Vec<String>, BenchError> {
     let pairs: Vec<(String, String)> = estate
         .flows
         .iter()
@@ -58,12 +58,17 @@ fn requests(estate: &Estate, count: usize) -> Vec<String> {
             Some((s.name.clone(), d.name.clone()))
         })
         .collect();
-    (0..count)
+    if pairs.is_empty() {
+        return Err(BenchError::Setup(
+            "the estate has no flows to request".into(),
+        ));
+    }
+    Ok((0..count)
         .map(|i| {
-            let (s, d) = &pairs[i % pairs.len().max(1)];
+            let (s, d) = &pairs[i % pairs.len()];
             format!("connect {s} to {d}, encrypted, {} GB/month", 10 + i % 500)
         })
-        .collect()
+        .collect())
 }
 
 pub async fn workflows(
@@ -90,7 +95,7 @@ pub async fn workflows(
         ..Config::default()
     };
     let app = App::open(config).await?;
-    let texts = requests(&app.estate, count);
+    let texts = requests(&app.estate, count)?;
     let user = UserId::new("bench");
     let cancel = CancellationToken::new();
     let engine = app.engine.clone();
