@@ -462,6 +462,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 PinRole::Backup => "backup",
             };
             let by = user.clone().unwrap_or_else(login_name);
+            switchboard::prober::status::check_pair(&app.store, pair).await?;
             app.store.set_pin(pair, Some(role), &by, now().0).await?;
             println!("{pair}: pinned to {role} (the running prober applies it within a second)");
         }
@@ -469,6 +470,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let config = config(&cli)?;
             let app = App::open(config).await?;
             let by = user.clone().unwrap_or_else(login_name);
+            switchboard::prober::status::check_pair(&app.store, pair).await?;
             app.store.set_pin(pair, None, &by, now().0).await?;
             println!("{pair}: unpinned");
         }

@@ -213,7 +213,13 @@ fn a_pin_moves_traffic_and_a_restarted_prober_remembers_where_it_is() {
     // Chat: pins are for approvers, and name known pairs only.
     let out = lab.console("mallory", "pin use1-to-dc1 backup\n/as approver\npin nosuch backup\npin use1-to-dc1 sideways\nstatus\n");
     assert!(out.contains("only approvers may pin"), "{out}");
-    assert!(out.contains("Unknown pair 'nosuch'"), "{out}");
+    assert!(
+        out.contains("unknown pair 'nosuch' (known: use1-to-dc1)"),
+        "{out}"
+    );
+    let cli = lab.command(&["pin", "nosuch", "backup"]).output().unwrap();
+    assert!(!cli.status.success());
+    assert!(String::from_utf8_lossy(&cli.stderr).contains("unknown pair 'nosuch'"));
     assert!(out.contains("Usage: `pin <pair> primary|backup`"), "{out}");
     assert!(
         out.contains("use1-to-dc1: active use1-to-dc1/primary"),

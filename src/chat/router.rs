@@ -228,30 +228,6 @@ impl Router {
         }
     }
 
-    /// The pair named in `rest`, if the prober knows it.
-    async fn known_pair<'a>(&self, pair: &'a str) -> Result<&'a str, Reply> {
-        let known = self
-            .engine
-            .store()
-            .pair_states()
-            .await
-            .map_err(|e| Reply::error(format!("Could not read path state: {e}")))?;
-        if known.iter().any(|(id, _)| id == pair) {
-            Ok(pair)
-        } else {
-            let names: Vec<&str> = known.iter().map(|(id, _)| id.as_str()).collect();
-            Err(Reply::error(format!(
-                "Unknown pair '{}' (known: {}). Nothing was done.",
-                pair.chars().take(64).collect::<String>(),
-                if names.is_empty() {
-                    "none yet".to_string()
-                } else {
-                    names.join(", ")
-                }
-            )))
-        }
-    }
-
     async fn pin(&self, inbound: &Inbound, rest: &str) -> Reply {
         let words: Vec<&str> = rest.split_whitespace().collect();
         let (pair, role) = match words.as_slice() {
@@ -282,10 +258,9 @@ impl Router {
                 .await;
             return Reply::error(format!("Not done: only approvers may {what} paths."));
         }
-        let pair = match self.known_pair(pair).await {
-            Ok(p) => p,
-            Err(reply) => return reply,
-        };
+        if let Err(e) = crate::prober::status::check_pair(store, pair).await {
+            return Reply::error(format!("Not done: {e}."));
+        }
         let at = crate::prober::monitor::now().0;
         if let Err(e) = store.set_pin(pair, role, inbound.user.as_str(), at).await {
             return Reply::error(format!("Not done: {e}"));

@@ -21,6 +21,32 @@ pub struct PathsStatus {
     pub recent_failovers: Vec<SwitchRow>,
 }
 
+/// Why a pair name cannot be pinned.
+#[derive(Debug, thiserror::Error)]
+pub enum PairError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("unknown pair '{name}' (known: {known})")]
+    Unknown { name: String, known: String },
+}
+
+/// Checks that the prober knows `pair` (it has saved state for it).
+pub async fn check_pair(store: &Store, pair: &str) -> Result<(), PairError> {
+    let known = store.pair_states().await?;
+    if known.iter().any(|(id, _)| id == pair) {
+        return Ok(());
+    }
+    let names: Vec<&str> = known.iter().map(|(id, _)| id.as_str()).collect();
+    Err(PairError::Unknown {
+        name: pair.chars().take(64).collect(),
+        known: if names.is_empty() {
+            "none yet: start `switchboard probe` first".into()
+        } else {
+            names.join(", ")
+        },
+    })
+}
+
 pub async fn load(store: &Store) -> Result<PathsStatus, StoreError> {
     let states = store.pair_states().await?;
     let pins = store.pins().await?;
