@@ -6,5 +6,6 @@ pub mod console;
 pub mod message;
 pub mod router;
 pub mod signing;
+pub mod slack_api;
 pub mod slack_blocks;
 pub mod topology_text;
