@@ -90,4 +90,21 @@ impl Message {
         });
         self
     }
+
+    /// The Approve / Reject buttons of an approval card.
+    pub fn with_decision_buttons(mut self, workflow: WorkflowId) -> Message {
+        self.buttons = vec![
+            Button {
+                label: "Approve".into(),
+                action: ButtonAction::Approve { workflow },
+                tone: Tone::Success,
+            },
+            Button {
+                label: "Reject".into(),
+                action: ButtonAction::Reject { workflow },
+                tone: Tone::Danger,
+            },
+        ];
+        self
+    }
 }

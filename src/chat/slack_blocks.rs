@@ -240,27 +240,14 @@ pub fn decode_click(form_body: &str) -> Result<Click, PayloadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::message::Button;
 
     fn card() -> Message {
         let id = WorkflowId::new(42).unwrap();
-        let mut m = Message::text("alice asks: connect <lambda> & more")
+        Message::text("alice asks: connect <lambda> & more")
             .with_title("wf-42 · approval needed")
             .with_workflow(id)
-            .field("Risk", "medium");
-        m.buttons = vec![
-            Button {
-                label: "Approve".into(),
-                action: ButtonAction::Approve { workflow: id },
-                tone: Tone::Success,
-            },
-            Button {
-                label: "Reject".into(),
-                action: ButtonAction::Reject { workflow: id },
-                tone: Tone::Danger,
-            },
-        ];
-        m
+            .field("Risk", "medium")
+            .with_decision_buttons(id)
     }
 
     #[test]

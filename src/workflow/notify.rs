@@ -5,7 +5,7 @@
 use super::definition::Definition;
 use super::machine::Notice;
 use super::steps::{design_of, intent_of};
-use crate::chat::message::{Button, ButtonAction, Destination, Message, Tone};
+use crate::chat::message::{Destination, Message, Tone};
 use crate::store::{StepRecord, WorkflowRecord};
 
 pub fn destination(record: &WorkflowRecord) -> Destination {
@@ -159,17 +159,5 @@ fn approval_card(record: &WorkflowRecord, steps: &[StepRecord]) -> Message {
                     .join("\n"),
             );
     }
-    card.buttons = vec![
-        Button {
-            label: "Approve".into(),
-            action: ButtonAction::Approve { workflow: id },
-            tone: Tone::Success,
-        },
-        Button {
-            label: "Reject".into(),
-            action: ButtonAction::Reject { workflow: id },
-            tone: Tone::Danger,
-        },
-    ];
-    card
+    card.with_decision_buttons(id)
 }
