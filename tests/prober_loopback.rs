@@ -66,6 +66,23 @@ impl Drop for Running {
     }
 }
 
+/// `switchboard probe` on `paths`, killed when dropped.
+fn start_prober(lab: &Lab, paths: &std::path::Path) -> Running {
+    Running(
+        lab.command(&["probe", "--paths", paths.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+fn wait_both_up(lab: &Lab) {
+    lab.wait_for_status("both paths up", Duration::from_secs(10), |s| {
+        states(s) == ["up", "up"]
+    });
+}
+
 fn states(status: &serde_json::Value) -> Vec<String> {
     status["paths"]
         .as_array()
@@ -87,16 +104,8 @@ fn a_dead_primary_fails_over_and_comes_back_after_the_hold_down() {
     let _backup = serve(backup);
     let primary = serve(primary);
     let file = lab.write("paths.yaml", &paths_file(primary_port, backup_port));
-    let _prober = Running(
-        lab.command(&["probe", "--paths", file.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    lab.wait_for_status("both paths up", Duration::from_secs(10), |s| {
-        states(s) == ["up", "up"]
-    });
+    let _prober = start_prober(&lab, &file);
+    wait_both_up(&lab);
 
     // The primary stops answering: connections are refused from now on.
     let cut = Instant::now();
@@ -160,19 +169,8 @@ fn a_pin_moves_traffic_and_a_restarted_prober_remembers_where_it_is() {
         ),
     );
     let (_primary, _backup) = (serve(primary), serve(backup));
-    let start = || {
-        Running(
-            lab.command(&["probe", "--paths", file.to_str().unwrap()])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
-    };
-    let prober = start();
-    lab.wait_for_status("both paths up", Duration::from_secs(10), |s| {
-        states(s) == ["up", "up"]
-    });
+    let prober = start_prober(&lab, &file);
+    wait_both_up(&lab);
 
     let pin = lab
         .command(&["pin", "use1-to-dc1", "backup", "--user", "approver"])
@@ -191,7 +189,7 @@ fn a_pin_moves_traffic_and_a_restarted_prober_remembers_where_it_is() {
 
     // Restart: the saved state says the backup carries the traffic.
     drop(prober);
-    let _prober = start();
+    let _prober = start_prober(&lab, &file);
     let status = lab.wait_for_status("the restarted prober", Duration::from_secs(5), |s| {
         s["paths"].as_array().is_some_and(|p| {
             p.iter()
@@ -239,16 +237,8 @@ fn dry_run_alerts_and_changes_nothing() {
     .replace("hold_down: 1500ms", "hold_down: 1500ms, dry_run: true");
     let file = lab.write("paths.yaml", &text);
     let (primary, _backup) = (serve(primary), serve(backup));
-    let _prober = Running(
-        lab.command(&["probe", "--paths", file.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    lab.wait_for_status("both paths up", Duration::from_secs(10), |s| {
-        states(s) == ["up", "up"]
-    });
+    let _prober = start_prober(&lab, &file);
+    wait_both_up(&lab);
     drop(primary);
     lab.wait_for_status("the primary down", Duration::from_secs(10), |s| {
         states(s)[0] == "down"
