@@ -247,23 +247,18 @@ impl TwoPathLab {
     /// Takes the primary router's link toward the probe down: the probe's
     /// end loses carrier but keeps its address and routes, and packets stop.
     pub fn cut_primary(&self) {
-        let leg = &self.primary;
-        must(
-            "ip",
-            &[
-                "-n",
-                &leg.router_ns,
-                "link",
-                "set",
-                leg.router_probe_if,
-                "down",
-            ],
-        );
+        self.set_primary_router_link("down");
     }
 
     /// Undoes [`cut_primary`](Self::cut_primary). Bringing a link down
     /// flushes its permanent neighbours, so they are pinned again.
     pub fn restore_primary(&self) {
+        self.set_primary_router_link("up");
+        self.pin_neighbours(&self.primary);
+    }
+
+    /// Sets the primary router's link toward the probe `up` or `down`.
+    fn set_primary_router_link(&self, state: &str) {
         let leg = &self.primary;
         must(
             "ip",
@@ -273,10 +268,9 @@ impl TwoPathLab {
                 "link",
                 "set",
                 leg.router_probe_if,
-                "up",
+                state,
             ],
         );
-        self.pin_neighbours(leg);
     }
 
     /// Drops everything the primary router forwards, in both directions,
