@@ -277,10 +277,6 @@ impl Config {
         }
         Ok(())
     }
-
-    pub fn is_approver(&self, user: &str) -> bool {
-        self.approvers.iter().any(|a| a == user)
-    }
 }
 
 /// The process's `SWITCHBOARD_*` variables (the config file path excepted).
@@ -320,7 +316,7 @@ mod tests {
     #[test]
     fn embedded_defaults_make_approver_an_approver() {
         let c = Config::default();
-        assert!(c.is_approver("approver"));
+        assert_eq!(c.approvers, vec!["approver"]);
         assert_eq!(c.db, PathBuf::from("switchboard.db"));
     }
 

@@ -238,11 +238,6 @@ impl Store {
         })
     }
 
-    /// The reader pool, for queries that only read.
-    pub fn reader(&self) -> &SqlitePool {
-        &self.reader
-    }
-
     /// Creates a workflow, its step rows (the first running) and an audit
     /// entry: one INSERT, fanned out by the `workflow_created` trigger
     /// (migrations/0002).

@@ -101,10 +101,6 @@ impl Engine {
         &self.inner.store
     }
 
-    pub fn definition(&self) -> &Definition {
-        &self.inner.settings.definition
-    }
-
     pub fn is_approver(&self, user: &UserId) -> bool {
         self.inner
             .settings
