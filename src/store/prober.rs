@@ -65,7 +65,8 @@ fn ms(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-fn db_ms(v: u64) -> i64 {
+/// Milliseconds as SQLite stores them (saturating, never wrapping).
+pub(super) fn db_ms(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 

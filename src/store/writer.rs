@@ -10,17 +10,13 @@
 //! own and the rest of the group still commits; the one write made of several
 //! statements (downsampling) wraps them in a savepoint for the same effect.
 
-use super::prober::{PathHealthRow, SampleRow, SwitchRow};
+use super::prober::{db_ms as ms, PathHealthRow, SampleRow, SwitchRow};
 use sqlx::sqlite::SqliteConnection;
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
 
 /// Rows per multi-row INSERT (well under SQLite's bound-variable limit).
 const ROWS_PER_INSERT: usize = 500;
-
-fn ms(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
 
 /// Most writes committed together.
 const MAX_BATCH: usize = 128;
