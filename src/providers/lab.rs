@@ -117,9 +117,8 @@ impl LabProvider {
             .busy_timeout(Duration::from_secs(15));
         // Another process may be creating the file this instant: retry while
         // SQLite reports it busy.
-        let mut attempt = 0u64;
-        let pool = loop {
-            let opened = async {
+        let pool = crate::store::retry_while_busy(
+            || async {
                 let pool = SqlitePoolOptions::new()
                     .max_connections(2)
                     .test_before_acquire(false)
@@ -127,16 +126,11 @@ impl LabProvider {
                     .await?;
                 sqlx::raw_sql(SCHEMA).execute(&pool).await?;
                 Ok::<_, sqlx::Error>(pool)
-            }
-            .await;
-            match opened {
-                Err(e) if attempt < 60 && crate::store::is_busy(&e) => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(50 * attempt.min(10))).await;
-                }
-                other => break other.map_err(failed)?,
-            }
-        };
+            },
+            crate::store::is_busy,
+        )
+        .await
+        .map_err(failed)?;
         Ok(LabProvider {
             estate,
             pool,

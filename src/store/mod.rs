@@ -129,6 +129,30 @@ impl StoreError {
     }
 }
 
+/// Runs `attempt` again while it fails with an error `busy` says is
+/// transient: another process is creating or migrating the same file this
+/// instant (switching a new file to WAL takes an exclusive lock that SQLite's
+/// busy timeout does not cover). Gives up after `OPEN_ATTEMPTS` tries.
+pub async fn retry_while_busy<T, E, F, Fut>(
+    mut attempt: F,
+    busy: impl Fn(&E) -> bool,
+) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut tries = 0u32;
+    loop {
+        match attempt().await {
+            Err(e) if tries < OPEN_ATTEMPTS && busy(&e) => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(50 * u64::from(tries.min(10)))).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// SQLITE_BUSY (5) or SQLITE_LOCKED (6), with any extended code: another
 /// process holds the file for a moment (e.g. while switching it to WAL, which
 /// SQLite's busy timeout does not cover).
@@ -157,20 +181,7 @@ fn time_text(t: Timestamp) -> String {
 impl Store {
     /// Opens (creating if needed) the database at `path` and applies migrations.
     pub async fn open(path: &Path) -> Result<Store, StoreError> {
-        // Another process may be creating or migrating the same file this
-        // instant (switching a new file to WAL takes an exclusive lock that
-        // SQLite's busy timeout does not cover): try again for a while.
-        let mut attempt = 0;
-        loop {
-            match Store::open_once(path).await {
-                Err(e) if attempt < OPEN_ATTEMPTS && e.is_busy() => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt).min(10)))
-                        .await;
-                }
-                other => return other,
-            }
-        }
+        retry_while_busy(|| Store::open_once(path), StoreError::is_busy).await
     }
 
     async fn open_once(path: &Path) -> Result<Store, StoreError> {
