@@ -18,6 +18,7 @@ use switchboard::prober::paths::PathsConfig;
 use switchboard::prober::probe::Prober;
 use switchboard::providers::lab::Fault;
 use switchboard::providers::CloudProvider;
+use switchboard::store::Store;
 use tokio_util::sync::CancellationToken;
 
 /// Ctrl-C or SIGTERM.
@@ -204,6 +205,11 @@ fn config(cli: &Cli) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// Only the store, for commands that read or pin: no estate, policies or lab.
+async fn store(cli: &Cli) -> anyhow::Result<Store> {
+    Ok(Store::open(&config(cli)?.db).await?)
+}
+
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
@@ -303,11 +309,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
         }
         Command::Workflows { command } => {
-            let config = config(&cli)?;
-            let app = App::open(config).await?;
+            let store = store(&cli).await?;
             match command {
                 WorkflowsCommand::List { format, limit } => {
-                    let list = app.store.list(*limit).await?;
+                    let list = store.list(*limit).await?;
                     match format {
                         Format::Json => print_json(&list)?,
                         Format::Text => {
@@ -326,13 +331,13 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 }
                 WorkflowsCommand::Show { id, format } => {
                     let id: WorkflowId = id.parse()?;
-                    let Some((record, steps)) = app.store.load_full(id).await? else {
+                    let Some((record, steps)) = store.load_full(id).await? else {
                         bail!("there is no workflow {id}");
                     };
                     match format {
                         Format::Json => {
-                            let audit = app.store.audit_trail(id).await?;
-                            let resources = app.store.resources(id, false).await?;
+                            let audit = store.audit_trail(id).await?;
+                            let resources = store.resources(id, false).await?;
                             print_json(&serde_json::json!({
                                 "id": id,
                                 "state": record.state.status(),
@@ -446,32 +451,29 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             monitor.run(cancel).await?;
         }
         Command::Status { format } => {
-            let config = config(&cli)?;
-            let app = App::open(config).await?;
-            let status = switchboard::prober::status::load(&app.store).await?;
+            let store = store(&cli).await?;
+            let status = switchboard::prober::status::load(&store).await?;
             match format {
                 Format::Json => print_json(&status)?,
                 Format::Text => println!("{}", switchboard::prober::status::render(&status)),
             }
         }
         Command::Pin { pair, role, user } => {
-            let config = config(&cli)?;
-            let app = App::open(config).await?;
+            let store = store(&cli).await?;
             let role = match role {
                 PinRole::Primary => "primary",
                 PinRole::Backup => "backup",
             };
             let by = user.clone().unwrap_or_else(login_name);
-            switchboard::prober::status::check_pair(&app.store, pair).await?;
-            app.store.set_pin(pair, Some(role), &by, now().0).await?;
+            switchboard::prober::status::check_pair(&store, pair).await?;
+            store.set_pin(pair, Some(role), &by, now().0).await?;
             println!("{pair}: pinned to {role} (the running prober applies it within a second)");
         }
         Command::Unpin { pair, user } => {
-            let config = config(&cli)?;
-            let app = App::open(config).await?;
+            let store = store(&cli).await?;
             let by = user.clone().unwrap_or_else(login_name);
-            switchboard::prober::status::check_pair(&app.store, pair).await?;
-            app.store.set_pin(pair, None, &by, now().0).await?;
+            switchboard::prober::status::check_pair(&store, pair).await?;
+            store.set_pin(pair, None, &by, now().0).await?;
             println!("{pair}: unpinned");
         }
         Command::Bench { command } => match command {
