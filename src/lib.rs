@@ -12,4 +12,5 @@ pub mod optimizer;
 pub mod prober;
 pub mod providers;
 pub mod store;
+pub mod topology;
 pub mod workflow;

@@ -18,6 +18,8 @@ pub enum NetworkKind {
     GcpNetwork,
     Datacenter,
     Internet,
+    /// A routing hub networks attach to: AWS Transit Gateway, Azure virtual hub.
+    TransitHub,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

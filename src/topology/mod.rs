@@ -1,0 +1,13 @@
+//! Discovery's result and what is made of it: provider inventories
+//! (`inventory`), their merge into one topology with cross-provider ends
+//! resolved (`merge`, `model`), the petgraph graph (`graph`), findings,
+//! snapshots and diff, and rendering (text, JSON, DOT, SVG, PNG).
+
+pub mod inventory;
+pub mod model;
+
+pub use inventory::{
+    AddressRecord, CircuitRecord, DiscoveryError, Inventory, InventorySource, LinkRecord,
+    NetworkRecord, RemoteEnd,
+};
+pub use model::{ProviderOutcome, TopoConnection, TopoNetwork, Topology};
