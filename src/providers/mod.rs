@@ -4,6 +4,7 @@
 //! knows which provider it is talking to.
 
 pub mod lab;
+pub mod onprem;
 
 use crate::domain::{Change, Estate, ResourceId};
 use async_trait::async_trait;

@@ -4,6 +4,7 @@
 //! snapshots and diff, and rendering (text, JSON, DOT, SVG, PNG).
 
 pub mod inventory;
+pub mod merge;
 pub mod model;
 
 pub use inventory::{
