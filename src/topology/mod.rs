@@ -3,6 +3,7 @@
 //! resolved (`merge`, `model`), the petgraph graph (`graph`), findings,
 //! snapshots and diff, and rendering (text, JSON, DOT, SVG, PNG).
 
+pub mod graph;
 pub mod inventory;
 pub mod merge;
 pub mod model;
