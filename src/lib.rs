@@ -11,6 +11,7 @@ pub mod intent;
 pub mod optimizer;
 pub mod prober;
 pub mod providers;
+pub mod scheduler;
 pub mod store;
 pub mod topology;
 pub mod workflow;

@@ -9,6 +9,7 @@
 //! is read here too; findings compare it with what discovery saw.
 
 use crate::domain::{Cloud, ConnectionKind, ConnectionStatus, NetworkKind};
+use crate::topology::findings::DocumentedConnection;
 use crate::topology::{
     AddressRecord, CircuitRecord, DiscoveryError, Inventory, InventorySource, LinkRecord,
     NetworkRecord, RemoteEnd,
@@ -278,20 +279,6 @@ impl InventorySource for OnpremSource {
 #[serde(deny_unknown_fields)]
 pub struct DocumentedInventory {
     pub connections: Vec<DocumentedConnection>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DocumentedConnection {
-    /// The id the documents use (matched against discovered ids first).
-    pub id: String,
-    pub kind: ConnectionKind,
-    /// The two networks it joins (network ids as discovery reports them).
-    pub between: [String; 2],
-    /// The provider's reference, when the documents record it (`dxcon-…`,
-    /// `vpn-…`): matched against every provider record of a connection.
-    #[serde(default)]
-    pub reference: Option<String>,
 }
 
 impl DocumentedInventory {

@@ -5,6 +5,7 @@
 //! never both move the same workflow.
 
 pub mod prober;
+pub mod snapshots;
 mod writer;
 
 use crate::chat::message::{Destination, Message};

@@ -92,6 +92,13 @@ pub(super) enum Write {
         by: String,
         at: i64,
     },
+    SaveSnapshot {
+        taken_at: String,
+        status: &'static str,
+        networks: i64,
+        connections: i64,
+        topology: String,
+    },
     /// A message outside any workflow transition (an alert).
     Post {
         channel: String,
@@ -350,6 +357,26 @@ async fn execute(conn: &mut SqliteConnection, write: &Write) -> Result<Written, 
         .execute(&mut *conn)
         .await
         .map(rows),
+        Write::SaveSnapshot {
+            taken_at,
+            status,
+            networks,
+            connections,
+            topology,
+        } => {
+            let row = sqlx::query(
+                "INSERT INTO topology_snapshots (taken_at, status, networks, connections, topology) \
+                 VALUES (?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(taken_at)
+            .bind(status)
+            .bind(networks)
+            .bind(connections)
+            .bind(topology)
+            .fetch_one(&mut *conn)
+            .await?;
+            Ok(Written::Inserted(row.get(0)))
+        }
         Write::Post {
             channel,
             thread,

@@ -268,7 +268,7 @@ fn tarjan(graph: &UnGraph<(), Vec<usize>>) -> Cuts {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::domain::{Cloud, ConnectionKind, ConnectionStatus, NetworkKind};
     use crate::topology::model::{TopoNetwork, Topology};

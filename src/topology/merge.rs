@@ -28,7 +28,18 @@ pub const UNRESOLVED: &str = "unresolved";
 #[derive(Debug)]
 pub enum ProviderResult {
     Read(Inventory),
-    Failed { provider: String, reason: String },
+    Failed {
+        provider: String,
+        reason: String,
+    },
+    /// Discovery failed, and what the previous snapshot had from this
+    /// provider is shown instead (so a failing API does not make half the
+    /// estate vanish from the picture).
+    Stale {
+        inventory: Inventory,
+        reason: String,
+        from: DateTime<Utc>,
+    },
 }
 
 fn severity(status: ConnectionStatus) -> u8 {
@@ -126,6 +137,21 @@ pub fn merge(results: Vec<ProviderResult>, taken_at: DateTime<Utc>) -> Topology 
             }
             ProviderResult::Failed { provider, reason } => {
                 providers.insert(provider, ProviderOutcome::Failed { reason });
+            }
+            ProviderResult::Stale {
+                inventory,
+                reason,
+                from,
+            } => {
+                let reason = format!(
+                    "{reason}; its networks and connections are carried over from the snapshot of {}",
+                    from.to_rfc3339()
+                );
+                providers.insert(
+                    inventory.provider.clone(),
+                    ProviderOutcome::Failed { reason },
+                );
+                inventories.push(inventory);
             }
         }
     }

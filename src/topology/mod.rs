@@ -3,6 +3,9 @@
 //! resolved (`merge`, `model`), the petgraph graph (`graph`), findings,
 //! snapshots and diff, and rendering (text, JSON, DOT, SVG, PNG).
 
+pub mod diff;
+pub mod discovery;
+pub mod findings;
 pub mod graph;
 pub mod inventory;
 pub mod merge;
