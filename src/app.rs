@@ -4,11 +4,16 @@
 
 use crate::chat::router::Router;
 use crate::compliance::{Policies, PolicyError};
-use crate::config::Config;
+use crate::config::{Config, DiscoveryProvider};
 use crate::domain::{Estate, EstateError};
 use crate::providers::lab::{state_path_for, LabProvider, EMBEDDED_ESTATE};
+use crate::providers::onprem::{DocumentedInventory, InventoryFileError, OnpremSource};
 use crate::providers::{CloudProvider, ProviderError};
 use crate::store::{Store, StoreError};
+use crate::topology::discovery::Discovery;
+use crate::topology::findings::Usage;
+use crate::topology::service::TopologyService;
+use crate::topology::InventorySource;
 use crate::workflow::definition::{Definition, DefinitionError};
 use crate::workflow::steps::StepEnv;
 use crate::workflow::{Engine, EngineSettings};
@@ -26,7 +31,17 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Lab(#[from] ProviderError),
+    #[error(transparent)]
+    InventoryFile(#[from] InventoryFileError),
+    #[error("discovery provider {provider}: {detail}")]
+    DiscoverySetup {
+        provider: &'static str,
+        detail: String,
+    },
 }
+
+/// GlobalCart's documented connections, used with the embedded estate.
+pub const EMBEDDED_DOCUMENTED: &str = include_str!("../examples/documented.yaml");
 
 pub struct App {
     pub config: Config,
@@ -34,6 +49,7 @@ pub struct App {
     pub estate: Arc<Estate>,
     pub lab: Arc<LabProvider>,
     pub engine: Engine,
+    pub topology: Arc<TopologyService>,
 }
 
 pub fn load_estate(config: &Config) -> Result<Estate, EstateError> {
@@ -81,17 +97,92 @@ impl App {
                 workers: config.workers,
             },
         );
+        let topology = Arc::new(topology_service(
+            &config,
+            &store,
+            &lab,
+            &estate,
+            &config.discovery.providers,
+        )?);
         Ok(App {
             config,
             store,
             estate,
             lab,
             engine,
+            topology,
         })
+    }
+
+    /// A topology service reading only `providers` (those a command names).
+    pub fn topology_service(
+        &self,
+        providers: &[DiscoveryProvider],
+    ) -> Result<TopologyService, AppError> {
+        topology_service(
+            &self.config,
+            &self.store,
+            &self.lab,
+            &self.estate,
+            providers,
+        )
     }
 
     pub fn router(&self) -> Router {
         let provider: Arc<dyn CloudProvider> = self.lab.clone();
         Router::new(self.engine.clone(), provider)
     }
+}
+
+fn topology_service(
+    config: &Config,
+    store: &Store,
+    lab: &Arc<LabProvider>,
+    estate: &Estate,
+    providers: &[DiscoveryProvider],
+) -> Result<TopologyService, AppError> {
+    let discovery = &config.discovery;
+    let mut sources: Vec<Arc<dyn InventorySource>> = Vec::new();
+    for provider in providers {
+        let setup = |detail: &str| AppError::DiscoverySetup {
+            provider: provider.as_str(),
+            detail: detail.to_string(),
+        };
+        match provider {
+            DiscoveryProvider::Lab => sources.push(lab.clone()),
+            DiscoveryProvider::Onprem => {
+                let path = discovery.onprem_inventory.clone().ok_or_else(|| {
+                        setup("needs an inventory file: set discovery.onprem_inventory or SWITCHBOARD_ONPREM_INVENTORY")
+                    })?;
+                sources.push(Arc::new(OnpremSource::new(path)));
+            }
+            DiscoveryProvider::Aws | DiscoveryProvider::Azure | DiscoveryProvider::Gcp => {
+                return Err(setup("not available in this build yet"));
+            }
+        }
+    }
+    let documented = match (&discovery.documented, &config.estate) {
+        (Some(path), _) => Some(DocumentedInventory::load(path)?.connections),
+        (None, None) => Some(
+            DocumentedInventory::from_yaml(
+                EMBEDDED_DOCUMENTED,
+                "examples/documented.yaml (embedded)",
+            )?
+            .connections,
+        ),
+        (None, Some(_)) => None,
+    };
+    // Traffic and prices are known for the lab estate (its flows); cloud
+    // providers' traffic comes with the pricing and usage data later.
+    let usage = if providers.contains(&DiscoveryProvider::Lab) {
+        Usage::from_estate(estate)
+    } else {
+        Usage::default()
+    };
+    Ok(TopologyService::new(
+        store.clone(),
+        Discovery::new(sources, discovery.deadline),
+        documented,
+        usage,
+    ))
 }

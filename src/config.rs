@@ -47,6 +47,18 @@ struct FileConfig {
     lab: LabSection,
     #[serde(default)]
     prober: ProberSection,
+    #[serde(default)]
+    discovery: DiscoverySection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiscoverySection {
+    providers: Option<Vec<String>>,
+    schedule: Option<String>,
+    deadline: Option<String>,
+    onprem_inventory: Option<PathBuf>,
+    documented: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,6 +139,83 @@ pub struct Config {
     pub prober_paths: Option<PathBuf>,
     /// How long per-minute probe aggregates are kept.
     pub probe_retention: Duration,
+    pub discovery: DiscoveryConfig,
+}
+
+/// Which inventory sources discovery reads, when, and the files it compares with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscoveryConfig {
+    pub providers: Vec<DiscoveryProvider>,
+    /// Cron expression for the background refresh (validated); None: on demand only.
+    pub schedule: Option<String>,
+    /// How long one provider may take before it counts as failed.
+    pub deadline: Duration,
+    /// The on-prem inventory (routers, circuits); read when `onprem` is a provider.
+    pub onprem_inventory: Option<PathBuf>,
+    /// What the design documents say exists; None with the embedded estate:
+    /// the embedded GlobalCart documented inventory.
+    pub documented: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DiscoveryProvider {
+    Lab,
+    Onprem,
+    Aws,
+    Azure,
+    Gcp,
+}
+
+impl DiscoveryProvider {
+    pub const ALL: [DiscoveryProvider; 5] = [
+        DiscoveryProvider::Lab,
+        DiscoveryProvider::Onprem,
+        DiscoveryProvider::Aws,
+        DiscoveryProvider::Azure,
+        DiscoveryProvider::Gcp,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DiscoveryProvider::Lab => "lab",
+            DiscoveryProvider::Onprem => "onprem",
+            DiscoveryProvider::Aws => "aws",
+            DiscoveryProvider::Azure => "azure",
+            DiscoveryProvider::Gcp => "gcp",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<DiscoveryProvider, String> {
+        DiscoveryProvider::ALL
+            .into_iter()
+            .find(|p| p.as_str() == text.trim().to_ascii_lowercase())
+            .ok_or_else(|| {
+                format!(
+                    "a provider among lab, onprem, aws, azure, gcp; got '{}'",
+                    text.chars().take(40).collect::<String>()
+                )
+            })
+    }
+}
+
+fn parse_providers<S: AsRef<str>>(list: &[S]) -> Result<Vec<DiscoveryProvider>, String> {
+    let mut out = Vec::new();
+    for item in list {
+        let p = DiscoveryProvider::parse(item.as_ref())?;
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    if out.is_empty() {
+        return Err("at least one provider (lab, onprem, aws, azure, gcp)".into());
+    }
+    Ok(out)
+}
+
+fn check_schedule(expression: &str) -> Result<String, String> {
+    crate::scheduler::Schedule::parse(expression)
+        .map(|s| s.as_str().to_string())
+        .map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -158,6 +247,13 @@ impl Default for Config {
             lab_apply_delay: Duration::ZERO,
             prober_paths: None,
             probe_retention: Duration::from_secs(30 * 86400),
+            discovery: DiscoveryConfig {
+                providers: vec![DiscoveryProvider::Lab],
+                schedule: None,
+                deadline: Duration::from_secs(300),
+                onprem_inventory: None,
+                documented: None,
+            },
         }
     }
 }
@@ -228,6 +324,23 @@ impl Config {
             config.probe_retention =
                 positive_duration(&r).map_err(|e| invalid("prober.retention", e))?;
         }
+        let d = file.discovery;
+        if let Some(list) = d.providers {
+            config.discovery.providers =
+                parse_providers(&list).map_err(|e| invalid("discovery.providers", e))?;
+        } else if d.onprem_inventory.is_some() {
+            config.discovery.providers.push(DiscoveryProvider::Onprem);
+        }
+        if let Some(expr) = d.schedule {
+            config.discovery.schedule =
+                Some(check_schedule(&expr).map_err(|e| invalid("discovery.schedule", e))?);
+        }
+        if let Some(t) = d.deadline {
+            config.discovery.deadline =
+                positive_duration(&t).map_err(|e| invalid("discovery.deadline", e))?;
+        }
+        config.discovery.onprem_inventory = d.onprem_inventory;
+        config.discovery.documented = d.documented;
         if let Some(d) = file.lab.apply_delay {
             config.lab_apply_delay =
                 parse_duration(&d).map_err(|e| invalid("lab.apply_delay", e))?;
@@ -272,6 +385,18 @@ impl Config {
                 }
                 "SWITCHBOARD_ALERTS_CHANNEL" => self.channels.alerts = value.clone(),
                 "SWITCHBOARD_PATHS" => self.prober_paths = Some(PathBuf::from(value)),
+                "SWITCHBOARD_DISCOVERY_PROVIDERS" => {
+                    let list: Vec<&str> =
+                        value.split(',').filter(|s| !s.trim().is_empty()).collect();
+                    self.discovery.providers = parse_providers(&list).map_err(invalid)?;
+                }
+                "SWITCHBOARD_DISCOVERY_SCHEDULE" => {
+                    self.discovery.schedule = Some(check_schedule(value).map_err(invalid)?)
+                }
+                "SWITCHBOARD_ONPREM_INVENTORY" => {
+                    self.discovery.onprem_inventory = Some(PathBuf::from(value))
+                }
+                "SWITCHBOARD_DOCUMENTED" => self.discovery.documented = Some(PathBuf::from(value)),
                 _ => {}
             }
         }
@@ -348,6 +473,41 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("x.toml") && err.contains("stroe"), "{err}");
+        for (text, key) in [
+            (
+                "[discovery]\nproviders = [\"aws\", \"oracle\"]\n",
+                "discovery.providers",
+            ),
+            ("[discovery]\nproviders = []\n", "discovery.providers"),
+            (
+                "[discovery]\nschedule = \"every hour\"\n",
+                "discovery.schedule",
+            ),
+            ("[discovery]\ndeadline = \"0s\"\n", "discovery.deadline"),
+        ] {
+            let err = Config::from_toml(text, "x.toml").unwrap_err().to_string();
+            assert!(err.contains("x.toml") && err.contains(key), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn discovery_providers_come_from_the_file_or_the_environment() {
+        let c =
+            Config::from_toml("[discovery]\nonprem_inventory = \"inv.yaml\"\n", "x.toml").unwrap();
+        assert_eq!(
+            c.discovery.providers,
+            [DiscoveryProvider::Lab, DiscoveryProvider::Onprem]
+        );
+        let mut c = Config::default();
+        c.apply_env(&[(
+            "SWITCHBOARD_DISCOVERY_PROVIDERS".into(),
+            "aws, GCP,aws".into(),
+        )])
+        .unwrap();
+        assert_eq!(
+            c.discovery.providers,
+            [DiscoveryProvider::Aws, DiscoveryProvider::Gcp]
+        );
     }
 
     #[test]

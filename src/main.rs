@@ -9,8 +9,7 @@ use std::sync::Arc;
 use switchboard::app::{load_estate, App};
 use switchboard::chat::console::Console;
 use switchboard::chat::router::status_message;
-use switchboard::chat::topology_text;
-use switchboard::config::{switchboard_env, Config};
+use switchboard::config::{switchboard_env, Config, DiscoveryProvider};
 use switchboard::domain::{ConnectionId, ConnectionStatus, Millis, WorkflowId};
 use switchboard::intent::{parse_request, resolve};
 use switchboard::prober::monitor::{now, Monitor, MonitorSettings};
@@ -19,6 +18,8 @@ use switchboard::prober::probe::Prober;
 use switchboard::providers::lab::Fault;
 use switchboard::providers::CloudProvider;
 use switchboard::store::Store;
+use switchboard::topology::report;
+use switchboard::topology::service::{Refreshed, TopologyService};
 use tokio_util::sync::CancellationToken;
 
 /// Ctrl-C or SIGTERM.
@@ -87,8 +88,39 @@ enum Command {
         #[command(subcommand)]
         command: WorkflowsCommand,
     },
-    /// Print the estate summary.
+    /// The latest discovered topology (discovering first when there is none).
     Topology {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Discover now: read the providers, merge, save a snapshot, print it.
+    Discover {
+        /// Read only these providers (repeatable; default: `[discovery] providers`).
+        #[arg(long = "provider", value_enum)]
+        providers: Vec<ProviderArg>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Write the output to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Findings on the latest snapshot: single points of failure, drift,
+    /// zombie links, internet-routed flows, connections down.
+    Findings {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// What changed between two snapshots (default: the last two).
+    Diff {
+        from: Option<i64>,
+        to: Option<i64>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// List discovery snapshots, most recent first.
+    Snapshots {
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
@@ -143,6 +175,27 @@ enum WorkflowsCommand {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ProviderArg {
+    Lab,
+    Onprem,
+    Aws,
+    Azure,
+    Gcp,
+}
+
+impl ProviderArg {
+    fn provider(self) -> DiscoveryProvider {
+        match self {
+            ProviderArg::Lab => DiscoveryProvider::Lab,
+            ProviderArg::Onprem => DiscoveryProvider::Onprem,
+            ProviderArg::Aws => DiscoveryProvider::Aws,
+            ProviderArg::Azure => DiscoveryProvider::Azure,
+            ProviderArg::Gcp => DiscoveryProvider::Gcp,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -212,6 +265,38 @@ async fn store(cli: &Cli) -> anyhow::Result<Store> {
 
 fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// The topology as `topology` and `discover` print it. JSON is the stable
+/// shape the README documents: networks, connections, findings, providers.
+fn print_topology(
+    service: &TopologyService,
+    refreshed: &Refreshed,
+    format: Format,
+    out: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let text = match format {
+        Format::Text => format!(
+            "{}\nSnapshot {}; {} findings (`switchboard findings`).",
+            report::summary(&refreshed.topology),
+            refreshed.snapshot,
+            service.findings(&refreshed.topology).len()
+        ),
+        Format::Json => serde_json::to_string_pretty(&serde_json::json!({
+            "snapshot": refreshed.snapshot,
+            "taken_at": refreshed.topology.taken_at,
+            "networks": refreshed.topology.networks,
+            "connections": refreshed.topology.connections,
+            "findings": service.findings(&refreshed.topology),
+            "providers": refreshed.topology.providers,
+        }))?,
+    };
+    match out {
+        Some(path) => std::fs::write(path, text + "\n")
+            .with_context(|| format!("writing {}", path.display()))?,
+        None => println!("{text}"),
+    }
     Ok(())
 }
 
@@ -365,11 +450,71 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
         }
         Command::Topology { format } => {
-            let config = config(&cli)?;
-            let estate = load_estate(&config)?;
+            let app = App::open(config(&cli)?).await?;
+            let latest = app.topology.latest().await?;
+            print_topology(&app.topology, &latest, *format, None)?;
+        }
+        Command::Discover {
+            providers,
+            format,
+            out,
+        } => {
+            let app = App::open(config(&cli)?).await?;
+            let service = if providers.is_empty() {
+                app.topology.clone()
+            } else {
+                let chosen: Vec<DiscoveryProvider> =
+                    providers.iter().map(|p| p.provider()).collect();
+                Arc::new(app.topology_service(&chosen)?)
+            };
+            let refreshed = service.refresh().await?;
+            let line = report::providers_line(&refreshed.topology);
+            if refreshed
+                .topology
+                .providers
+                .values()
+                .any(|o| o.label() != "ok")
+            {
+                eprintln!("switchboard: discovery was partial: {line}");
+            }
+            print_topology(&service, &refreshed, *format, out.as_deref())?;
+        }
+        Command::Findings { format } => {
+            let app = App::open(config(&cli)?).await?;
+            let latest = app.topology.latest().await?;
+            let findings = app.topology.findings(&latest.topology);
             match format {
-                Format::Json => print_json(&estate)?,
-                Format::Text => println!("{}", topology_text::summary(&estate)),
+                Format::Json => print_json(&serde_json::json!({
+                    "snapshot": latest.snapshot,
+                    "taken_at": latest.topology.taken_at,
+                    "findings": findings,
+                }))?,
+                Format::Text => println!("{}", report::findings_text(&findings)),
+            }
+        }
+        Command::Diff { from, to, format } => {
+            let app = App::open(config(&cli)?).await?;
+            let (from, to, diff) = app.topology.diff(*from, *to).await?;
+            match format {
+                Format::Json => print_json(&serde_json::json!({
+                    "from": from, "to": to, "diff": diff,
+                }))?,
+                Format::Text => println!("{}", report::diff_text(from, to, &diff)),
+            }
+        }
+        Command::Snapshots { limit, format } => {
+            let store = store(&cli).await?;
+            let list = store.snapshots(*limit).await?;
+            match format {
+                Format::Json => print_json(&list)?,
+                Format::Text => {
+                    for s in list {
+                        println!(
+                            "{:>5}  {}  {:<8} {} networks, {} connections",
+                            s.id, s.taken_at, s.status, s.networks, s.connections
+                        );
+                    }
+                }
             }
         }
         Command::Lab { command } => {

@@ -80,6 +80,16 @@ pub enum ConnectionStatus {
     Down,
 }
 
+impl ConnectionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionStatus::Up => "up",
+            ConnectionStatus::Degraded => "degraded",
+            ConnectionStatus::Down => "down",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Connection {

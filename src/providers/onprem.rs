@@ -283,21 +283,25 @@ pub struct DocumentedInventory {
 
 impl DocumentedInventory {
     pub fn load(path: &Path) -> Result<DocumentedInventory, InventoryFileError> {
-        let origin = path.display().to_string();
-        let documented: DocumentedInventory = parse(&read(path)?, &origin)?;
+        DocumentedInventory::from_yaml(&read(path)?, &path.display().to_string())
+    }
+
+    pub fn from_yaml(text: &str, origin: &str) -> Result<DocumentedInventory, InventoryFileError> {
+        let documented: DocumentedInventory = parse(text, origin)?;
+        let invalid = |what: String| InventoryFileError::Invalid {
+            path: origin.to_string(),
+            what,
+        };
         let mut ids = BTreeSet::new();
         for c in &documented.connections {
             if !ids.insert(c.id.as_str()) {
-                return Err(InventoryFileError::Invalid {
-                    path: origin,
-                    what: format!("connection '{}' is listed twice", c.id),
-                });
+                return Err(invalid(format!("connection '{}' is listed twice", c.id)));
             }
             if c.between[0] == c.between[1] {
-                return Err(InventoryFileError::Invalid {
-                    path: origin,
-                    what: format!("connection '{}' joins '{}' to itself", c.id, c.between[0]),
-                });
+                return Err(invalid(format!(
+                    "connection '{}' joins '{}' to itself",
+                    c.id, c.between[0]
+                )));
             }
         }
         Ok(documented)

@@ -392,11 +392,7 @@ fn status_findings(topology: &Topology, out: &mut Vec<Finding>) {
             ConnectionStatus::Degraded => FindingKind::ConnectionDegraded,
             ConnectionStatus::Down => FindingKind::ConnectionDown,
         };
-        let state = if kind == FindingKind::ConnectionDown {
-            "down"
-        } else {
-            "degraded"
-        };
+        let state = c.status.as_str();
         out.push(Finding {
             kind,
             subjects: vec![c.id.clone()],
@@ -449,9 +445,9 @@ fn internet_routed(topology: &Topology, usage: &Usage, out: &mut Vec<Finding>) {
     }
 }
 
-/// Per-GB price of the cheapest private path (Dijkstra over known prices;
-/// a connection without a known price counts as free to reach, so the
-/// answer is a lower bound only when prices are missing).
+/// Per-GB price of the cheapest private path (Dijkstra over per-GB prices;
+/// a connection without a known price counts at the internet's price, so a
+/// saving is never claimed on a guess).
 fn cheapest_private_per_gb(
     graph: &TopologyGraph,
     usage: &Usage,
@@ -460,7 +456,12 @@ fn cheapest_private_per_gb(
 ) -> Option<f64> {
     let costs = petgraph::algo::dijkstra(&graph.graph, from, Some(to), |e| {
         let c = &graph.topology.connections[*e.weight()];
-        usage.per_gb_usd.get(&c.id).copied().unwrap_or(0.0).max(0.0)
+        usage
+            .per_gb_usd
+            .get(&c.id)
+            .copied()
+            .unwrap_or(usage.internet_per_gb_usd)
+            .max(0.0)
     });
     costs.get(&to).copied()
 }
@@ -469,10 +470,36 @@ fn round_cents(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// Zombie: an operated link (circuit or VPN) that carries nothing and is not
+/// the standby of a link that does (a VPN beside a busy DX between the same
+/// networks is a backup, not a zombie). Low traffic: a circuit priced per GB
+/// below the internet whose volume does not pay for its base fee (a VPN's
+/// traffic is billed as internet egress anyway, so only zombies apply to it).
 fn low_traffic(units: &[Domain], usage: &Usage, out: &mut Vec<Finding>) {
     let Some(traffic) = &usage.traffic else {
         return;
     };
+    let unit_gb = |unit: &Domain| -> f64 {
+        unit.connections
+            .iter()
+            .map(|c| traffic.get(&c.id).copied().unwrap_or(0.0))
+            .sum()
+    };
+    let ends = |unit: &Domain| {
+        unit.connections
+            .first()
+            .map(|c| unordered(&c.a, &c.b))
+            .unwrap_or_default()
+    };
+    let mut busy_pairs: HashMap<(String, String), Vec<String>> = HashMap::new();
+    for unit in units {
+        if unit_gb(unit) > 0.0 {
+            busy_pairs
+                .entry(ends(unit))
+                .or_default()
+                .push(unit.key.clone());
+        }
+    }
     for unit in units {
         let Some(first) = unit.connections.first() else {
             continue;
@@ -488,65 +515,75 @@ fn low_traffic(units: &[Domain], usage: &Usage, out: &mut Vec<Finding>) {
         if base <= 0.0 {
             continue;
         }
-        let gb: f64 = unit
+        let gb = unit_gb(unit);
+        let ids: Vec<String> = unit.connections.iter().map(|c| c.id.clone()).collect();
+        let label = format!(
+            "{} ({} {} ↔ {})",
+            unit.key,
+            first.kind.as_str(),
+            first.a,
+            first.b
+        );
+        if gb == 0.0 {
+            if let Some(primaries) = busy_pairs.get(&ends(unit)) {
+                tracing::debug!(unit = %unit.key, ?primaries, "idle link is a standby");
+                continue;
+            }
+            out.push(Finding {
+                kind: FindingKind::Zombie,
+                subjects: ids,
+                summary: format!("{label} carries no traffic and costs ${base:.2}/month"),
+                evidence: vec![
+                    "no flow uses it, and no busy link between the same networks needs it as a standby"
+                        .to_string(),
+                ],
+                monthly_usd: Some(round_cents(base)),
+            });
+            continue;
+        }
+        let per_gb = unit
             .connections
             .iter()
-            .map(|c| traffic.get(&c.id).copied().unwrap_or(0.0))
-            .sum();
-        let per_gb_cost: f64 = unit
-            .connections
-            .iter()
-            .map(|c| {
-                traffic.get(&c.id).copied().unwrap_or(0.0)
-                    * usage.per_gb_usd.get(&c.id).copied().unwrap_or(0.0)
-            })
-            .sum();
-        let current = base + per_gb_cost;
+            .filter_map(|c| usage.per_gb_usd.get(&c.id).copied())
+            .fold(f64::NAN, f64::max);
+        let margin = usage.internet_per_gb_usd - per_gb;
+        if per_gb.is_nan() || margin <= 0.0 {
+            continue;
+        }
+        let current = base + gb * per_gb;
         let over_internet = gb * usage.internet_per_gb_usd;
         if current <= over_internet {
             continue;
         }
-        let ids: Vec<String> = unit.connections.iter().map(|c| c.id.clone()).collect();
-        let kind = if gb == 0.0 {
-            FindingKind::Zombie
-        } else {
-            FindingKind::LowTraffic
-        };
+        let break_even = base / margin;
         let flows: Vec<&str> = usage
             .flows
             .iter()
             .filter(|f| f.path.iter().any(|p| ids.contains(p)))
             .map(|f| f.id.as_str())
             .collect();
-        let mut evidence = vec![format!(
-            "base ${base:.2}/month + ${per_gb_cost:.2} per-GB charges for {gb:.0} GB/month; the same traffic over the internet: ${over_internet:.2}"
-        )];
+        let mut evidence = vec![
+            format!(
+                "full cost ${current:.2}/month (base ${base:.2} + {gb:.0} GB × ${per_gb:.3}); the same traffic over the internet: ${over_internet:.2} ({gb:.0} GB × ${:.3})",
+                usage.internet_per_gb_usd
+            ),
+            format!(
+                "breaks even at {break_even:.0} GB/month = base ${base:.2} ÷ (${:.3} − ${per_gb:.3}) per GB",
+                usage.internet_per_gb_usd
+            ),
+        ];
         if !flows.is_empty() {
             evidence.push(format!(
-                "flows that would move: {} (check their compliance before moving them to the internet)",
+                "flows that would move: {} (check their compliance before moving any to the internet)",
                 flows.join(", ")
             ));
         }
         out.push(Finding {
-            kind,
+            kind: FindingKind::LowTraffic,
             subjects: ids,
-            summary: if kind == FindingKind::Zombie {
-                format!(
-                    "{} ({} {} ↔ {}) carries no traffic and costs ${base:.2}/month",
-                    unit.key,
-                    first.kind.as_str(),
-                    first.a,
-                    first.b
-                )
-            } else {
-                format!(
-                    "{} ({} {} ↔ {}) carries {gb:.0} GB/month: its fees exceed what that traffic costs over the internet",
-                    unit.key,
-                    first.kind.as_str(),
-                    first.a,
-                    first.b
-                )
-            },
+            summary: format!(
+                "{label} carries {gb:.0} GB/month, below the {break_even:.0} GB/month that pays for its base fee"
+            ),
             evidence,
             monthly_usd: Some(round_cents(current - over_internet)),
         });
@@ -688,5 +725,281 @@ fn unresolved(topology: &Topology, out: &mut Vec<Finding>) {
             evidence: vec![hint.to_string()],
             monthly_usd: None,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::model::TopoNetwork;
+    use chrono::Utc;
+
+    fn net(id: &str, cloud: Cloud, kind: NetworkKind) -> TopoNetwork {
+        TopoNetwork {
+            id: id.into(),
+            name: id.into(),
+            cloud,
+            region: "r".into(),
+            kind,
+            cidrs: vec![],
+            provider: "t".into(),
+            account: None,
+        }
+    }
+
+    fn conn(
+        id: &str,
+        kind: ConnectionKind,
+        a: &str,
+        b: &str,
+        group: Option<&str>,
+    ) -> TopoConnection {
+        TopoConnection {
+            id: id.into(),
+            kind,
+            a: a.into(),
+            b: b.into(),
+            status: ConnectionStatus::Up,
+            bandwidth_gbps: None,
+            latency_ms: None,
+            group: group.map(str::to_string),
+            name: None,
+            seen_by: vec![format!("t:{id}")],
+        }
+    }
+
+    /// AWS VPC and Azure VNet, each tied to dc1; the VPC also has dc2 behind
+    /// it; everyone has an internet uplink.
+    fn estate() -> Topology {
+        use ConnectionKind::*;
+        Topology {
+            taken_at: Utc::now(),
+            networks: vec![
+                net("vpc", Cloud::Aws, NetworkKind::Vpc),
+                net("vnet", Cloud::Azure, NetworkKind::Vnet),
+                net("dc1", Cloud::Onprem, NetworkKind::Datacenter),
+                net("dc2", Cloud::Onprem, NetworkKind::Datacenter),
+                net("internet", Cloud::Onprem, NetworkKind::Internet),
+            ],
+            connections: vec![
+                conn("dx", DirectConnect, "vpc", "dc1", None),
+                conn("t1", Vpn, "vpc", "dc1", Some("vpn-a")),
+                conn("t2", Vpn, "vpc", "dc1", Some("vpn-a")),
+                conn("er", Expressroute, "vnet", "dc1", None),
+                conn("v1", Vpn, "vpc", "dc2", Some("vpn-b")),
+                conn("v2", Vpn, "vpc", "dc2", Some("vpn-b")),
+                conn("i-vpc", Internet, "vpc", "internet", None),
+                conn("i-vnet", Internet, "vnet", "internet", None),
+                conn("i-dc1", Internet, "dc1", "internet", None),
+            ],
+            providers: Default::default(),
+        }
+    }
+
+    fn usage(traffic: &[(&str, f64)], base: &[(&str, f64)], per_gb: &[(&str, f64)]) -> Usage {
+        let map = |v: &[(&str, f64)]| v.iter().map(|(k, x)| (k.to_string(), *x)).collect();
+        Usage {
+            traffic: Some(map(traffic)),
+            base_usd: map(base),
+            per_gb_usd: map(per_gb),
+            internet_per_gb_usd: 0.09,
+            flows: vec![],
+        }
+    }
+
+    fn run(
+        topology: &Topology,
+        usage: &Usage,
+        documented: Option<&[DocumentedConnection]>,
+    ) -> Vec<Finding> {
+        findings(&FindingInputs {
+            topology,
+            documented,
+            usage,
+        })
+    }
+
+    fn of_kind(findings: &[Finding], kind: FindingKind) -> Vec<Vec<String>> {
+        findings
+            .iter()
+            .filter(|f| f.kind == kind)
+            .map(|f| f.subjects.clone())
+            .collect()
+    }
+
+    #[test]
+    fn single_circuits_and_transit_sites_are_single_points_of_failure() {
+        let topo = estate();
+        let found = run(&topo, &Usage::default(), None);
+        let spof = of_kind(&found, FindingKind::SinglePointOfFailure);
+        // The ER is the VNet's only private link; both VPN tunnels to dc2 are
+        // one failure domain; dc1 is the only transit between AWS and Azure.
+        // The DX and the VPN beside it back each other up.
+        assert!(spof.contains(&vec!["er".to_string()]), "{spof:?}");
+        assert!(
+            spof.contains(&vec!["v1".to_string(), "v2".to_string()]),
+            "{spof:?}"
+        );
+        assert!(spof.contains(&vec!["dc1".to_string()]), "{spof:?}");
+        assert!(
+            !spof.iter().any(|s| s.contains(&"dx".to_string())),
+            "{spof:?}"
+        );
+        let er = found.iter().find(|f| f.subjects == ["er"]).unwrap();
+        assert!(
+            er.evidence
+                .iter()
+                .any(|e| e.contains("falls back to the internet")),
+            "{er:?}"
+        );
+        let vpn_b = found.iter().find(|f| f.subjects == ["v1", "v2"]).unwrap();
+        assert!(
+            vpn_b
+                .evidence
+                .iter()
+                .any(|e| e.contains("lose connectivity")),
+            "{vpn_b:?}"
+        );
+    }
+
+    #[test]
+    fn a_down_link_is_reported_and_no_longer_counts_as_redundancy() {
+        let mut topo = estate();
+        topo.connections[0].status = ConnectionStatus::Down; // dx
+        let found = run(&topo, &Usage::default(), None);
+        assert_eq!(
+            of_kind(&found, FindingKind::ConnectionDown),
+            [vec!["dx".to_string()]]
+        );
+        let spof = of_kind(&found, FindingKind::SinglePointOfFailure);
+        assert!(
+            spof.contains(&vec!["t1".to_string(), "t2".to_string()]),
+            "{spof:?}"
+        );
+    }
+
+    #[test]
+    fn idle_standby_is_not_a_zombie_but_an_idle_lone_link_is() {
+        let topo = estate();
+        let u = usage(
+            &[("dx", 50_000.0)],
+            &[
+                ("dx", 1620.0),
+                ("t1", 18.0),
+                ("t2", 18.0),
+                ("v1", 18.0),
+                ("v2", 18.0),
+            ],
+            &[
+                ("dx", 0.02),
+                ("t1", 0.09),
+                ("t2", 0.09),
+                ("v1", 0.09),
+                ("v2", 0.09),
+            ],
+        );
+        let found = run(&topo, &u, None);
+        let zombies: Vec<&Finding> = found
+            .iter()
+            .filter(|f| f.kind == FindingKind::Zombie)
+            .collect();
+        assert_eq!(zombies.len(), 1, "{found:?}");
+        assert_eq!(zombies[0].subjects, ["v1", "v2"]);
+        assert_eq!(zombies[0].monthly_usd, Some(36.0));
+        assert!(
+            of_kind(&found, FindingKind::LowTraffic).is_empty(),
+            "50 TB pays for the DX"
+        );
+    }
+
+    #[test]
+    fn a_circuit_below_break_even_is_low_traffic_with_the_formula_shown() {
+        let topo = estate();
+        // $1,620 base, $0.02/GB against $0.09 internet: break-even 1620 / 0.07 = 23,142.9 GB.
+        let u = usage(&[("dx", 3_000.0)], &[("dx", 1620.0)], &[("dx", 0.02)]);
+        let found = run(&topo, &u, None);
+        let low: Vec<&Finding> = found
+            .iter()
+            .filter(|f| f.kind == FindingKind::LowTraffic)
+            .collect();
+        assert_eq!(low.len(), 1);
+        // full 1620 + 60 = 1680 against 270 over the internet.
+        assert_eq!(low[0].monthly_usd, Some(1410.0));
+        assert!(
+            low[0].summary.contains("23143 GB/month"),
+            "{}",
+            low[0].summary
+        );
+        assert!(
+            low[0].evidence.iter().any(|e| e.contains("÷")),
+            "{:?}",
+            low[0].evidence
+        );
+    }
+
+    #[test]
+    fn without_traffic_data_nothing_is_called_a_zombie() {
+        let found = run(&estate(), &Usage::default(), None);
+        assert!(of_kind(&found, FindingKind::Zombie).is_empty());
+    }
+
+    #[test]
+    fn internet_flows_with_a_private_path_are_priced() {
+        let topo = estate();
+        let mut u = usage(&[], &[], &[("dx", 0.02), ("er", 0.0)]);
+        u.flows.push(FlowRoute {
+            id: "f1".into(),
+            from: "vpc".into(),
+            to: "vnet".into(),
+            monthly_gb: 1000.0,
+            path: vec!["i-vpc".into(), "i-vnet".into()],
+        });
+        let found = run(&topo, &u, None);
+        let f = found
+            .iter()
+            .find(|f| f.kind == FindingKind::InternetRouted)
+            .unwrap();
+        // 1000 GB × (0.09 − 0.02) on DX + ER.
+        assert_eq!(f.monthly_usd, Some(70.0));
+    }
+
+    #[test]
+    fn drift_matches_by_id_reference_and_ends() {
+        let topo = estate();
+        let doc =
+            |id: &str, kind, a: &str, b: &str, reference: Option<&str>| DocumentedConnection {
+                id: id.into(),
+                kind,
+                between: [a.into(), b.into()],
+                reference: reference.map(str::to_string),
+            };
+        let documented = vec![
+            doc("dx", ConnectionKind::DirectConnect, "vpc", "dc1", None),
+            doc(
+                "backup-vpn",
+                ConnectionKind::Vpn,
+                "vpc",
+                "dc1",
+                Some("vpn-a"),
+            ),
+            doc(
+                "er-circuit",
+                ConnectionKind::Expressroute,
+                "dc1",
+                "vnet",
+                None,
+            ),
+            doc("dx-eu", ConnectionKind::DirectConnect, "vpc", "dc2", None),
+        ];
+        let found = run(&topo, &Usage::default(), Some(&documented));
+        assert_eq!(
+            of_kind(&found, FindingKind::DocumentedMissing),
+            [vec!["dx-eu".to_string()]]
+        );
+        assert_eq!(
+            of_kind(&found, FindingKind::Undocumented),
+            [vec!["v1".to_string(), "v2".to_string()]],
+            "internet uplinks are not expected in design documents"
+        );
     }
 }

@@ -251,8 +251,9 @@ fn tarjan(graph: &UnGraph<(), Vec<usize>>) -> Cuts {
         let mut pieces: Vec<Vec<Range<usize>>> =
             children.iter().map(|&c| vec![subtree(c)]).collect();
         let own = disc[node.index()];
-        let mut holes: Vec<Range<usize>> = vec![own..own + 1];
-        holes.extend(children.iter().map(|&c| subtree(c)));
+        let holes: Vec<Range<usize>> = std::iter::once(own..own + 1)
+            .chain(children.iter().map(|&c| subtree(c)))
+            .collect();
         let rest = subtract(component, &holes);
         if !rest.is_empty() {
             pieces.push(rest);

@@ -237,20 +237,33 @@ pub fn merge(results: Vec<ProviderResult>, taken_at: DateTime<Utc>) -> Topology 
             }
         }
     }
-    let mut peerings: HashMap<(String, String), usize> = HashMap::new();
+    // A peering's two halves name each other's networks; a network's internet
+    // uplink may be reported by two inventories (the lab and the on-prem file).
+    let mut halves: HashMap<(String, String), usize> = HashMap::new();
     for (i, side) in sides.iter().enumerate() {
-        if side.record.kind != ConnectionKind::Peering || partner[i].is_some() {
+        if partner[i].is_some() {
             continue;
         }
-        if let RemoteEnd::Network(remote) = &side.record.remote {
-            let key = unordered(&side.record.local, remote);
-            match peerings.get(&key) {
+        let key = match (&side.record.kind, &side.record.remote) {
+            (ConnectionKind::Peering, RemoteEnd::Network(remote)) => {
+                unordered(&side.record.local, remote)
+            }
+            (ConnectionKind::Internet, RemoteEnd::Internet) => {
+                unordered(&side.record.local, INTERNET)
+            }
+            (ConnectionKind::Internet, RemoteEnd::Network(remote)) if remote == INTERNET => {
+                unordered(&side.record.local, INTERNET)
+            }
+            _ => continue,
+        };
+        {
+            match halves.get(&key) {
                 Some(&j) if partner[j].is_none() => {
                     partner[i] = Some(j);
                     partner[j] = Some(i);
                 }
                 _ => {
-                    peerings.insert(key, i);
+                    halves.insert(key, i);
                 }
             }
         }
@@ -267,8 +280,15 @@ pub fn merge(results: Vec<ProviderResult>, taken_at: DateTime<Utc>) -> Topology 
         let (far, status, seen_by, bandwidth, latency) = match partner[i] {
             Some(j) => {
                 let other = &sides[j];
+                // Two reports of one uplink share their local end; the far
+                // end is the one they both name.
+                let far = if other.record.local == record.local {
+                    resolve_remote(&mut merger, &addresses, &circuits, side)
+                } else {
+                    resolve_local(&mut merger, other)
+                };
                 (
-                    resolve_local(&mut merger, other),
+                    far,
                     worse(record.status, other.record.status),
                     vec![seen(side), seen(other)],
                     min_known(record.bandwidth_gbps, other.record.bandwidth_gbps),
@@ -547,6 +567,36 @@ mod tests {
         ));
         let topo = merge(vec![ProviderResult::Read(azure)], Utc::now());
         assert_eq!(topo.connections.len(), 1);
+    }
+
+    #[test]
+    fn an_uplink_reported_by_two_inventories_is_one_connection_to_the_internet() {
+        let mut lab = Inventory::new("lab");
+        lab.networks
+            .push(network("dc1", Cloud::Onprem, NetworkKind::Datacenter));
+        lab.networks
+            .push(network(INTERNET, Cloud::Onprem, NetworkKind::Internet));
+        lab.links.push(link(
+            "inet-dc1",
+            ConnectionKind::Internet,
+            "dc1",
+            RemoteEnd::Network(INTERNET.into()),
+        ));
+        let mut onprem = onprem();
+        onprem.links.push(link(
+            "inet-dc1",
+            ConnectionKind::Internet,
+            "dc1",
+            RemoteEnd::Internet,
+        ));
+        let topo = merge(
+            vec![ProviderResult::Read(lab), ProviderResult::Read(onprem)],
+            Utc::now(),
+        );
+        assert_eq!(topo.connections.len(), 1, "{:?}", topo.connections);
+        let c = &topo.connections[0];
+        assert_eq!((c.a.as_str(), c.b.as_str()), ("dc1", INTERNET));
+        assert_eq!(c.seen_by, ["lab:inet-dc1", "onprem:inet-dc1"]);
     }
 
     #[test]

@@ -10,6 +10,8 @@ pub mod graph;
 pub mod inventory;
 pub mod merge;
 pub mod model;
+pub mod report;
+pub mod service;
 
 pub use inventory::{
     AddressRecord, CircuitRecord, DiscoveryError, Inventory, InventorySource, LinkRecord,

@@ -1,0 +1,129 @@
+//! The topology service: runs discovery, keeps snapshots, answers `topology`,
+//! `findings` and `diff` for chat and CLI alike. The IO driver around the pure
+//! merge, findings and diff; one refresh runs at a time.
+
+use super::diff::{diff, TopologyDiff};
+use super::discovery::Discovery;
+use super::findings::{findings, DocumentedConnection, Finding, FindingInputs, Usage};
+use super::model::Topology;
+use super::report::providers_line;
+use crate::store::{Store, StoreError};
+use chrono::Utc;
+use tokio::sync::Mutex;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TopologyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no provider could be read ({0}); the previous snapshot is kept")]
+    NothingRead(String),
+    #[error("no snapshot {0}")]
+    UnknownSnapshot(i64),
+    #[error("a diff needs two snapshots; there are {0} so far (run discovery again)")]
+    NotEnoughSnapshots(usize),
+}
+
+pub struct TopologyService {
+    store: Store,
+    discovery: Discovery,
+    documented: Option<Vec<DocumentedConnection>>,
+    usage: Usage,
+    refreshing: Mutex<()>,
+}
+
+/// A refresh's result.
+pub struct Refreshed {
+    pub snapshot: i64,
+    pub topology: Topology,
+}
+
+impl TopologyService {
+    pub fn new(
+        store: Store,
+        discovery: Discovery,
+        documented: Option<Vec<DocumentedConnection>>,
+        usage: Usage,
+    ) -> TopologyService {
+        TopologyService {
+            store,
+            discovery,
+            documented,
+            usage,
+            refreshing: Mutex::new(()),
+        }
+    }
+
+    pub fn sources(&self) -> Vec<&'static str> {
+        self.discovery.source_names()
+    }
+
+    /// Runs discovery now and saves the snapshot, unless nothing at all
+    /// could be read (then the previous snapshot stays the latest).
+    pub async fn refresh(&self) -> Result<Refreshed, TopologyError> {
+        let _one_at_a_time = self.refreshing.lock().await;
+        let previous = self.store.snapshot(None).await?;
+        let run = self
+            .discovery
+            .run(previous.as_ref().map(|(_, t)| t), Utc::now())
+            .await;
+        if run.nothing_read {
+            return Err(TopologyError::NothingRead(providers_line(&run.topology)));
+        }
+        let snapshot = self.store.save_snapshot(&run.topology).await?;
+        tracing::info!(
+            snapshot,
+            networks = run.topology.networks.len(),
+            connections = run.topology.connections.len(),
+            "discovery snapshot saved"
+        );
+        Ok(Refreshed {
+            snapshot,
+            topology: run.topology,
+        })
+    }
+
+    /// The latest snapshot, or a fresh discovery when there is none yet.
+    pub async fn latest(&self) -> Result<Refreshed, TopologyError> {
+        match self.store.snapshot(None).await? {
+            Some((snapshot, topology)) => Ok(Refreshed { snapshot, topology }),
+            None => self.refresh().await,
+        }
+    }
+
+    pub fn findings(&self, topology: &Topology) -> Vec<Finding> {
+        findings(&FindingInputs {
+            topology,
+            documented: self.documented.as_deref(),
+            usage: &self.usage,
+        })
+    }
+
+    /// What changed from `from` to `to`; by default between the last two snapshots.
+    pub async fn diff(
+        &self,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<(i64, i64, TopologyDiff), TopologyError> {
+        let (from, to) = match (from, to) {
+            (Some(f), Some(t)) => (f, t),
+            (f, t) => {
+                let recent = self.store.snapshots(2).await?;
+                let latest = recent.first().map(|s| s.id);
+                let before = recent.get(1).map(|s| s.id);
+                match (f.or(before), t.or(latest)) {
+                    (Some(f), Some(t)) => (f, t),
+                    _ => return Err(TopologyError::NotEnoughSnapshots(recent.len())),
+                }
+            }
+        };
+        let load = |id: i64| async move {
+            self.store
+                .snapshot(Some(id))
+                .await?
+                .map(|(_, t)| t)
+                .ok_or(TopologyError::UnknownSnapshot(id))
+        };
+        let (before, after) = (load(from).await?, load(to).await?);
+        Ok((from, to, diff(&before, &after)))
+    }
+}
