@@ -426,7 +426,7 @@ impl Arm {
         url.query_pairs_mut()
             .append_pair("api-version", api_version);
         let mut items = Vec::new();
-        loop {
+        for _ in 0..rest::MAX_PAGES {
             let mut page = self.rest.get_json(&self.token, &url, api).await?;
             match page.get_mut("value").map(Value::take) {
                 Some(Value::Array(values)) => items.extend(values),
@@ -445,6 +445,7 @@ impl Arm {
                 _ => return Ok(items),
             }
         }
+        Err(bad(api, &format!("more than {} pages", rest::MAX_PAGES)))
     }
 }
 

@@ -40,6 +40,8 @@ impl std::fmt::Debug for AccessToken {
 const BASE_BACKOFF: Duration = Duration::from_millis(250);
 /// No single wait is longer, whatever the server asks: discovery is bounded.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A list longer than this many pages is taken as a server looping.
+pub const MAX_PAGES: usize = 1000;
 /// Error bodies are quoted in problems; keep them readable.
 const MAX_DETAIL: usize = 300;
 
