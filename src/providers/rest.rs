@@ -83,10 +83,6 @@ impl RestClient {
         })
     }
 
-    pub fn provider(&self) -> &'static str {
-        self.provider
-    }
-
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }
