@@ -3,8 +3,11 @@
 //! what it applied, and say whether a resource still exists. The engine never
 //! knows which provider it is talking to.
 
+pub mod azure;
+pub mod gcp;
 pub mod lab;
 pub mod onprem;
+pub mod rest;
 
 use crate::domain::{Change, Estate, ResourceId};
 use async_trait::async_trait;

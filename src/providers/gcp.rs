@@ -1,0 +1,691 @@
+//! GCP discovery over the Compute Engine v1 REST API: per project, networks
+//! (CIDRs from their subnetworks), routes and firewalls (counted), HA and
+//! classic VPN gateways (interface IPs become addresses), external VPN
+//! gateways (counted), VPN tunnels, Cloud Routers and interconnect
+//! attachments, mapped to an `Inventory`. The driver (`GcpDiscovery`) does
+//! the IO through `rest::RestClient`; `map_project` is pure.
+//!
+//! Invariants: resources are joined on the path of their URLs
+//! (`projects/p/regions/r/routers/x`), never the host; network ids are
+//! `projects/p/global/networks/n`; an aggregated list's `unreachables` are
+//! reported as problems, never read as empty; a failing project or API is a
+//! `problems` entry while the rest is read; `Err` only when nothing could be.
+
+use super::rest::{self, AccessToken, RestClient};
+use crate::domain::{Cloud, ConnectionKind, ConnectionStatus, NetworkKind};
+use crate::topology::{
+    AddressRecord, DiscoveryError, Inventory, InventorySource, LinkRecord, NetworkRecord, RemoteEnd,
+};
+use reqwest::Url;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Duration;
+use tracing::Instrument;
+
+const PROVIDER: &str = "gcp";
+const DEFAULT_ENDPOINT: &str = "https://compute.googleapis.com";
+const METADATA_TOKEN_URL: &str =
+    "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token";
+/// The metadata server answers at once on GCP; elsewhere nothing does.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GcpDiscoveryConfig {
+    pub enabled: bool,
+    /// Project ids to read (Compute has no "every project" list).
+    pub projects: Vec<String>,
+    /// Compute endpoint; `https://compute.googleapis.com` when unset.
+    pub endpoint: Option<String>,
+    pub timeout_secs: u64,
+    pub max_attempts: u32,
+}
+
+impl Default for GcpDiscoveryConfig {
+    fn default() -> Self {
+        GcpDiscoveryConfig {
+            enabled: false,
+            projects: Vec::new(),
+            endpoint: None,
+            timeout_secs: 30,
+            max_attempts: 5,
+        }
+    }
+}
+
+/// Where the Compute token comes from.
+#[derive(Debug, Clone)]
+pub enum GcpCredential {
+    /// A token obtained elsewhere (`GOOGLE_OAUTH_ACCESS_TOKEN`).
+    AccessToken(AccessToken),
+    /// The instance's service account (metadata server), then `gcloud`'s login.
+    MetadataThenGcloud,
+}
+
+impl GcpCredential {
+    pub fn from_env() -> GcpCredential {
+        match std::env::var("GOOGLE_OAUTH_ACCESS_TOKEN") {
+            Ok(token) if !token.trim().is_empty() => {
+                GcpCredential::AccessToken(AccessToken::new(token.trim()))
+            }
+            _ => GcpCredential::MetadataThenGcloud,
+        }
+    }
+
+    async fn token(&self, rest: &RestClient) -> Result<AccessToken, DiscoveryError> {
+        match self {
+            GcpCredential::AccessToken(token) => Ok(token.clone()),
+            GcpCredential::MetadataThenGcloud => {
+                let metadata = rest
+                    .http()
+                    .get(METADATA_TOKEN_URL)
+                    .header("Metadata-Flavor", "Google")
+                    .timeout(METADATA_TIMEOUT);
+                match rest.token(metadata, "metadata server").await {
+                    Ok(token) => Ok(token),
+                    Err(metadata_error) => rest::cli_output(
+                        PROVIDER,
+                        "gcloud",
+                        &["auth", "print-access-token"],
+                        Duration::from_secs(30),
+                    )
+                    .await
+                    .map(AccessToken::new)
+                    .map_err(|cli_error| DiscoveryError::Credentials {
+                        provider: PROVIDER,
+                        detail: format!(
+                            "set GOOGLE_OAUTH_ACCESS_TOKEN; tried {metadata_error}; tried {cli_error}"
+                        ),
+                    }),
+                }
+            }
+        }
+    }
+}
+
+/// Reads a GCP estate through the Compute API.
+#[derive(Debug, Clone)]
+pub struct GcpDiscovery {
+    config: GcpDiscoveryConfig,
+    credential: Option<GcpCredential>,
+}
+
+impl GcpDiscovery {
+    /// Credentials come from the environment when `inventory` runs.
+    pub fn new(config: GcpDiscoveryConfig) -> GcpDiscovery {
+        GcpDiscovery {
+            config,
+            credential: None,
+        }
+    }
+
+    pub fn with_credential(config: GcpDiscoveryConfig, credential: GcpCredential) -> GcpDiscovery {
+        GcpDiscovery {
+            config,
+            credential: Some(credential),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl InventorySource for GcpDiscovery {
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+
+    async fn inventory(&self) -> Result<Inventory, DiscoveryError> {
+        if self.config.projects.is_empty() {
+            return Err(DiscoveryError::Config {
+                provider: PROVIDER,
+                detail: "no projects configured (projects = [\"my-project\"])".into(),
+            });
+        }
+        let endpoint = self.config.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT);
+        let endpoint = Url::parse(endpoint).map_err(|e| DiscoveryError::Config {
+            provider: PROVIDER,
+            detail: format!("endpoint '{endpoint}': {e}"),
+        })?;
+        let rest = RestClient::new(
+            PROVIDER,
+            Duration::from_secs(self.config.timeout_secs.max(1)),
+            self.config.max_attempts,
+        )?;
+        let credential = self
+            .credential
+            .clone()
+            .unwrap_or_else(GcpCredential::from_env);
+        let token = credential.token(&rest).await?;
+        let compute = Compute {
+            rest,
+            token,
+            endpoint,
+        };
+        let mut inventory = Inventory::new(PROVIDER);
+        let mut succeeded = 0;
+        let mut first_error = None;
+        for project in &self.config.projects {
+            let span = tracing::info_span!("gcp_project", %project);
+            let (read, errors, ok) = compute.read_project(project).instrument(span).await;
+            succeeded += ok;
+            if first_error.is_none() {
+                first_error = errors.into_iter().next();
+            }
+            inventory.absorb(map_project(&read));
+        }
+        match first_error {
+            Some(error) if succeeded == 0 => Err(error),
+            _ => Ok(inventory),
+        }
+    }
+}
+
+struct Compute {
+    rest: RestClient,
+    token: AccessToken,
+    endpoint: Url,
+}
+
+/// The raw lists of one project, and what failed while reading them.
+#[derive(Debug, Default)]
+pub struct ProjectRead {
+    pub project: String,
+    pub networks: Vec<Value>,
+    pub subnetworks: Vec<Value>,
+    pub vpn_gateways: Vec<Value>,
+    pub target_vpn_gateways: Vec<Value>,
+    pub vpn_tunnels: Vec<Value>,
+    pub routers: Vec<Value>,
+    pub attachments: Vec<Value>,
+    /// Routes, firewalls, external VPN gateways: read to be counted.
+    pub counted: u64,
+    pub problems: Vec<String>,
+}
+
+/// Global lists (`items` is an array) and aggregated ones (`items` maps a
+/// scope to `{<key>: [...]}` or a warning).
+enum Shape {
+    Global,
+    Aggregated(&'static str),
+}
+
+impl Compute {
+    /// Reads one project; returns the lists, the failures and how many calls succeeded.
+    async fn read_project(&self, project: &str) -> (ProjectRead, Vec<DiscoveryError>, usize) {
+        let mut read = ProjectRead {
+            project: project.to_string(),
+            ..ProjectRead::default()
+        };
+        let mut errors = Vec::new();
+        let mut ok = 0;
+        let calls: [(&str, Shape, &str); 10] = [
+            ("global/networks", Shape::Global, "networks"),
+            (
+                "aggregated/subnetworks",
+                Shape::Aggregated("subnetworks"),
+                "subnetworks",
+            ),
+            ("global/routes", Shape::Global, "routes"),
+            ("global/firewalls", Shape::Global, "firewalls"),
+            (
+                "aggregated/vpnGateways",
+                Shape::Aggregated("vpnGateways"),
+                "VPN gateways",
+            ),
+            (
+                "aggregated/targetVpnGateways",
+                Shape::Aggregated("targetVpnGateways"),
+                "classic VPN gateways",
+            ),
+            (
+                "global/externalVpnGateways",
+                Shape::Global,
+                "external VPN gateways",
+            ),
+            (
+                "aggregated/vpnTunnels",
+                Shape::Aggregated("vpnTunnels"),
+                "VPN tunnels",
+            ),
+            (
+                "aggregated/routers",
+                Shape::Aggregated("routers"),
+                "routers",
+            ),
+            (
+                "aggregated/interconnectAttachments",
+                Shape::Aggregated("interconnectAttachments"),
+                "interconnect attachments",
+            ),
+        ];
+        for (path, shape, api) in calls {
+            let path = format!("compute/v1/projects/{project}/{path}");
+            let items = match self.list(&path, &shape, api, &mut read.problems).await {
+                Ok(items) => {
+                    ok += 1;
+                    items
+                }
+                Err(error) => {
+                    tracing::warn!(%project, %error, "gcp: part of the estate could not be read");
+                    read.problems.push(format!("project {project}: {error}"));
+                    errors.push(error);
+                    continue;
+                }
+            };
+            let slot = match api {
+                "networks" => &mut read.networks,
+                "subnetworks" => &mut read.subnetworks,
+                "VPN gateways" => &mut read.vpn_gateways,
+                "classic VPN gateways" => &mut read.target_vpn_gateways,
+                "VPN tunnels" => &mut read.vpn_tunnels,
+                "routers" => &mut read.routers,
+                "interconnect attachments" => &mut read.attachments,
+                _ => {
+                    read.counted += items.len() as u64;
+                    continue;
+                }
+            };
+            *slot = items;
+        }
+        (read, errors, ok)
+    }
+
+    /// Every item of a list, following `nextPageToken`. Scopes an aggregated
+    /// list could not reach go to `problems`.
+    async fn list(
+        &self,
+        path: &str,
+        shape: &Shape,
+        api: &str,
+        problems: &mut Vec<String>,
+    ) -> Result<Vec<Value>, DiscoveryError> {
+        let base = self
+            .endpoint
+            .join(path)
+            .map_err(|e| DiscoveryError::Config {
+                provider: PROVIDER,
+                detail: format!("{path}: {e}"),
+            })?;
+        let mut items = Vec::new();
+        let mut page_token: Option<String> = None;
+        for _ in 0..rest::MAX_PAGES {
+            let mut url = base.clone();
+            if let Some(token) = &page_token {
+                url.query_pairs_mut().append_pair("pageToken", token);
+            }
+            let mut page = self.rest.get_json(&self.token, &url, api).await?;
+            match (shape, page.get_mut("items").map(Value::take)) {
+                (_, None | Some(Value::Null)) => {}
+                (Shape::Global, Some(Value::Array(list))) => items.extend(list),
+                (Shape::Aggregated(key), Some(Value::Object(scopes))) => {
+                    for (_, mut scoped) in scopes {
+                        if let Some(Value::Array(list)) = scoped.get_mut(*key).map(Value::take) {
+                            items.extend(list);
+                        }
+                    }
+                }
+                _ => return Err(bad(api, "`items` has an unexpected shape")),
+            }
+            if let Some(Value::Array(unreachable)) = page.get("unreachables") {
+                let scopes: Vec<&str> = unreachable.iter().filter_map(Value::as_str).collect();
+                if !scopes.is_empty() {
+                    problems.push(format!("{path}: not reachable: {}", scopes.join(", ")));
+                }
+            }
+            match page.get("nextPageToken").and_then(Value::as_str) {
+                Some(next) if !next.is_empty() && page_token.as_deref() != Some(next) => {
+                    page_token = Some(next.to_string());
+                }
+                _ => return Ok(items),
+            }
+        }
+        Err(bad(api, &format!("more than {} pages", rest::MAX_PAGES)))
+    }
+}
+
+fn bad(api: &str, detail: &str) -> DiscoveryError {
+    DiscoveryError::BadResponse {
+        provider: PROVIDER,
+        api: api.to_string(),
+        detail: detail.to_string(),
+    }
+}
+
+// ---- pure mapping ---------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Network {
+    self_link: String,
+    name: String,
+    #[serde(rename = "IPv4Range")]
+    ipv4_range: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Subnetwork {
+    network: String,
+    ip_cidr_range: Option<String>,
+}
+
+/// HA VPN gateways, classic target VPN gateways and routers: all sit in a network.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InNetwork {
+    self_link: String,
+    network: Option<String>,
+    #[serde(default)]
+    vpn_interfaces: Vec<VpnInterface>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VpnInterface {
+    id: Option<u32>,
+    ip_address: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VpnTunnel {
+    self_link: String,
+    name: String,
+    status: Option<String>,
+    peer_ip: Option<String>,
+    vpn_gateway: Option<String>,
+    vpn_gateway_interface: Option<u32>,
+    target_vpn_gateway: Option<String>,
+    router: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Attachment {
+    self_link: String,
+    name: String,
+    router: Option<String>,
+    interconnect: Option<String>,
+    pairing_key: Option<String>,
+    state: Option<String>,
+    operational_status: Option<String>,
+    bandwidth: Option<String>,
+    admin_enabled: Option<bool>,
+}
+
+/// Maps one project's lists to its inventory. Pure.
+pub fn map_project(read: &ProjectRead) -> Inventory {
+    let mut inv = Inventory::new(PROVIDER);
+    inv.problems = read.problems.clone();
+    inv.resources_read = read.counted;
+    let mut problems = Vec::new();
+
+    let mut cidrs: HashMap<String, Vec<String>> = HashMap::new();
+    for item in &read.subnetworks {
+        if let Some(s) = rest::parse_item::<Subnetwork>(item, "subnetwork", &mut problems) {
+            inv.resources_read += 1;
+            if let Some(range) = s.ip_cidr_range {
+                cidrs
+                    .entry(resource_path(&s.network))
+                    .or_default()
+                    .push(range);
+            }
+        }
+    }
+    for item in &read.networks {
+        let Some(n) = rest::parse_item::<Network>(item, "network", &mut problems) else {
+            continue;
+        };
+        inv.resources_read += 1;
+        let id = resource_path(&n.self_link);
+        let mut ranges = cidrs.remove(&id).unwrap_or_default();
+        ranges.extend(n.ipv4_range);
+        inv.networks.push(NetworkRecord {
+            id,
+            name: n.name,
+            cloud: Cloud::Gcp,
+            region: "global".into(),
+            kind: NetworkKind::GcpNetwork,
+            cidrs: ranges,
+            account: Some(read.project.clone()),
+        });
+    }
+
+    // Gateway / router path → (network, interface addresses).
+    let mut devices: HashMap<String, InNetwork> = HashMap::new();
+    for (items, what) in [
+        (&read.vpn_gateways, "VPN gateway"),
+        (&read.target_vpn_gateways, "classic VPN gateway"),
+        (&read.routers, "router"),
+    ] {
+        for item in items {
+            if let Some(d) = rest::parse_item::<InNetwork>(item, what, &mut problems) {
+                inv.resources_read += 1;
+                devices.insert(resource_path(&d.self_link), d);
+            }
+        }
+    }
+    for (path, device) in &devices {
+        let Some(network) = &device.network else {
+            continue;
+        };
+        for interface in &device.vpn_interfaces {
+            if let Some(address) = interface.ip_address.as_deref().and_then(|a| a.parse().ok()) {
+                inv.addresses.push(AddressRecord {
+                    address,
+                    network: resource_path(network),
+                    owner: format!("{path} interface {}", interface.id.unwrap_or_default()),
+                });
+            }
+        }
+    }
+    inv.addresses.sort_by(|a, b| a.owner.cmp(&b.owner));
+    let network_of = |url: &Option<String>| -> Option<String> {
+        let device = devices.get(&resource_path(url.as_deref()?))?;
+        device.network.as_deref().map(resource_path)
+    };
+
+    for item in &read.vpn_tunnels {
+        let Some(t) = rest::parse_item::<VpnTunnel>(item, "VPN tunnel", &mut problems) else {
+            continue;
+        };
+        inv.resources_read += 1;
+        let gateway = t.vpn_gateway.as_ref().or(t.target_vpn_gateway.as_ref());
+        let local = network_of(&t.vpn_gateway)
+            .or_else(|| network_of(&t.target_vpn_gateway))
+            .or_else(|| network_of(&t.router));
+        let peer = t.peer_ip.as_deref().and_then(|p| p.parse::<IpAddr>().ok());
+        let (Some(local), Some(peer)) = (local, peer) else {
+            problems.push(format!(
+                "VPN tunnel {}: gateway/router network or peer IP unknown",
+                t.self_link
+            ));
+            continue;
+        };
+        let local_address = t.vpn_gateway.as_deref().and_then(|g| {
+            let device = devices.get(&resource_path(g))?;
+            let wanted = t.vpn_gateway_interface.unwrap_or_default();
+            let interface = device
+                .vpn_interfaces
+                .iter()
+                .find(|i| i.id.unwrap_or_default() == wanted)?;
+            interface.ip_address.as_deref()?.parse().ok()
+        });
+        inv.links.push(LinkRecord {
+            id: resource_path(&t.self_link),
+            kind: ConnectionKind::Vpn,
+            local,
+            remote: RemoteEnd::Address(peer),
+            status: tunnel_status(t.status.as_deref()),
+            bandwidth_gbps: None,
+            latency_ms: None,
+            local_address,
+            group: gateway.map(|g| resource_path(g)),
+            name: Some(t.name),
+        });
+    }
+
+    for item in &read.attachments {
+        let Some(a) =
+            rest::parse_item::<Attachment>(item, "interconnect attachment", &mut problems)
+        else {
+            continue;
+        };
+        inv.resources_read += 1;
+        // Dedicated attachments name their interconnect; partner ones have
+        // only the pairing key the partner was given.
+        let circuit = a
+            .interconnect
+            .as_deref()
+            .and_then(|i| i.trim_end_matches('/').rsplit('/').next())
+            .map(str::to_string)
+            .or(a.pairing_key.clone());
+        let (Some(local), Some(circuit)) = (network_of(&a.router), circuit) else {
+            problems.push(format!(
+                "interconnect attachment {}: router network or interconnect unknown",
+                a.self_link
+            ));
+            continue;
+        };
+        inv.links.push(LinkRecord {
+            id: resource_path(&a.self_link),
+            kind: ConnectionKind::Interconnect,
+            local,
+            remote: RemoteEnd::Circuit(circuit.clone()),
+            status: attachment_status(&a),
+            bandwidth_gbps: a.bandwidth.as_deref().and_then(bandwidth_gbps),
+            latency_ms: None,
+            local_address: None,
+            group: Some(circuit),
+            name: Some(a.name),
+        });
+    }
+
+    inv.problems.extend(
+        problems
+            .into_iter()
+            .map(|p| format!("project {}: {p}", read.project)),
+    );
+    inv
+}
+
+/// `https://host/compute/v1/projects/p/global/networks/n` → `projects/p/global/networks/n`.
+fn resource_path(url: &str) -> String {
+    let path = url.split_once("://").map_or(url, |(_, rest)| rest);
+    match path.find("projects/") {
+        Some(at) => path[at..].trim_end_matches('/').to_string(),
+        None => path.trim_end_matches('/').to_string(),
+    }
+}
+
+/// ESTABLISHED carries traffic. The set-up stages (no fault yet, no traffic
+/// either) are degraded so they read differently from a failed tunnel; every
+/// error, stop or teardown state is down.
+fn tunnel_status(status: Option<&str>) -> ConnectionStatus {
+    match status {
+        Some("ESTABLISHED") => ConnectionStatus::Up,
+        Some(
+            "PROVISIONING" | "WAITING_FOR_FULL_CONFIG" | "FIRST_HANDSHAKE" | "ALLOCATING_RESOURCES",
+        ) => ConnectionStatus::Degraded,
+        _ => ConnectionStatus::Down,
+    }
+}
+
+/// Up only when active, operational and not administratively disabled.
+fn attachment_status(a: &Attachment) -> ConnectionStatus {
+    let active = a.state.as_deref() == Some("ACTIVE");
+    let operational = matches!(a.operational_status.as_deref(), None | Some("OS_ACTIVE"));
+    if active && operational && a.admin_enabled != Some(false) {
+        ConnectionStatus::Up
+    } else {
+        ConnectionStatus::Down
+    }
+}
+
+/// `BPS_10G` → 10.0, `BPS_500M` → 0.5.
+fn bandwidth_gbps(bandwidth: &str) -> Option<f64> {
+    let amount = bandwidth.strip_prefix("BPS_")?;
+    if let Some(g) = amount.strip_suffix('G') {
+        g.parse::<f64>().ok()
+    } else {
+        amount
+            .strip_suffix('M')?
+            .parse::<f64>()
+            .ok()
+            .map(|m| m / 1000.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn urls_are_joined_on_their_path_not_their_host() {
+        assert_eq!(
+            resource_path("https://www.googleapis.com/compute/v1/projects/p/global/networks/n"),
+            "projects/p/global/networks/n"
+        );
+        assert_eq!(
+            resource_path("http://127.0.0.1:9/compute/v1/projects/p/global/networks/n/"),
+            "projects/p/global/networks/n"
+        );
+    }
+
+    #[test]
+    fn tunnel_and_attachment_states_map_to_health() {
+        assert_eq!(tunnel_status(Some("ESTABLISHED")), ConnectionStatus::Up);
+        assert_eq!(
+            tunnel_status(Some("FIRST_HANDSHAKE")),
+            ConnectionStatus::Degraded
+        );
+        assert_eq!(
+            tunnel_status(Some("NO_INCOMING_PACKETS")),
+            ConnectionStatus::Down
+        );
+        assert_eq!(tunnel_status(None), ConnectionStatus::Down);
+        let attachment = |state: &str, os: &str| -> Attachment {
+            serde_json::from_value(
+                json!({ "selfLink": "x", "name": "a", "state": state, "operationalStatus": os }),
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            attachment_status(&attachment("ACTIVE", "OS_ACTIVE")),
+            ConnectionStatus::Up
+        );
+        assert_eq!(
+            attachment_status(&attachment("ACTIVE", "OS_UNPROVISIONED")),
+            ConnectionStatus::Down
+        );
+        assert_eq!(
+            attachment_status(&attachment("PENDING_PARTNER", "OS_ACTIVE")),
+            ConnectionStatus::Down
+        );
+    }
+
+    #[test]
+    fn bandwidth_enums_become_gbps() {
+        assert_eq!(bandwidth_gbps("BPS_10G"), Some(10.0));
+        assert_eq!(bandwidth_gbps("BPS_500M"), Some(0.5));
+        assert_eq!(bandwidth_gbps("10G"), None);
+    }
+
+    #[test]
+    fn a_tunnel_without_a_known_gateway_is_a_problem_not_a_guess() {
+        let read = ProjectRead {
+            project: "p".into(),
+            vpn_tunnels: vec![
+                json!({ "selfLink": "projects/p/regions/r/vpnTunnels/t", "name": "t",
+                "peerIp": "203.0.113.1", "vpnGateway": "projects/p/regions/r/vpnGateways/gone" }),
+                json!(7),
+            ],
+            ..ProjectRead::default()
+        };
+        let inv = map_project(&read);
+        assert!(inv.links.is_empty());
+        assert_eq!(inv.problems.len(), 2, "{:?}", inv.problems);
+    }
+}
