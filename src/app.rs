@@ -6,6 +6,8 @@ use crate::chat::router::Router;
 use crate::compliance::{Policies, PolicyError};
 use crate::config::{Config, DiscoveryProvider};
 use crate::domain::{Estate, EstateError};
+use crate::providers::azure::AzureDiscovery;
+use crate::providers::gcp::GcpDiscovery;
 use crate::providers::lab::{state_path_for, LabProvider, EMBEDDED_ESTATE};
 use crate::providers::onprem::{DocumentedInventory, InventoryFileError, OnpremSource};
 use crate::providers::{CloudProvider, ProviderError};
@@ -156,7 +158,18 @@ fn topology_service(
                     })?;
                 sources.push(Arc::new(OnpremSource::new(path)));
             }
-            DiscoveryProvider::Aws | DiscoveryProvider::Azure | DiscoveryProvider::Gcp => {
+            DiscoveryProvider::Azure => {
+                sources.push(Arc::new(AzureDiscovery::new(discovery.azure.clone())))
+            }
+            DiscoveryProvider::Gcp => {
+                if discovery.gcp.projects.is_empty() {
+                    return Err(setup(
+                        "needs projects: set [discovery.gcp] projects = [\"my-project\"] (Compute cannot list projects)",
+                    ));
+                }
+                sources.push(Arc::new(GcpDiscovery::new(discovery.gcp.clone())))
+            }
+            DiscoveryProvider::Aws => {
                 return Err(setup("not available in this build yet"));
             }
         }

@@ -3,6 +3,8 @@
 //! to embedded defaults so `switchboard console` runs with nothing around it.
 //! Secrets never live here: tokens come from the environment only.
 
+use crate::providers::azure::AzureDiscoveryConfig;
+use crate::providers::gcp::GcpDiscoveryConfig;
 use crate::workflow::definition::parse_duration;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -59,6 +61,8 @@ struct DiscoverySection {
     deadline: Option<String>,
     onprem_inventory: Option<PathBuf>,
     documented: Option<PathBuf>,
+    azure: Option<AzureDiscoveryConfig>,
+    gcp: Option<GcpDiscoveryConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -155,6 +159,8 @@ pub struct DiscoveryConfig {
     /// What the design documents say exists; None with the embedded estate:
     /// the embedded GlobalCart documented inventory.
     pub documented: Option<PathBuf>,
+    pub azure: AzureDiscoveryConfig,
+    pub gcp: GcpDiscoveryConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -212,6 +218,23 @@ fn parse_providers<S: AsRef<str>>(list: &[S]) -> Result<Vec<DiscoveryProvider>, 
     Ok(out)
 }
 
+/// A provider client's request timeout and attempts, within sane bounds.
+fn check_client(timeout_secs: u64, max_attempts: u32) -> Result<(), (&'static str, String)> {
+    if !(1..=3600).contains(&timeout_secs) {
+        return Err((
+            "timeout_secs",
+            format!("between 1 and 3600 seconds, got {timeout_secs}"),
+        ));
+    }
+    if !(1..=20).contains(&max_attempts) {
+        return Err((
+            "max_attempts",
+            format!("between 1 and 20 attempts, got {max_attempts}"),
+        ));
+    }
+    Ok(())
+}
+
 fn check_schedule(expression: &str) -> Result<String, String> {
     crate::scheduler::Schedule::parse(expression)
         .map(|s| s.as_str().to_string())
@@ -253,6 +276,8 @@ impl Default for Config {
                 deadline: Duration::from_secs(300),
                 onprem_inventory: None,
                 documented: None,
+                azure: AzureDiscoveryConfig::default(),
+                gcp: GcpDiscoveryConfig::default(),
             },
         }
     }
@@ -328,8 +353,27 @@ impl Config {
         if let Some(list) = d.providers {
             config.discovery.providers =
                 parse_providers(&list).map_err(|e| invalid("discovery.providers", e))?;
-        } else if d.onprem_inventory.is_some() {
-            config.discovery.providers.push(DiscoveryProvider::Onprem);
+        } else {
+            // No list: the lab, and every provider the file configures.
+            for (configured, provider) in [
+                (d.onprem_inventory.is_some(), DiscoveryProvider::Onprem),
+                (d.azure.is_some(), DiscoveryProvider::Azure),
+                (d.gcp.is_some(), DiscoveryProvider::Gcp),
+            ] {
+                if configured {
+                    config.discovery.providers.push(provider);
+                }
+            }
+        }
+        if let Some(azure) = d.azure {
+            check_client(azure.timeout_secs, azure.max_attempts)
+                .map_err(|(key, e)| invalid(&format!("discovery.azure.{key}"), e))?;
+            config.discovery.azure = azure;
+        }
+        if let Some(gcp) = d.gcp {
+            check_client(gcp.timeout_secs, gcp.max_attempts)
+                .map_err(|(key, e)| invalid(&format!("discovery.gcp.{key}"), e))?;
+            config.discovery.gcp = gcp;
         }
         if let Some(expr) = d.schedule {
             config.discovery.schedule =
@@ -484,6 +528,11 @@ mod tests {
                 "discovery.schedule",
             ),
             ("[discovery]\ndeadline = \"0s\"\n", "discovery.deadline"),
+            (
+                "[discovery.azure]\ntimeout_secs = 0\n",
+                "discovery.azure.timeout_secs",
+            ),
+            ("[discovery.gcp]\nprojects = \"p\"\n", "projects"),
         ] {
             let err = Config::from_toml(text, "x.toml").unwrap_err().to_string();
             assert!(err.contains("x.toml") && err.contains(key), "{text}: {err}");

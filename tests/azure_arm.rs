@@ -165,7 +165,6 @@ fn serve_estate(fake: &FakeCloud, sub: &str) {
 
 fn config(fake_base: &str, subscriptions: &[&str]) -> AzureDiscoveryConfig {
     AzureDiscoveryConfig {
-        enabled: true,
         subscriptions: subscriptions.iter().map(|s| s.to_string()).collect(),
         endpoint: Some(fake_base.to_string()),
         timeout_secs: 5,

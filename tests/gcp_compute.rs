@@ -62,7 +62,6 @@ async fn estate() -> FakeCloud {
 
 fn config(base: &str) -> GcpDiscoveryConfig {
     GcpDiscoveryConfig {
-        enabled: true,
         projects: vec![PROJECT.to_string()],
         endpoint: Some(base.to_string()),
         timeout_secs: 5,

@@ -38,7 +38,6 @@ const IMDS_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AzureDiscoveryConfig {
-    pub enabled: bool,
     /// Subscription ids to read; empty = every subscription the token sees.
     pub subscriptions: Vec<String>,
     /// ARM endpoint; `https://management.azure.com` when unset.
@@ -50,7 +49,6 @@ pub struct AzureDiscoveryConfig {
 impl Default for AzureDiscoveryConfig {
     fn default() -> Self {
         AzureDiscoveryConfig {
-            enabled: false,
             subscriptions: Vec::new(),
             endpoint: None,
             timeout_secs: 30,

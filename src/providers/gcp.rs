@@ -34,7 +34,6 @@ const METADATA_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GcpDiscoveryConfig {
-    pub enabled: bool,
     /// Project ids to read (Compute has no "every project" list).
     pub projects: Vec<String>,
     /// Compute endpoint; `https://compute.googleapis.com` when unset.
@@ -46,7 +45,6 @@ pub struct GcpDiscoveryConfig {
 impl Default for GcpDiscoveryConfig {
     fn default() -> Self {
         GcpDiscoveryConfig {
-            enabled: false,
             projects: Vec::new(),
             endpoint: None,
             timeout_secs: 30,
