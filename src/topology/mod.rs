@@ -5,6 +5,7 @@
 
 pub mod inventory;
 pub mod model;
+pub mod render;
 
 pub use inventory::{
     AddressRecord, CircuitRecord, DiscoveryError, Inventory, InventorySource, LinkRecord,

@@ -3,7 +3,7 @@
 //! what snapshots store, `discover --format json` prints and the graph is built
 //! from.
 
-use crate::domain::{Cloud, ConnectionKind, ConnectionStatus, NetworkKind};
+use crate::domain::{Cloud, ConnectionKind, ConnectionStatus, Estate, NetworkKind};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -81,5 +81,49 @@ impl ProviderOutcome {
 impl Topology {
     pub fn network(&self, id: &str) -> Option<&TopoNetwork> {
         self.networks.iter().find(|n| n.id == id)
+    }
+
+    /// The estate file's networks and connections as one provider's (`lab`)
+    /// topology, taken at `taken_at`: what the lab estate looks like to
+    /// discovery and to the renderers.
+    pub fn from_estate(estate: &Estate, taken_at: DateTime<Utc>) -> Topology {
+        const PROVIDER: &str = "lab";
+        let networks = estate
+            .networks
+            .iter()
+            .map(|n| TopoNetwork {
+                id: n.id.to_string(),
+                name: n.name.clone(),
+                cloud: n.cloud,
+                region: n.region.clone(),
+                kind: n.kind,
+                cidrs: n.cidrs.clone(),
+                provider: PROVIDER.to_string(),
+                account: None,
+            })
+            .collect();
+        let connections = estate
+            .connections
+            .iter()
+            .map(|c| TopoConnection {
+                id: c.id.to_string(),
+                kind: c.kind,
+                a: c.a.to_string(),
+                b: c.b.to_string(),
+                status: c.status,
+                bandwidth_gbps: Some(c.bandwidth_gbps.0),
+                latency_ms: Some(c.latency_ms.0),
+                group: c.group.clone(),
+                name: None,
+                seen_by: vec![format!("{PROVIDER}:{}", c.id)],
+            })
+            .collect();
+        let resources = (estate.networks.len() + estate.connections.len()) as u64;
+        Topology {
+            taken_at,
+            networks,
+            connections,
+            providers: BTreeMap::from([(PROVIDER.to_string(), ProviderOutcome::Ok { resources })]),
+        }
     }
 }
