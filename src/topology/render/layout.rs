@@ -8,7 +8,7 @@ use crate::domain::{Cloud, NetworkKind};
 use crate::topology::{TopoNetwork, Topology};
 use std::collections::BTreeMap;
 
-pub(super) const NODE_W: f64 = 176.0;
+pub(super) const NODE_W: f64 = 200.0;
 pub(super) const NODE_H: f64 = 40.0;
 const NODE_GAP_X: f64 = 14.0;
 const NODE_GAP_Y: f64 = 12.0;
@@ -283,7 +283,8 @@ fn pack_cloud(
         .into_iter()
         .map(|(name, members)| pack_region(topology, cloud, name, members))
         .collect();
-    let per_row = (packed.len() as f64).sqrt().ceil().max(1.0);
+    // A little under √regions per row: clouds come out about as tall as wide.
+    let per_row = ((packed.len() as f64).sqrt() * 0.8).ceil().max(1.0);
     let average_w = packed.iter().map(|p| p.w).sum::<f64>() / packed.len().max(1) as f64;
     let widest = packed.iter().map(|p| p.w).fold(0.0, f64::max);
     let target = widest.max(per_row * average_w + (per_row - 1.0) * REGION_GAP);

@@ -276,10 +276,12 @@ fn edges(out: &mut String, topology: &Topology, drawn: &Layout) -> Vec<Bundle> {
     for i in order {
         let (c, a, b) = placed[i];
         let (colour, dash, _) = status_style(c.status);
+        // Inside a box lines stay light whatever their status (the nodes'
+        // badges show where problems end); ribbons carry the colour.
         let light = if c.status == ConnectionStatus::Up {
-            "0.35"
+            "0.3"
         } else {
-            "0.9"
+            "0.45"
         };
         let _ = write!(
             out,
@@ -401,6 +403,18 @@ fn port(r: Rect, target: (f64, f64), k: usize, n: usize) -> ((f64, f64), (f64, f
 }
 
 fn nodes(out: &mut String, topology: &Topology, drawn: &Layout) {
+    // Per network: connections down, degraded.
+    let mut problems: HashMap<&str, (usize, usize)> = HashMap::new();
+    for c in &topology.connections {
+        for end in [&c.a, &c.b] {
+            let entry = problems.entry(end.as_str()).or_default();
+            match c.status {
+                ConnectionStatus::Down => entry.0 += 1,
+                ConnectionStatus::Degraded => entry.1 += 1,
+                ConnectionStatus::Up => {}
+            }
+        }
+    }
     for node in &drawn.nodes {
         let n = &topology.networks[node.network];
         let p = palette(node.group);
@@ -455,6 +469,24 @@ fn nodes(out: &mut String, topology: &Topology, drawn: &Layout) {
             r.y + 31.0,
             xml(&fit(&second, inner, 10.0))
         );
+        let (down, degraded) = problems.get(n.id.as_str()).copied().unwrap_or_default();
+        let mut x = r.right() - 4.0;
+        for (count, status) in [
+            (down, ConnectionStatus::Down),
+            (degraded, ConnectionStatus::Degraded),
+        ] {
+            if count > 0 {
+                let _ = write!(
+                    out,
+                    r##"<circle cx="{x}" cy="{}" r="8" fill="{}" stroke="#FFFFFF"/><text x="{x}" y="{}" font-size="10" text-anchor="middle" fill="#FFFFFF">{}</text>"##,
+                    r.y + 2.0,
+                    status_style(status).0,
+                    r.y + 5.5,
+                    count.min(99)
+                );
+                x -= 19.0;
+            }
+        }
         out.push_str("</g>\n");
     }
 }
