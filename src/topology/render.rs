@@ -237,13 +237,11 @@ pub(crate) mod fixtures {
         while connections.len() < 400 {
             // Mostly near neighbours (same cloud), some far away, some to the internet.
             let a = 1 + (i * 7) % 199;
-            let b = if i % 10 == 0 {
-                0 // the internet
-            } else if i % 5 == 0 {
-                (a * 31 + 17) % 200
-            } else {
+            let b = match i % 10 {
+                0 => 0, // the internet
+                5 => (a * 31 + 17) % 200,
                 // Same cloud: networks are dealt to the clouds in turn.
-                1 + (a - 1 + 4 * (1 + i % 3)) % 199
+                _ => 1 + (a - 1 + 4 * (1 + i % 3)) % 199,
             };
             if a != b {
                 let mut c = connection(

@@ -25,7 +25,7 @@ pub fn dot(topology: &Topology) -> String {
     out.push_str("graph topology {\n");
     let _ = writeln!(
         out,
-        "  graph [charset=\"UTF-8\", rankdir=LR, compound=true, fontname=\"DejaVu Sans\", labelloc=t, label=<{}>];",
+        "  graph [newrank=true, charset=\"UTF-8\", rankdir=LR, compound=true, fontname=\"DejaVu Sans\", labelloc=t, label=<{}>];",
         label_lines(&[format!(
             "Network topology · {} · {} networks, {} connections",
             topology.taken_at.format("%Y-%m-%d %H:%M UTC"),

@@ -142,6 +142,9 @@ impl Layout {
     }
 }
 
+/// A region's box and its networks' boxes.
+type RegionNodes = (RegionBox, Vec<NodeBox>);
+
 /// A box laid out at the origin, with its contents relative to it.
 struct Packed<T> {
     w: f64,
@@ -165,7 +168,7 @@ pub fn layout(topology: &Topology) -> Layout {
                 .push(i),
         }
     }
-    let clouds: Vec<(Cloud, Packed<Vec<(RegionBox, Vec<NodeBox>)>>)> = CLOUD_ORDER
+    let clouds: Vec<(Cloud, Packed<Vec<RegionNodes>>)> = CLOUD_ORDER
         .iter()
         .filter_map(|cloud| {
             let regions = grouped.remove(cloud)?;
@@ -278,8 +281,8 @@ fn pack_cloud(
     topology: &Topology,
     cloud: Cloud,
     regions: BTreeMap<&str, Vec<usize>>,
-) -> Packed<Vec<(RegionBox, Vec<NodeBox>)>> {
-    let packed: Vec<Packed<(RegionBox, Vec<NodeBox>)>> = regions
+) -> Packed<Vec<RegionNodes>> {
+    let packed: Vec<Packed<RegionNodes>> = regions
         .into_iter()
         .map(|(name, members)| pack_region(topology, cloud, name, members))
         .collect();
@@ -325,7 +328,7 @@ fn pack_region(
     cloud: Cloud,
     name: &str,
     mut members: Vec<usize>,
-) -> Packed<(RegionBox, Vec<NodeBox>)> {
+) -> Packed<RegionNodes> {
     let networks = &topology.networks;
     members.sort_by(|&a, &b| {
         let (a, b) = (&networks[a], &networks[b]);
