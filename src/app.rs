@@ -19,6 +19,7 @@ use crate::topology::InventorySource;
 use crate::workflow::definition::{Definition, DefinitionError};
 use crate::workflow::steps::StepEnv;
 use crate::workflow::{Engine, EngineSettings};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
@@ -131,8 +132,7 @@ impl App {
     }
 
     pub fn router(&self) -> Router {
-        let provider: Arc<dyn CloudProvider> = self.lab.clone();
-        Router::new(self.engine.clone(), provider)
+        Router::new(self.engine.clone(), self.topology.clone())
     }
 }
 
@@ -197,5 +197,11 @@ fn topology_service(
         Discovery::new(sources, discovery.deadline),
         documented,
         usage,
+        config
+            .db
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(|p| p.to_path_buf())
+            .unwrap_or_else(|| PathBuf::from(".")),
     ))
 }

@@ -18,8 +18,8 @@ use switchboard::prober::probe::Prober;
 use switchboard::providers::lab::Fault;
 use switchboard::providers::CloudProvider;
 use switchboard::store::Store;
-use switchboard::topology::report;
 use switchboard::topology::service::{Refreshed, TopologyService};
+use switchboard::topology::{render, report};
 use tokio_util::sync::CancellationToken;
 
 /// Ctrl-C or SIGTERM.
@@ -91,7 +91,10 @@ enum Command {
     /// The latest discovered topology (discovering first when there is none).
     Topology {
         #[arg(long, value_enum, default_value = "text")]
-        format: Format,
+        format: TopologyFormat,
+        /// Write the output to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// Discover now: read the providers, merge, save a snapshot, print it.
     Discover {
@@ -99,7 +102,7 @@ enum Command {
         #[arg(long = "provider", value_enum)]
         providers: Vec<ProviderArg>,
         #[arg(long, value_enum, default_value = "text")]
-        format: Format,
+        format: TopologyFormat,
         /// Write the output to this file instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -175,6 +178,17 @@ enum WorkflowsCommand {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+}
+
+/// How `topology` and `discover` print: a report, the stable JSON, Graphviz
+/// DOT, or a picture.
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum TopologyFormat {
+    Text,
+    Json,
+    Dot,
+    Svg,
+    Png,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -273,29 +287,46 @@ fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 fn print_topology(
     service: &TopologyService,
     refreshed: &Refreshed,
-    format: Format,
+    format: TopologyFormat,
     out: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
-    let text = match format {
-        Format::Text => format!(
-            "{}\nSnapshot {}; {} findings (`switchboard findings`).",
-            report::summary(&refreshed.topology),
+    let topology = &refreshed.topology;
+    let bytes: Vec<u8> = match format {
+        TopologyFormat::Text => format!(
+            "{}\nSnapshot {}; {} findings (`switchboard findings`).\n",
+            report::summary(topology),
             refreshed.snapshot,
-            service.findings(&refreshed.topology).len()
-        ),
-        Format::Json => serde_json::to_string_pretty(&serde_json::json!({
-            "snapshot": refreshed.snapshot,
-            "taken_at": refreshed.topology.taken_at,
-            "networks": refreshed.topology.networks,
-            "connections": refreshed.topology.connections,
-            "findings": service.findings(&refreshed.topology),
-            "providers": refreshed.topology.providers,
-        }))?,
+            service.findings(topology).len()
+        )
+        .into_bytes(),
+        TopologyFormat::Json => {
+            let mut text = serde_json::to_string_pretty(&serde_json::json!({
+                "snapshot": refreshed.snapshot,
+                "taken_at": topology.taken_at,
+                "networks": topology.networks,
+                "connections": topology.connections,
+                "findings": service.findings(topology),
+                "providers": topology.providers,
+            }))?;
+            text.push('\n');
+            text.into_bytes()
+        }
+        TopologyFormat::Dot => render::dot(topology).into_bytes(),
+        TopologyFormat::Svg => render::svg(topology).into_bytes(),
+        TopologyFormat::Png => render::png(topology)?,
     };
     match out {
-        Some(path) => std::fs::write(path, text + "\n")
-            .with_context(|| format!("writing {}", path.display()))?,
-        None => println!("{text}"),
+        Some(path) => {
+            std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("wrote {} ({} bytes)", path.display(), bytes.len());
+        }
+        None if format == TopologyFormat::Png && std::io::stdout().is_terminal() => {
+            bail!("a PNG is not for the terminal: add --out topology.png (or redirect the output)")
+        }
+        None => {
+            use std::io::Write as _;
+            std::io::stdout().write_all(&bytes)?;
+        }
     }
     Ok(())
 }
@@ -449,10 +480,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 }
             }
         }
-        Command::Topology { format } => {
+        Command::Topology { format, out } => {
             let app = App::open(config(&cli)?).await?;
             let latest = app.topology.latest().await?;
-            print_topology(&app.topology, &latest, *format, None)?;
+            print_topology(&app.topology, &latest, *format, out.as_deref())?;
         }
         Command::Discover {
             providers,

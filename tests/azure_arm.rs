@@ -469,7 +469,7 @@ async fn a_failing_token_endpoint_is_a_credentials_error() {
 
 #[test]
 fn config_rejects_unknown_keys_and_has_defaults() {
-    let cfg: AzureDiscoveryConfig = toml::from_str("enabled = true").expect("config");
+    let cfg: AzureDiscoveryConfig = toml::from_str("subscriptions = [\"s\"]").expect("config");
     assert_eq!(
         (cfg.timeout_secs, cfg.max_attempts, cfg.endpoint),
         (30, 5, None)

@@ -104,6 +104,9 @@ pub fn render(message: &Message, thread: Option<&str>) -> String {
         ));
         lines.extend(values.map(|v| format!("  {:<13} {v}", "")));
     }
+    if let Some(image) = &message.image {
+        lines.push(format!("  Image: {image}"));
+    }
     if !message.buttons.is_empty() {
         let buttons: Vec<String> = message
             .buttons

@@ -58,6 +58,10 @@ pub struct Message {
     /// The workflow this message is about; its id is shown on every card.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workflow: Option<WorkflowId>,
+    /// A picture that goes with the message (a file the adapter uploads, or
+    /// whose path the console prints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 impl Message {
@@ -70,6 +74,11 @@ impl Message {
 
     pub fn with_tone(mut self, tone: Tone) -> Message {
         self.tone = tone;
+        self
+    }
+
+    pub fn with_image(mut self, path: impl Into<String>) -> Message {
+        self.image = Some(path.into());
         self
     }
 

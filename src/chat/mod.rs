@@ -8,4 +8,3 @@ pub mod router;
 pub mod signing;
 pub mod slack_api;
 pub mod slack_blocks;
-pub mod topology_text;

@@ -1,13 +1,14 @@
 //! The router: one place that turns a person's text or click into engine
 //! commands and replies, whatever platform it came from. Free text that reads
 //! as a request starts a workflow; commands are `help`, `connect`, `approve`,
-//! `reject`, `cancel`, `answer`, `status`, `workflows`, `topology`.
+//! `reject`, `cancel`, `answer`, `status`, `workflows`, `pin`, `unpin`,
+//! `topology`, `discover`, `findings`, `diff`.
 
 use super::message::{ButtonAction, Message, Tone};
-use super::topology_text;
 use crate::domain::{UserId, WorkflowId};
-use crate::providers::CloudProvider;
 use crate::store::WorkflowRecord;
+use crate::topology::report;
+use crate::topology::service::{Refreshed, TopologyService};
 use crate::workflow::{Engine, EngineError};
 use std::sync::Arc;
 
@@ -47,7 +48,7 @@ impl Reply {
 
 pub struct Router {
     engine: Engine,
-    provider: Arc<dyn CloudProvider>,
+    topology: Arc<TopologyService>,
 }
 
 const HELP: &str = "\
@@ -64,7 +65,10 @@ Commands:
   pin <pair> primary|backup keep a pair on one path (approvers only)
   unpin <pair>              let the prober choose again
   workflows                 recent workflows
-  topology                  the estate: networks, connections, services, faults
+  topology                  the latest discovered topology, with its picture
+  discover                  run discovery now (all configured providers)
+  findings                  single points of failure, drift, zombie links, internet-routed flows
+  diff [<from> <to>]        what changed between snapshots (default: the last two)
   help                      this text
 Workflow ids look like wf-42.";
 
@@ -76,8 +80,8 @@ fn refusal_text(e: &EngineError) -> String {
 }
 
 impl Router {
-    pub fn new(engine: Engine, provider: Arc<dyn CloudProvider>) -> Router {
-        Router { engine, provider }
+    pub fn new(engine: Engine, topology: Arc<TopologyService>) -> Router {
+        Router { engine, topology }
     }
 
     pub async fn handle(&self, inbound: &Inbound) -> Reply {
@@ -131,14 +135,57 @@ impl Router {
             "pin" => self.pin(inbound, rest).await,
             "unpin" => self.unpin(inbound, rest).await,
             "workflows" => self.workflows().await,
-            "topology" => match self.provider.discover().await {
-                Ok(estate) => Reply::say(
-                    Message::text(topology_text::summary(&estate)).with_title("Topology"),
+            "topology" => match self.topology.latest().await {
+                Ok(latest) => self.topology_card(&latest).await,
+                Err(e) => Reply::error(format!("Could not read the topology: {e}")),
+            },
+            "discover" | "rediscover" | "refresh" => match self.topology.refresh().await {
+                Ok(fresh) => self.topology_card(&fresh).await,
+                Err(e) => Reply::error(format!("Discovery failed: {e}")),
+            },
+            "findings" => match self.topology.latest().await {
+                Ok(latest) => Reply::say(
+                    Message::text(report::findings_text(
+                        &self.topology.findings(&latest.topology),
+                    ))
+                    .with_title(format!("Findings (snapshot {})", latest.snapshot)),
                 ),
                 Err(e) => Reply::error(format!("Could not read the topology: {e}")),
             },
+            "diff" => self.diff(rest).await,
             "connect" | "link" if !rest.is_empty() => self.submit(inbound, text).await,
             _ => self.free_text(inbound, text).await,
+        }
+    }
+
+    async fn topology_card(&self, latest: &Refreshed) -> Reply {
+        let findings = self.topology.findings(&latest.topology);
+        let mut message = Message::text(format!(
+            "{}\n{} findings (`findings` lists them).",
+            report::summary(&latest.topology),
+            findings.len()
+        ))
+        .with_title(format!("Topology (snapshot {})", latest.snapshot));
+        match self.topology.image(latest).await {
+            Ok(path) => message = message.with_image(path.display().to_string()),
+            Err(e) => tracing::warn!(error = %e, "topology picture not rendered"),
+        }
+        Reply::say(message)
+    }
+
+    async fn diff(&self, rest: &str) -> Reply {
+        const USAGE: &str = "Usage: `diff` or `diff <from snapshot> <to snapshot>`.";
+        let ids: Result<Vec<i64>, _> = rest.split_whitespace().map(str::parse::<i64>).collect();
+        let (from, to) = match ids.as_deref() {
+            Ok([]) => (None, None),
+            Ok([from, to]) => (Some(*from), Some(*to)),
+            _ => return Reply::error(USAGE),
+        };
+        match self.topology.diff(from, to).await {
+            Ok((from, to, diff)) => Reply::say(
+                Message::text(report::diff_text(from, to, &diff)).with_title("Topology diff"),
+            ),
+            Err(e) => Reply::error(format!("{e}. {USAGE}")),
         }
     }
 

@@ -9,9 +9,7 @@ use super::{CloudProvider, ProviderError};
 use crate::domain::{
     Change, ConnectionId, ConnectionStatus, Estate, Millis, NetworkId, ResourceId,
 };
-use crate::topology::{
-    DiscoveryError, Inventory, InventorySource, LinkRecord, NetworkRecord, RemoteEnd,
-};
+use crate::topology::{DiscoveryError, Inventory, InventorySource};
 use async_trait::async_trait;
 use chrono::Utc;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -372,42 +370,6 @@ impl CloudProvider for LabProvider {
     }
 }
 
-/// The estate as discovery reports it: every connection with both ends known.
-pub fn estate_inventory(estate: &Estate) -> Inventory {
-    let mut inventory = Inventory::new(NAME);
-    inventory.networks = estate
-        .networks
-        .iter()
-        .map(|n| NetworkRecord {
-            id: n.id.to_string(),
-            name: n.name.clone(),
-            cloud: n.cloud,
-            region: n.region.clone(),
-            kind: n.kind,
-            cidrs: n.cidrs.clone(),
-            account: None,
-        })
-        .collect();
-    inventory.links = estate
-        .connections
-        .iter()
-        .map(|c| LinkRecord {
-            id: c.id.to_string(),
-            kind: c.kind,
-            local: c.a.to_string(),
-            remote: RemoteEnd::Network(c.b.to_string()),
-            status: c.status,
-            bandwidth_gbps: Some(c.bandwidth_gbps.0),
-            latency_ms: Some(c.latency_ms.0),
-            local_address: None,
-            group: c.group.clone(),
-            name: None,
-        })
-        .collect();
-    inventory.resources_read = (estate.networks.len() + estate.connections.len()) as u64;
-    inventory
-}
-
 #[async_trait]
 impl InventorySource for LabProvider {
     fn name(&self) -> &'static str {
@@ -424,7 +386,7 @@ impl InventorySource for LabProvider {
                 endpoint: "lab state".into(),
                 detail: e.to_string(),
             })?;
-        Ok(estate_inventory(&estate))
+        Ok(Inventory::from_estate(&estate, NAME))
     }
 }
 

@@ -3,7 +3,7 @@
 //! from their APIs; `merge` resolves the ends across providers into one
 //! topology. Pure data; no IO.
 
-use crate::domain::{Cloud, ConnectionKind, ConnectionStatus, NetworkKind};
+use crate::domain::{Cloud, ConnectionKind, ConnectionStatus, Estate, NetworkKind};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
@@ -117,6 +117,43 @@ impl Inventory {
             provider: provider.to_string(),
             ..Inventory::default()
         }
+    }
+
+    /// An estate file's networks and connections as `provider` reports them:
+    /// every connection with both ends known.
+    pub fn from_estate(estate: &Estate, provider: &str) -> Inventory {
+        let mut inventory = Inventory::new(provider);
+        inventory.networks = estate
+            .networks
+            .iter()
+            .map(|n| NetworkRecord {
+                id: n.id.to_string(),
+                name: n.name.clone(),
+                cloud: n.cloud,
+                region: n.region.clone(),
+                kind: n.kind,
+                cidrs: n.cidrs.clone(),
+                account: None,
+            })
+            .collect();
+        inventory.links = estate
+            .connections
+            .iter()
+            .map(|c| LinkRecord {
+                id: c.id.to_string(),
+                kind: c.kind,
+                local: c.a.to_string(),
+                remote: RemoteEnd::Network(c.b.to_string()),
+                status: c.status,
+                bandwidth_gbps: Some(c.bandwidth_gbps.0),
+                latency_ms: Some(c.latency_ms.0),
+                local_address: None,
+                group: c.group.clone(),
+                name: None,
+            })
+            .collect();
+        inventory.resources_read = (estate.networks.len() + estate.connections.len()) as u64;
+        inventory
     }
 
     /// Adds another inventory of the same provider (another region, account).

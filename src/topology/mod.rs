@@ -10,6 +10,7 @@ pub mod graph;
 pub mod inventory;
 pub mod merge;
 pub mod model;
+pub mod render;
 pub mod report;
 pub mod service;
 

@@ -3,7 +3,9 @@
 //! what snapshots store, `discover --format json` prints and the graph is built
 //! from.
 
-use crate::domain::{Cloud, ConnectionKind, ConnectionStatus, NetworkKind};
+use super::inventory::Inventory;
+use super::merge::{merge, ProviderResult};
+use crate::domain::{Cloud, ConnectionKind, ConnectionStatus, Estate, NetworkKind};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -81,5 +83,14 @@ impl ProviderOutcome {
 impl Topology {
     pub fn network(&self, id: &str) -> Option<&TopoNetwork> {
         self.networks.iter().find(|n| n.id == id)
+    }
+
+    /// The estate file's networks and connections as the lab provider's
+    /// topology, taken at `taken_at` (for the renderers' tests and pictures).
+    pub fn from_estate(estate: &Estate, taken_at: DateTime<Utc>) -> Topology {
+        merge(
+            vec![ProviderResult::Read(Inventory::from_estate(estate, "lab"))],
+            taken_at,
+        )
     }
 }

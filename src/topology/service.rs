@@ -6,9 +6,11 @@ use super::diff::{diff, TopologyDiff};
 use super::discovery::Discovery;
 use super::findings::{findings, DocumentedConnection, Finding, FindingInputs, Usage};
 use super::model::Topology;
+use super::render::{png, RenderError};
 use super::report::providers_line;
 use crate::store::{Store, StoreError};
 use chrono::Utc;
+use std::path::PathBuf;
 use tokio::sync::Mutex;
 
 #[derive(Debug, thiserror::Error)]
@@ -21,6 +23,13 @@ pub enum TopologyError {
     UnknownSnapshot(i64),
     #[error("a diff needs two snapshots; there are {0} so far (run discovery again)")]
     NotEnoughSnapshots(usize),
+    #[error("rendering the topology: {0}")]
+    Render(#[from] RenderError),
+    #[error("writing {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
 }
 
 pub struct TopologyService {
@@ -28,6 +37,7 @@ pub struct TopologyService {
     discovery: Discovery,
     documented: Option<Vec<DocumentedConnection>>,
     usage: Usage,
+    image_dir: PathBuf,
     refreshing: Mutex<()>,
 }
 
@@ -43,14 +53,44 @@ impl TopologyService {
         discovery: Discovery,
         documented: Option<Vec<DocumentedConnection>>,
         usage: Usage,
+        image_dir: PathBuf,
     ) -> TopologyService {
         TopologyService {
             store,
             discovery,
             documented,
             usage,
+            image_dir,
             refreshing: Mutex::new(()),
         }
+    }
+
+    /// The snapshot's picture as a PNG file (rendered once per snapshot).
+    pub async fn image(&self, refreshed: &Refreshed) -> Result<PathBuf, TopologyError> {
+        let path = self
+            .image_dir
+            .join(format!("topology-{}.png", refreshed.snapshot));
+        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            return Ok(path);
+        }
+        let topology = refreshed.topology.clone();
+        let bytes = tokio::task::spawn_blocking(move || png(&topology))
+            .await
+            .map_err(|e| TopologyError::Write {
+                path: path.display().to_string(),
+                source: std::io::Error::other(e.to_string()),
+            })??;
+        // Written aside and renamed, so a reader never sees half a picture.
+        let partial = path.with_extension("png.partial");
+        let write = async {
+            tokio::fs::write(&partial, &bytes).await?;
+            tokio::fs::rename(&partial, &path).await
+        };
+        write.await.map_err(|source| TopologyError::Write {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ok(path)
     }
 
     pub fn sources(&self) -> Vec<&'static str> {
