@@ -2,6 +2,7 @@
 //! lab provider, engine, router). The only place that knows which concrete
 //! provider and files are in use.
 
+use crate::chat::message::Destination;
 use crate::chat::router::Router;
 use crate::compliance::{Policies, PolicyError};
 use crate::config::{Config, DiscoveryProvider};
@@ -21,6 +22,7 @@ use crate::workflow::steps::StepEnv;
 use crate::workflow::{Engine, EngineSettings};
 use std::path::PathBuf;
 use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -128,6 +130,23 @@ impl App {
             &self.lab,
             &self.estate,
             providers,
+        )
+    }
+
+    /// The background discovery refresh, when `[discovery] schedule` is set.
+    pub fn discovery_schedule(
+        &self,
+        cancel: CancellationToken,
+    ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let schedule = self.config.discovery.schedule.clone()?;
+        let alerts = Destination {
+            channel: self.config.channels.alerts.clone(),
+            thread: None,
+        };
+        Some(
+            self.topology
+                .clone()
+                .refresh_on_schedule(schedule, alerts, cancel),
         )
     }
 

@@ -5,6 +5,7 @@
 
 use crate::providers::azure::AzureDiscoveryConfig;
 use crate::providers::gcp::GcpDiscoveryConfig;
+use crate::scheduler::Schedule;
 use crate::workflow::definition::parse_duration;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -150,8 +151,8 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DiscoveryConfig {
     pub providers: Vec<DiscoveryProvider>,
-    /// Cron expression for the background refresh (validated); None: on demand only.
-    pub schedule: Option<String>,
+    /// The background refresh; None: on demand only.
+    pub schedule: Option<Schedule>,
     /// How long one provider may take before it counts as failed.
     pub deadline: Duration,
     /// The on-prem inventory (routers, circuits); read when `onprem` is a provider.
@@ -235,10 +236,8 @@ fn check_client(timeout_secs: u64, max_attempts: u32) -> Result<(), (&'static st
     Ok(())
 }
 
-fn check_schedule(expression: &str) -> Result<String, String> {
-    crate::scheduler::Schedule::parse(expression)
-        .map(|s| s.as_str().to_string())
-        .map_err(|e| e.to_string())
+fn check_schedule(expression: &str) -> Result<Schedule, String> {
+    Schedule::parse(expression).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -379,6 +379,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 let cancel = cancel.clone();
                 async move { engine.run(cancel).await }
             });
+            let discovery = app.discovery_schedule(cancel.clone()).map(tokio::spawn);
             let mut console = Console {
                 router: app.router(),
                 engine: app.engine.clone(),
@@ -392,6 +393,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let result = console.run(stdin, &mut stdout, interactive).await;
             cancel.cancel();
             runner.await.context("engine task")??;
+            if let Some(discovery) = discovery {
+                discovery.await.context("discovery schedule")?;
+            }
             result?;
         }
         Command::Parse { text, format } => {

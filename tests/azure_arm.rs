@@ -476,3 +476,48 @@ fn config_rejects_unknown_keys_and_has_defaults() {
     );
     assert!(toml::from_str::<AzureDiscoveryConfig>("subscription = []").is_err());
 }
+
+#[tokio::test]
+async fn azure_links_land_in_the_data_centre_the_on_prem_inventory_names() {
+    use switchboard::providers::onprem::OnpremInventory;
+    use switchboard::topology::merge::{merge, ProviderResult};
+    let fake = estate().await;
+    let azure = discover(config(&fake.base, &[SUB]))
+        .await
+        .expect("inventory");
+    // conn1's local network gateway is 203.0.113.1; circuit1's service key.
+    let onprem = OnpremInventory::from_yaml(
+        &format!(
+            "datacenters: [{{ id: dc1, name: Ashburn }}]
+routers:
+  - {{ name: edge-1, datacenter: dc1, asn: 65001, interfaces: [{{ name: ge-0/0/0, address: 203.0.113.1 }}] }}
+circuits:
+  - {{ reference: {CIRCUIT1_KEY}, kind: expressroute, datacenter: dc1, router: edge-1 }}
+"
+        ),
+        "inline",
+    )
+    .expect("inventory")
+    .to_inventory();
+    let topology = merge(
+        vec![ProviderResult::Read(azure), ProviderResult::Read(onprem)],
+        chrono::Utc::now(),
+    );
+    let lands_in_dc1 = |kind: ConnectionKind| {
+        topology
+            .connections
+            .iter()
+            .filter(|c| c.kind == kind && c.a == VNET1)
+            .any(|c| c.b == "dc1")
+    };
+    assert!(
+        lands_in_dc1(ConnectionKind::Vpn),
+        "{:#?}",
+        topology.connections
+    );
+    assert!(
+        lands_in_dc1(ConnectionKind::Expressroute),
+        "{:#?}",
+        topology.connections
+    );
+}

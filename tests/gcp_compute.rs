@@ -278,3 +278,36 @@ fn check(value: &Value, schema: &Value, schemas: &Value, at: &str, errors: &mut 
         _ => {}
     }
 }
+
+#[tokio::test]
+async fn gcp_links_land_in_the_data_centre_the_on_prem_inventory_names() {
+    use switchboard::providers::onprem::OnpremInventory;
+    use switchboard::topology::merge::{merge, ProviderResult};
+    let fake = estate().await;
+    let gcp = discover(config(&fake.base)).await.expect("inventory");
+    let onprem = OnpremInventory::from_yaml(
+        "datacenters: [{ id: dc1, name: Ashburn }]
+routers:
+  - { name: edge-1, datacenter: dc1, asn: 65001, interfaces: [{ name: ge-0/0/0, address: 203.0.113.10 }] }
+circuits:
+  - { reference: ic-ashburn-1, kind: interconnect, datacenter: dc1, router: edge-1 }
+",
+        "inline",
+    )
+    .expect("inventory")
+    .to_inventory();
+    let topology = merge(
+        vec![ProviderResult::Read(gcp), ProviderResult::Read(onprem)],
+        chrono::Utc::now(),
+    );
+    for kind in [ConnectionKind::Vpn, ConnectionKind::Interconnect] {
+        assert!(
+            topology
+                .connections
+                .iter()
+                .any(|c| c.kind == kind && c.a == PROD && c.b == "dc1"),
+            "{kind:?}: {:#?}",
+            topology.connections
+        );
+    }
+}

@@ -22,6 +22,12 @@ pub struct Schedule {
     cron: Cron,
 }
 
+impl PartialEq for Schedule {
+    fn eq(&self, other: &Schedule) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
 impl Schedule {
     pub fn parse(expression: &str) -> Result<Schedule, ScheduleError> {
         let shown: String = expression.chars().take(80).collect();

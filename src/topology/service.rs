@@ -7,11 +7,17 @@ use super::discovery::Discovery;
 use super::findings::{findings, DocumentedConnection, Finding, FindingInputs, Usage};
 use super::model::Topology;
 use super::render::{png, RenderError};
+use super::report;
 use super::report::providers_line;
+use crate::chat::message::{Destination, Message, Tone};
+use crate::domain::ConnectionStatus;
+use crate::scheduler::{self, Schedule};
 use crate::store::{Store, StoreError};
 use chrono::Utc;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TopologyError {
@@ -122,6 +128,47 @@ impl TopologyService {
         })
     }
 
+    /// Refreshes at every occurrence of `schedule` until `cancel`; connections
+    /// that went down, degraded or vanished since the previous snapshot are
+    /// posted to `alerts`.
+    pub async fn refresh_on_schedule(
+        self: Arc<Self>,
+        schedule: Schedule,
+        alerts: Destination,
+        cancel: CancellationToken,
+    ) {
+        scheduler::run(schedule, cancel, || async {
+            let before = match self.store.snapshot(None).await {
+                Ok(previous) => previous,
+                Err(e) => {
+                    tracing::warn!(error = %e, "scheduled discovery: reading the last snapshot");
+                    None
+                }
+            };
+            match self.refresh().await {
+                Ok(fresh) => {
+                    let Some((from, previous)) = before else {
+                        return;
+                    };
+                    let change = diff(&previous, &fresh.topology);
+                    if let Some(text) = worsened(&change) {
+                        let message = Message::text(format!(
+                            "{text}\n{}",
+                            report::diff_text(from, fresh.snapshot, &change)
+                        ))
+                        .with_title("Discovery: connections changed")
+                        .with_tone(Tone::Warning);
+                        if let Err(e) = self.store.post(&alerts, &message).await {
+                            tracing::warn!(error = %e, "scheduled discovery: posting the alert");
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "scheduled discovery failed"),
+            }
+        })
+        .await;
+    }
+
     /// The latest snapshot, or a fresh discovery when there is none yet.
     pub async fn latest(&self) -> Result<Refreshed, TopologyError> {
         match self.store.snapshot(None).await? {
@@ -166,4 +213,23 @@ impl TopologyService {
         let (before, after) = (load(from).await?, load(to).await?);
         Ok((from, to, diff(&before, &after)))
     }
+}
+
+/// A one-line alert when a connection went down, degraded or vanished; None
+/// when the change is only good news or new resources.
+fn worsened(change: &TopologyDiff) -> Option<String> {
+    let worse: Vec<&str> = change
+        .status_changed
+        .iter()
+        .filter(|s| s.to != ConnectionStatus::Up)
+        .map(|s| s.connection.as_str())
+        .collect();
+    if worse.is_empty() && change.connections_vanished.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{} connection(s) went down or degraded, {} vanished since the previous discovery.",
+        worse.len(),
+        change.connections_vanished.len()
+    ))
 }
