@@ -284,3 +284,307 @@ pub async fn probes(dir: &Path, targets: usize, seconds: u64) -> Result<ProbeBen
         drift_p99_ms: percentile(&drifts, 99.0),
     })
 }
+
+/// `switchboard bench topology`: graph build and every finding over a
+/// synthetic estate of `networks` networks (clouds with regional hubs,
+/// circuits and VPNs to data centres, peerings, internet uplinks, flows).
+pub struct TopologyBench {
+    pub networks: usize,
+    pub connections: usize,
+    pub flows: usize,
+    pub findings: std::collections::BTreeMap<&'static str, usize>,
+    /// Median of the runs, graph build + cut analysis + all findings.
+    pub median: Duration,
+    pub runs: usize,
+}
+
+pub fn topology(networks: usize, runs: usize) -> TopologyBench {
+    use crate::topology::findings::{findings, FindingInputs};
+    let (topology, usage, documented) = synthetic_estate(networks, 42);
+    let mut times = Vec::with_capacity(runs);
+    let mut last = Vec::new();
+    for _ in 0..runs.max(1) {
+        let started = Instant::now();
+        last = findings(&FindingInputs {
+            topology: &topology,
+            documented: Some(&documented),
+            usage: &usage,
+        });
+        times.push(started.elapsed());
+    }
+    times.sort();
+    let mut by_kind = std::collections::BTreeMap::new();
+    for f in &last {
+        *by_kind.entry(f.kind.as_str()).or_insert(0) += 1;
+    }
+    TopologyBench {
+        networks: topology.networks.len(),
+        connections: topology.connections.len(),
+        flows: usage.flows.len(),
+        findings: by_kind,
+        median: times[times.len() / 2],
+        runs: times.len(),
+    }
+}
+
+/// A deterministic synthetic estate of about `networks` networks.
+pub fn synthetic_estate(
+    networks: usize,
+    seed: u64,
+) -> (
+    crate::topology::Topology,
+    crate::topology::findings::Usage,
+    Vec<crate::topology::findings::DocumentedConnection>,
+) {
+    use crate::domain::{Cloud, ConnectionKind as K, ConnectionStatus as S, NetworkKind as N};
+    use crate::topology::findings::{DocumentedConnection, FlowRoute, Usage};
+    use crate::topology::{TopoConnection, TopoNetwork, Topology};
+    use std::collections::HashMap;
+
+    let mut state = seed.max(1);
+    let mut next = move |bound: usize| -> usize {
+        // xorshift64*: reproducible without a dependency on rand's generators.
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % bound.max(1)
+    };
+    let mut topo = Topology {
+        taken_at: chrono::Utc::now(),
+        networks: Vec::new(),
+        connections: Vec::new(),
+        providers: Default::default(),
+    };
+    let net = |topo: &mut Topology, id: String, cloud: Cloud, region: &str, kind: N| {
+        topo.networks.push(TopoNetwork {
+            name: id.clone(),
+            id,
+            cloud,
+            region: region.to_string(),
+            kind,
+            cidrs: vec![],
+            provider: cloud.as_str().to_string(),
+            account: None,
+        });
+    };
+    let link = |topo: &mut Topology,
+                id: String,
+                kind: K,
+                a: &str,
+                b: &str,
+                group: Option<String>,
+                status: S| {
+        topo.connections.push(TopoConnection {
+            seen_by: vec![format!("synthetic:{id}")],
+            id,
+            kind,
+            a: a.to_string(),
+            b: b.to_string(),
+            status,
+            bandwidth_gbps: Some(10.0),
+            latency_ms: None,
+            group,
+            name: None,
+        });
+    };
+    net(
+        &mut topo,
+        "internet".into(),
+        Cloud::Onprem,
+        "global",
+        N::Internet,
+    );
+    let dcs = (networks / 500).max(3);
+    for d in 0..dcs {
+        let id = format!("dc{d}");
+        net(&mut topo, id.clone(), Cloud::Onprem, &id, N::Datacenter);
+        link(
+            &mut topo,
+            format!("inet-{id}"),
+            K::Internet,
+            &id,
+            "internet",
+            None,
+            S::Up,
+        );
+    }
+    let clouds = [(Cloud::Aws, 5), (Cloud::Azure, 3), (Cloud::Gcp, 2)];
+    let mut made = topo.networks.len();
+    let mut c = 0;
+    while made < networks {
+        let (cloud, weight) = clouds[c % clouds.len()];
+        c += 1;
+        let regions = cloud.known_regions();
+        let region = regions[next(regions.len().min(12))];
+        let hub = format!("hub-{}-{region}-{c}", cloud.as_str());
+        net(&mut topo, hub.clone(), cloud, region, N::TransitHub);
+        made += 1;
+        // Two circuits (sometimes one: a single point of failure) and a VPN pair.
+        let circuit = match cloud {
+            Cloud::Aws => K::DirectConnect,
+            Cloud::Azure => K::Expressroute,
+            _ => K::Interconnect,
+        };
+        let circuits = if next(10) == 0 { 1 } else { 2 };
+        for i in 0..circuits {
+            let dc = format!("dc{}", next(dcs));
+            let status = if next(100) == 0 { S::Down } else { S::Up };
+            link(
+                &mut topo,
+                format!("{hub}-cx{i}"),
+                circuit,
+                &hub,
+                &dc,
+                None,
+                status,
+            );
+        }
+        let dc = format!("dc{}", next(dcs));
+        for t in 0..2 {
+            link(
+                &mut topo,
+                format!("{hub}-vpn-t{t}"),
+                K::Vpn,
+                &hub,
+                &dc,
+                Some(format!("{hub}-vpn")),
+                S::Up,
+            );
+        }
+        let kind = match cloud {
+            Cloud::Aws => N::Vpc,
+            Cloud::Azure => N::Vnet,
+            _ => N::GcpNetwork,
+        };
+        let spokes = 4 * weight;
+        for s in 0..spokes {
+            if made >= networks {
+                break;
+            }
+            let id = format!("{hub}-n{s}");
+            net(&mut topo, id.clone(), cloud, region, kind);
+            made += 1;
+            link(
+                &mut topo,
+                format!("{id}-att"),
+                K::TransitGateway,
+                &id,
+                &hub,
+                None,
+                S::Up,
+            );
+            if next(3) == 0 {
+                link(
+                    &mut topo,
+                    format!("inet-{id}"),
+                    K::Internet,
+                    &id,
+                    "internet",
+                    None,
+                    S::Up,
+                );
+            }
+            if next(8) == 0 {
+                let status = if next(50) == 0 { S::Degraded } else { S::Up };
+                let dc = format!("dc{}", next(dcs));
+                for t in 0..2 {
+                    link(
+                        &mut topo,
+                        format!("{id}-vpn-t{t}"),
+                        K::Vpn,
+                        &id,
+                        &dc,
+                        Some(format!("{id}-vpn")),
+                        status,
+                    );
+                }
+            }
+        }
+    }
+    // Traffic: flows between random networks; one in twenty over the internet.
+    let ids: Vec<String> = topo
+        .networks
+        .iter()
+        .filter(|n| n.kind != N::Internet && n.kind != N::TransitHub)
+        .map(|n| n.id.clone())
+        .collect();
+    let uplinks: HashMap<&str, &str> = topo
+        .connections
+        .iter()
+        .filter(|c| c.kind == K::Internet)
+        .map(|c| (c.a.as_str(), c.id.as_str()))
+        .collect();
+    let mut flows = Vec::new();
+    let mut traffic: HashMap<String, f64> = HashMap::new();
+    for (i, c) in topo.connections.iter().enumerate() {
+        if i % 7 != 0 {
+            traffic.insert(c.id.clone(), (next(50_000) + 1) as f64);
+        }
+    }
+    for i in 0..networks * 2 {
+        let (a, b) = (&ids[next(ids.len())], &ids[next(ids.len())]);
+        let over_internet = next(20) == 0;
+        let path = match (
+            over_internet,
+            uplinks.get(a.as_str()),
+            uplinks.get(b.as_str()),
+        ) {
+            (true, Some(x), Some(y)) => vec![x.to_string(), y.to_string()],
+            _ => Vec::new(),
+        };
+        flows.push(FlowRoute {
+            id: format!("flow-{i}"),
+            from: a.clone(),
+            to: b.clone(),
+            monthly_gb: (next(10_000) + 1) as f64,
+            path,
+        });
+    }
+    let mut base = HashMap::new();
+    let mut per_gb = HashMap::new();
+    for c in &topo.connections {
+        let (b, g) = match c.kind {
+            K::DirectConnect => (1620.0, 0.02),
+            K::Expressroute => (1748.0, 0.0),
+            K::Interconnect => (1700.0, 0.02),
+            K::Vpn => (18.0, 0.09),
+            K::TransitGateway => (36.0, 0.02),
+            K::Internet => (0.0, 0.09),
+            K::Peering => (0.0, 0.01),
+        };
+        base.insert(c.id.clone(), b);
+        per_gb.insert(c.id.clone(), g);
+    }
+    // The documents list every link but one failure domain in ten, plus a
+    // few circuits that are gone.
+    let mut listed = std::collections::HashSet::new();
+    let mut documented: Vec<DocumentedConnection> = topo
+        .connections
+        .iter()
+        .filter(|c| c.kind != K::Internet)
+        .filter(|c| listed.insert(c.group.clone().unwrap_or_else(|| c.id.clone())))
+        .filter(|_| next(10) != 0)
+        .map(|c| DocumentedConnection {
+            id: c.group.clone().unwrap_or_else(|| c.id.clone()),
+            kind: c.kind,
+            between: [c.a.clone(), c.b.clone()],
+            reference: None,
+        })
+        .collect();
+    for i in 0..dcs {
+        documented.push(DocumentedConnection {
+            id: format!("retired-{i}"),
+            kind: K::DirectConnect,
+            between: [format!("dc{i}"), "nowhere".into()],
+            reference: None,
+        });
+    }
+    let usage = Usage {
+        traffic: Some(traffic),
+        base_usd: base,
+        per_gb_usd: per_gb,
+        internet_per_gb_usd: 0.09,
+        flows,
+    };
+    (topo, usage, documented)
+}

@@ -255,6 +255,13 @@ enum BenchCommand {
         #[arg(long, default_value_t = 16)]
         workers: usize,
     },
+    /// Graph build + every finding over a synthetic estate of N networks.
+    Topology {
+        #[arg(long, default_value_t = 10_000)]
+        networks: usize,
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+    },
     /// Probe N loopback targets by ICMP at 1 Hz; print CPU, memory, schedule drift.
     Probes {
         #[arg(long, default_value_t = 10_000)]
@@ -666,6 +673,23 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 println!(
                     "bench probes: {} loopback targets at 1 Hz for {} s: {} samples ({} lost), CPU {:.2} cores ({:.0}% of one), max RSS {:.1} MB, schedule drift p50 {:.2} ms p99 {:.2} ms",
                     r.targets, r.seconds, r.samples, r.lost, r.cpu_cores, r.cpu_cores * 100.0, r.max_rss_mb, r.drift_p50_ms, r.drift_p99_ms
+                );
+            }
+            BenchCommand::Topology { networks, runs } => {
+                if !(10..=1_000_000).contains(networks) || *runs == 0 {
+                    bail!("--networks must be 10..1000000 and --runs at least 1");
+                }
+                let r = switchboard::bench::topology(*networks, *runs);
+                let kinds: Vec<String> =
+                    r.findings.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                println!(
+                    "bench topology: {} networks, {} connections, {} flows: graph + cuts + findings in {:.1} ms (median of {} runs); findings: {}",
+                    r.networks,
+                    r.connections,
+                    r.flows,
+                    r.median.as_secs_f64() * 1000.0,
+                    r.runs,
+                    kinds.join(", ")
                 );
             }
             BenchCommand::Workflows { count, workers } => {

@@ -601,39 +601,49 @@ fn unordered(a: &str, b: &str) -> (String, String) {
 fn drift(units: &[Domain], documented: &[DocumentedConnection], out: &mut Vec<Finding>) {
     let mut unit_matched = vec![false; units.len()];
     let mut doc_matched = vec![false; documented.len()];
+    // Every name a unit answers to: its key, its connections' ids, their
+    // groups and the provider records they were seen as. Indexed, so a
+    // 10,000-link estate is matched in one pass, not a scan per document.
+    let mut by_name: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut by_ends: HashMap<(ConnectionKind, (String, String)), Vec<usize>> = HashMap::new();
+    for (u, unit) in units.iter().enumerate() {
+        by_name.entry(unit.key.as_str()).or_default().push(u);
+        for c in &unit.connections {
+            by_name.entry(c.id.as_str()).or_default().push(u);
+            for seen in &c.seen_by {
+                if let Some((_, id)) = seen.split_once(':') {
+                    by_name.entry(id).or_default().push(u);
+                }
+            }
+        }
+        if let Some(c) = unit.connections.first() {
+            by_ends
+                .entry((c.kind, unordered(&c.a, &c.b)))
+                .or_default()
+                .push(u);
+        }
+    }
+    let claim = |candidates: Option<&Vec<usize>>, unit_matched: &mut Vec<bool>| {
+        let u = candidates?.iter().copied().find(|&u| !unit_matched[u])?;
+        unit_matched[u] = true;
+        Some(u)
+    };
     // By id or provider reference first, then by kind and ends.
     for (d, doc) in documented.iter().enumerate() {
-        let names = |u: &Domain| {
-            u.key == doc.id
-                || u.connections.iter().any(|c| {
-                    c.id == doc.id
-                        || doc.reference.as_deref().is_some_and(|r| {
-                            c.group.as_deref() == Some(r)
-                                || c.seen_by
-                                    .iter()
-                                    .any(|s| s.split_once(':').is_some_and(|(_, id)| id == r))
-                        })
-                })
-        };
-        if let Some(u) = (0..units.len()).find(|&u| !unit_matched[u] && names(&units[u])) {
-            unit_matched[u] = true;
-            doc_matched[d] = true;
+        let names = std::iter::once(doc.id.as_str()).chain(doc.reference.as_deref());
+        for name in names {
+            if claim(by_name.get(name), &mut unit_matched).is_some() {
+                doc_matched[d] = true;
+                break;
+            }
         }
     }
     for (d, doc) in documented.iter().enumerate() {
         if doc_matched[d] {
             continue;
         }
-        let ends = unordered(&doc.between[0], &doc.between[1]);
-        let found = (0..units.len()).find(|&u| {
-            !unit_matched[u]
-                && units[u]
-                    .connections
-                    .first()
-                    .is_some_and(|c| c.kind == doc.kind && unordered(&c.a, &c.b) == ends)
-        });
-        if let Some(u) = found {
-            unit_matched[u] = true;
+        let key = (doc.kind, unordered(&doc.between[0], &doc.between[1]));
+        if claim(by_ends.get(&key), &mut unit_matched).is_some() {
             doc_matched[d] = true;
         }
     }
