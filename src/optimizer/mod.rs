@@ -3,5 +3,6 @@
 //! plan grow here later; the workflow only sees `Design`.
 
 pub mod design;
+pub mod pricing;
 
 pub use design::{design, CandidatePath, Design, DesignError};
