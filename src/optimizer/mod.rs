@@ -2,7 +2,9 @@
 //! (`design`). The pricing catalog, multi-hop k-shortest paths and estate-wide
 //! plan grow here later; the workflow only sees `Design`.
 
+pub mod choose;
 pub mod design;
+pub mod paths;
 pub mod pricing;
 
 pub use design::{design, CandidatePath, Design, DesignError};
