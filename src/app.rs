@@ -55,6 +55,7 @@ pub struct App {
     pub lab: Arc<LabProvider>,
     pub engine: Engine,
     pub topology: Arc<TopologyService>,
+    pub policies: Arc<Policies>,
 }
 
 pub fn load_estate(config: &Config) -> Result<Estate, EstateError> {
@@ -91,7 +92,7 @@ impl App {
             store.clone(),
             StepEnv {
                 estate: estate.clone(),
-                policies,
+                policies: policies.clone(),
                 provider,
                 store: store.clone(),
             },
@@ -116,6 +117,7 @@ impl App {
             lab,
             engine,
             topology,
+            policies,
         })
     }
 
@@ -151,7 +153,12 @@ impl App {
     }
 
     pub fn router(&self) -> Router {
-        Router::new(self.engine.clone(), self.topology.clone())
+        Router::new(
+            self.engine.clone(),
+            self.topology.clone(),
+            self.estate.clone(),
+            self.policies.clone(),
+        )
     }
 }
 

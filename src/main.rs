@@ -9,9 +9,14 @@ use std::sync::Arc;
 use switchboard::app::{load_estate, App};
 use switchboard::chat::console::Console;
 use switchboard::chat::router::status_message;
+use switchboard::compliance::Policies;
 use switchboard::config::{switchboard_env, Config, DiscoveryProvider};
 use switchboard::domain::{ConnectionId, ConnectionStatus, Millis, WorkflowId};
 use switchboard::intent::{parse_request, resolve};
+use switchboard::optimizer::choose::{Constraints, CostBasis, Objective};
+use switchboard::optimizer::query::{
+    answer as paths_answer, compliance_constraints, table as paths_table, PathsRequest,
+};
 use switchboard::prober::monitor::{now, Monitor, MonitorSettings};
 use switchboard::prober::paths::PathsConfig;
 use switchboard::prober::probe::Prober;
@@ -120,6 +125,32 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// Candidate paths between two endpoints with costs, the recommended
+    /// primary and backup, the BGP plan and break-even traffic.
+    Paths {
+        /// `cloud:region` (aws:us-east-1, azure:eastus, onprem:dc1) or a network id.
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// Monthly traffic: 800GB, 5TB (TB = 1000 GB).
+        #[arg(long)]
+        traffic: String,
+        #[arg(long, value_enum, default_value = "cost")]
+        optimize: ObjectiveArg,
+        /// Cost basis: marginal (links exist and are paid for) or full (base fees too).
+        #[arg(long, value_enum, default_value = "marginal")]
+        basis: BasisArg,
+        #[arg(long)]
+        max_latency: Option<f64>,
+        #[arg(long)]
+        min_reliability: Option<f64>,
+        /// Compliance policies (repeatable): pci_dss and hipaa allow no internet hop.
+        #[arg(long)]
+        compliance: Vec<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// List discovery snapshots, most recent first.
     Snapshots {
         #[arg(long, default_value_t = 20)]
@@ -189,6 +220,19 @@ enum TopologyFormat {
     Dot,
     Svg,
     Png,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ObjectiveArg {
+    Cost,
+    Latency,
+    Balanced,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum BasisArg {
+    Marginal,
+    Full,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -542,6 +586,58 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     "from": from, "to": to, "diff": diff,
                 }))?,
                 Format::Text => println!("{}", report::diff_text(from, to, &diff)),
+            }
+        }
+        Command::Paths {
+            from,
+            to,
+            traffic,
+            optimize,
+            basis,
+            max_latency,
+            min_reliability,
+            compliance,
+            format,
+        } => {
+            let config = config(&cli)?;
+            let estate = load_estate(&config)?;
+            let policies = match &config.policies {
+                Some(path) => Policies::load(path)?,
+                None => Policies::embedded()?,
+            };
+            if let Some(r) = min_reliability {
+                if !(0.0..=1.0).contains(r) {
+                    bail!("--min-reliability must be between 0 and 1, got {r}");
+                }
+            }
+            if max_latency.is_some_and(|m| m.is_nan() || m <= 0.0) {
+                bail!("--max-latency must be a positive number of milliseconds");
+            }
+            let (private_only, private_reason) = compliance_constraints(&policies, compliance)?;
+            let request = PathsRequest {
+                from,
+                to,
+                traffic,
+                objective: match optimize {
+                    ObjectiveArg::Cost => Objective::Cost,
+                    ObjectiveArg::Latency => Objective::Latency,
+                    ObjectiveArg::Balanced => Objective::Balanced,
+                },
+                basis: match basis {
+                    BasisArg::Marginal => CostBasis::Marginal,
+                    BasisArg::Full => CostBasis::Full,
+                },
+                constraints: Constraints {
+                    max_latency_ms: *max_latency,
+                    min_reliability: *min_reliability,
+                    private_only,
+                    private_reason,
+                },
+            };
+            let answer = paths_answer(&estate, &request)?;
+            match format {
+                Format::Json => print_json(&answer)?,
+                Format::Text => println!("{}", paths_table(&answer)),
             }
         }
         Command::Snapshots { limit, format } => {

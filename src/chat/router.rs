@@ -2,10 +2,14 @@
 //! commands and replies, whatever platform it came from. Free text that reads
 //! as a request starts a workflow; commands are `help`, `connect`, `approve`,
 //! `reject`, `cancel`, `answer`, `status`, `workflows`, `pin`, `unpin`,
-//! `topology`, `discover`, `findings`, `diff`.
+//! `topology`, `discover`, `findings`, `diff`, `paths`.
 
 use super::message::{ButtonAction, Message, Tone};
+use crate::compliance::Policies;
+use crate::domain::Estate;
 use crate::domain::{UserId, WorkflowId};
+use crate::optimizer::choose::{Constraints, CostBasis, Objective};
+use crate::optimizer::query::{answer, compliance_constraints, table, PathsRequest};
 use crate::store::WorkflowRecord;
 use crate::topology::report;
 use crate::topology::service::{Refreshed, TopologyService};
@@ -49,6 +53,8 @@ impl Reply {
 pub struct Router {
     engine: Engine,
     topology: Arc<TopologyService>,
+    estate: Arc<Estate>,
+    policies: Arc<Policies>,
 }
 
 const HELP: &str = "\
@@ -69,6 +75,8 @@ Commands:
   discover                  run discovery now (all configured providers)
   findings                  single points of failure, drift, zombie links, internet-routed flows
   diff [<from> <to>]        what changed between snapshots (default: the last two)
+  paths <from> <to> <traffic> [cost|latency|balanced] [full] [pci_dss] [max <ms>]
+                            candidate paths, primary and backup, BGP plan, break-even
   help                      this text
 Workflow ids look like wf-42.";
 
@@ -80,8 +88,18 @@ fn refusal_text(e: &EngineError) -> String {
 }
 
 impl Router {
-    pub fn new(engine: Engine, topology: Arc<TopologyService>) -> Router {
-        Router { engine, topology }
+    pub fn new(
+        engine: Engine,
+        topology: Arc<TopologyService>,
+        estate: Arc<Estate>,
+        policies: Arc<Policies>,
+    ) -> Router {
+        Router {
+            engine,
+            topology,
+            estate,
+            policies,
+        }
     }
 
     pub async fn handle(&self, inbound: &Inbound) -> Reply {
@@ -153,6 +171,7 @@ impl Router {
                 Err(e) => Reply::error(format!("Could not read the topology: {e}")),
             },
             "diff" => self.diff(rest).await,
+            "paths" => self.paths(rest),
             "connect" | "link" if !rest.is_empty() => self.submit(inbound, text).await,
             _ => self.free_text(inbound, text).await,
         }
@@ -171,6 +190,58 @@ impl Router {
             Err(e) => tracing::warn!(error = %e, "topology picture not rendered"),
         }
         Reply::say(message)
+    }
+
+    /// `paths <from> <to> <traffic> [cost|latency|balanced] [full] [pci_dss|hipaa…] [max <ms>]`
+    fn paths(&self, rest: &str) -> Reply {
+        const USAGE: &str = "Usage: `paths <from> <to> <traffic> [cost|latency|balanced] [full] [pci_dss] [max <ms>]`, e.g. `paths aws:us-east-1 azure:eastus 5TB latency pci_dss`.";
+        let words: Vec<&str> = rest.split_whitespace().collect();
+        let [from, to, traffic, options @ ..] = words.as_slice() else {
+            return Reply::error(USAGE);
+        };
+        let mut objective = Objective::Cost;
+        let mut basis = CostBasis::Marginal;
+        let mut compliance = Vec::new();
+        let mut max_latency_ms = None;
+        let mut options = options.iter();
+        while let Some(word) = options.next() {
+            match word.to_ascii_lowercase().as_str() {
+                "cost" => objective = Objective::Cost,
+                "latency" => objective = Objective::Latency,
+                "balanced" => objective = Objective::Balanced,
+                "full" => basis = CostBasis::Full,
+                "marginal" => basis = CostBasis::Marginal,
+                "max" => match options
+                    .next()
+                    .and_then(|v| v.trim_end_matches("ms").parse::<f64>().ok())
+                {
+                    Some(ms) if ms > 0.0 => max_latency_ms = Some(ms),
+                    _ => return Reply::error(format!("`max` takes a latency in ms. {USAGE}")),
+                },
+                other => compliance.push(other.to_string()),
+            }
+        }
+        let constraints = match compliance_constraints(&self.policies, &compliance) {
+            Ok((private_only, private_reason)) => Constraints {
+                max_latency_ms,
+                min_reliability: None,
+                private_only,
+                private_reason,
+            },
+            Err(e) => return Reply::error(format!("{e}. {USAGE}")),
+        };
+        let request = PathsRequest {
+            from,
+            to,
+            traffic,
+            objective,
+            basis,
+            constraints,
+        };
+        match answer(&self.estate, &request) {
+            Ok(a) => Reply::say(Message::text(table(&a)).with_title("Paths")),
+            Err(e) => Reply::error(format!("{e}.")),
+        }
     }
 
     async fn diff(&self, rest: &str) -> Reply {

@@ -24,11 +24,30 @@ pub enum Objective {
     Balanced,
 }
 
+impl Objective {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Objective::Cost => "cost",
+            Objective::Latency => "latency",
+            Objective::Balanced => "balanced",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CostBasis {
     Marginal,
     Full,
+}
+
+impl CostBasis {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CostBasis::Marginal => "marginal",
+            CostBasis::Full => "full",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -267,11 +286,7 @@ pub fn choose(
     let reason = format!(
         "{} by {}: ${:.2}/month on a {basis_word} basis (full ${:.2}), {:.1} ms, {:.4} available{}{}",
         primary.links.join(" → "),
-        match objective {
-            Objective::Cost => "cost",
-            Objective::Latency => "latency",
-            Objective::Balanced => "balanced score",
-        },
+        objective.as_str(),
         cost_of(&primary, basis),
         primary.full_monthly_usd,
         primary.latency_ms,

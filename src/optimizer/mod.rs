@@ -6,5 +6,6 @@ pub mod choose;
 pub mod design;
 pub mod paths;
 pub mod pricing;
+pub mod query;
 
 pub use design::{design, CandidatePath, Design, DesignError};

@@ -131,7 +131,9 @@ impl<'l> Graph<'l> {
     fn new(links: &'l [Link]) -> Graph<'l> {
         let mut adjacency: HashMap<&str, Vec<(usize, &str)>> = HashMap::new();
         for (i, l) in links.iter().enumerate() {
-            if l.status == ConnectionStatus::Down {
+            // The internet is never transit between private networks; the
+            // end-to-end internet option is added on its own.
+            if l.status == ConnectionStatus::Down || l.kind == ConnectionKind::Internet {
                 continue;
             }
             adjacency
@@ -204,18 +206,7 @@ impl<'l> Graph<'l> {
     }
 
     fn nodes_of(&self, from: &'l str, path: &[usize]) -> Vec<&'l str> {
-        let mut nodes = vec![from];
-        let mut at = from;
-        for &l in path {
-            let link = &self.links[l];
-            at = if link.a.as_str() == at {
-                link.b.as_str()
-            } else {
-                link.a.as_str()
-            };
-            nodes.push(at);
-        }
-        nodes
+        nodes_along(self.links, from, path)
     }
 
     /// Yen's algorithm: up to `k` loopless paths in order of `weight`.
@@ -274,6 +265,22 @@ impl<'l> Graph<'l> {
     }
 }
 
+/// The networks a path visits, from `from`.
+fn nodes_along<'l>(links: &'l [Link], from: &'l str, path: &[usize]) -> Vec<&'l str> {
+    let mut nodes = vec![from];
+    let mut at = from;
+    for &l in path {
+        let link = &links[l];
+        at = if link.a.as_str() == at {
+            link.b.as_str()
+        } else {
+            link.a.as_str()
+        };
+        nodes.push(at);
+    }
+    nodes
+}
+
 /// Per-GB price of a path walked from `from`: egress is billed by the cloud
 /// the traffic leaves (ingress is free), so a link entered from a data centre
 /// or from the internet costs nothing, and an internet path between two clouds
@@ -321,6 +328,18 @@ pub fn candidates(
             }
         }
     }
+    // Over the internet: out through the source's uplink, in through the
+    // destination's.
+    let uplink = |network: &NetworkId| {
+        links.iter().position(|l| {
+            l.kind == ConnectionKind::Internet
+                && l.status != ConnectionStatus::Down
+                && (&l.a == network || &l.b == network)
+        })
+    };
+    if let (Some(out), Some(into)) = (uplink(from), uplink(to)) {
+        seen.push(vec![out, into]);
+    }
     seen.into_iter()
         .map(|p| {
             let per_gb = per_gb_along(estate, links, from.as_str(), &p);
@@ -336,8 +355,7 @@ pub fn candidates(
             PathOption {
                 links: p.iter().map(|&l| links[l].id.clone()).collect(),
                 kinds: p.iter().map(|&l| links[l].kind).collect(),
-                hops: graph
-                    .nodes_of(from.as_str(), &p)
+                hops: nodes_along(links, from.as_str(), &p)
                     .into_iter()
                     .map(NetworkId::new)
                     .collect(),
