@@ -20,7 +20,10 @@ async fn missing_credentials_are_a_clear_error() {
         std::env::remove_var(var);
     }
     let nowhere = tempfile::tempdir().unwrap();
-    std::env::set_var("AWS_SHARED_CREDENTIALS_FILE", nowhere.path().join("credentials"));
+    std::env::set_var(
+        "AWS_SHARED_CREDENTIALS_FILE",
+        nowhere.path().join("credentials"),
+    );
     std::env::set_var("AWS_CONFIG_FILE", nowhere.path().join("config"));
     // Never ask the instance metadata service (a link-local address).
     std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");

@@ -17,7 +17,6 @@
 mod map;
 
 use crate::topology::{DiscoveryError, Inventory, InventorySource};
-use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -118,7 +117,10 @@ impl AwsDiscovery {
             let ec2 = ec2_client(&sdk, home.clone());
             let answer = call(&meter, ec2.describe_regions().send())
                 .await
-                .map_err(|f| f.at(home.as_ref(), "DescribeRegions").into_error(&endpoint, 0))?;
+                .map_err(|f| {
+                    f.at(home.as_ref(), "DescribeRegions")
+                        .into_error(&endpoint, 0)
+                })?;
             answer
                 .regions
                 .unwrap_or_default()
@@ -218,8 +220,9 @@ impl AwsDiscovery {
             .tls_provider(Provider::Rustls(CryptoMode::Ring))
             .build_https();
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            // The loader's own region chain (it reuses this HTTP client; a
+            // separate RegionProviderChain would not, and panics without one).
             .http_client(http)
-            .region(RegionProviderChain::default_provider().or_else(HOME_REGION))
             .retry_config(RetryConfig::standard().with_max_attempts(c.max_attempts))
             .timeout_config(
                 TimeoutConfig::builder()
@@ -394,12 +397,17 @@ where
             CallFailure {
                 kind: if DENIED_CODES.contains(&code) || status == 403 {
                     FailureKind::AccessDenied
-                } else if status >= 500 || code.contains("Throttl") || code == "RequestLimitExceeded" {
+                } else if status >= 500
+                    || code.contains("Throttl")
+                    || code == "RequestLimitExceeded"
+                {
                     FailureKind::Unreachable
                 } else {
                     FailureKind::BadResponse
                 },
-                detail: format!("{code} (HTTP {status}) {message}").trim_end().to_string(),
+                detail: format!("{code} (HTTP {status}) {message}")
+                    .trim_end()
+                    .to_string(),
             }
         }
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => CallFailure {
@@ -473,7 +481,10 @@ impl RegionOutcome {
 }
 
 /// Flattens pages into their items.
-fn items<P, T>(answer: Result<Vec<P>, CallFailure>, f: impl Fn(P) -> Option<Vec<T>>) -> Result<Vec<T>, CallFailure> {
+fn items<P, T>(
+    answer: Result<Vec<P>, CallFailure>,
+    f: impl Fn(P) -> Option<Vec<T>>,
+) -> Result<Vec<T>, CallFailure> {
     answer.map(|pages| pages.into_iter().filter_map(f).flatten().collect())
 }
 
@@ -482,19 +493,85 @@ async fn read_region(region: String, sdk: &SdkConfig, meter: &Meter) -> RegionOu
     let ec2 = ec2_client(sdk, Region::new(region.clone()));
     let dx = dx_client(sdk, Region::new(region.clone()));
     let m = meter;
-    let (vpcs, subnets, route_tables, sgs, cgws, igws, tgws, tgw_vpc, tgw_peer, pcx, vgws, vpns, dx_conns, vifs) = tokio::join!(
-        pages(m, ec2.describe_vpcs().into_paginator().page_size(PAGE).send()),
-        pages(m, ec2.describe_subnets().into_paginator().page_size(PAGE).send()),
-        pages(m, ec2.describe_route_tables().into_paginator().page_size(ROUTE_TABLE_PAGE).send()),
-        pages(m, ec2.describe_security_groups().into_paginator().page_size(PAGE).send()),
+    let (
+        vpcs,
+        subnets,
+        route_tables,
+        sgs,
+        cgws,
+        igws,
+        tgws,
+        tgw_vpc,
+        tgw_peer,
+        pcx,
+        vgws,
+        vpns,
+        dx_conns,
+        vifs,
+    ) = tokio::join!(
+        pages(
+            m,
+            ec2.describe_vpcs().into_paginator().page_size(PAGE).send()
+        ),
+        pages(
+            m,
+            ec2.describe_subnets()
+                .into_paginator()
+                .page_size(PAGE)
+                .send()
+        ),
+        pages(
+            m,
+            ec2.describe_route_tables()
+                .into_paginator()
+                .page_size(ROUTE_TABLE_PAGE)
+                .send()
+        ),
+        pages(
+            m,
+            ec2.describe_security_groups()
+                .into_paginator()
+                .page_size(PAGE)
+                .send()
+        ),
         // Customer gateways, VPN gateways and VPN connections are not
         // paginated by EC2: one call answers all.
         call(m, ec2.describe_customer_gateways().send()),
-        pages(m, ec2.describe_internet_gateways().into_paginator().page_size(PAGE).send()),
-        pages(m, ec2.describe_transit_gateways().into_paginator().page_size(PAGE).send()),
-        pages(m, ec2.describe_transit_gateway_vpc_attachments().into_paginator().page_size(PAGE).send()),
-        pages(m, ec2.describe_transit_gateway_peering_attachments().into_paginator().page_size(PAGE).send()),
-        pages(m, ec2.describe_vpc_peering_connections().into_paginator().page_size(PAGE).send()),
+        pages(
+            m,
+            ec2.describe_internet_gateways()
+                .into_paginator()
+                .page_size(PAGE)
+                .send()
+        ),
+        pages(
+            m,
+            ec2.describe_transit_gateways()
+                .into_paginator()
+                .page_size(PAGE)
+                .send()
+        ),
+        pages(
+            m,
+            ec2.describe_transit_gateway_vpc_attachments()
+                .into_paginator()
+                .page_size(PAGE)
+                .send()
+        ),
+        pages(
+            m,
+            ec2.describe_transit_gateway_peering_attachments()
+                .into_paginator()
+                .page_size(PAGE)
+                .send()
+        ),
+        pages(
+            m,
+            ec2.describe_vpc_peering_connections()
+                .into_paginator()
+                .page_size(PAGE)
+                .send()
+        ),
         call(m, ec2.describe_vpn_gateways().send()),
         call(m, ec2.describe_vpn_connections().send()),
         // Neither Direct Connect list is paginated.
@@ -513,7 +590,10 @@ async fn read_region(region: String, sdk: &SdkConfig, meter: &Meter) -> RegionOu
     out.read.subnets = out
         .take("DescribeSubnets", items(subnets, |p| p.subnets))
         .len() as u64;
-    out.read.route_tables = out.take("DescribeRouteTables", items(route_tables, |p| p.route_tables));
+    out.read.route_tables = out.take(
+        "DescribeRouteTables",
+        items(route_tables, |p| p.route_tables),
+    );
     out.read.security_groups = out
         .take("DescribeSecurityGroups", items(sgs, |p| p.security_groups))
         .len() as u64;
@@ -521,8 +601,14 @@ async fn read_region(region: String, sdk: &SdkConfig, meter: &Meter) -> RegionOu
         "DescribeCustomerGateways",
         cgws.map(|a| a.customer_gateways.unwrap_or_default()),
     );
-    out.read.internet_gateways = out.take("DescribeInternetGateways", items(igws, |p| p.internet_gateways));
-    out.read.transit_gateways = out.take("DescribeTransitGateways", items(tgws, |p| p.transit_gateways));
+    out.read.internet_gateways = out.take(
+        "DescribeInternetGateways",
+        items(igws, |p| p.internet_gateways),
+    );
+    out.read.transit_gateways = out.take(
+        "DescribeTransitGateways",
+        items(tgws, |p| p.transit_gateways),
+    );
     out.read.tgw_vpc_attachments = out.take(
         "DescribeTransitGatewayVpcAttachments",
         items(tgw_vpc, |p| p.transit_gateway_vpc_attachments),
@@ -586,14 +672,21 @@ async fn dx_associations(
             match call(meter, request).await {
                 Ok(answer) => {
                     answered += 1;
-                    out.extend(answer.direct_connect_gateway_associations.unwrap_or_default());
+                    out.extend(
+                        answer
+                            .direct_connect_gateway_associations
+                            .unwrap_or_default(),
+                    );
                     match answer.next_token.filter(|t| !t.is_empty()) {
                         Some(next) => token = Some(next),
                         None => break,
                     }
                 }
                 Err(f) => {
-                    failures.push(f.at(home, "DirectConnect DescribeDirectConnectGatewayAssociations"));
+                    failures.push(f.at(
+                        home,
+                        "DirectConnect DescribeDirectConnectGatewayAssociations",
+                    ));
                     break;
                 }
             }

@@ -4,10 +4,11 @@
 //! on to moto except where moto falls short or where a test wants AWS to
 //! misbehave:
 //! - moto 5.2 has no Direct Connect virtual interfaces nor gateway
-//!   associations (it has connections): the front answers
-//!   `OvertureService.DescribeVirtualInterfaces` and
-//!   `DescribeDirectConnectGatewayAssociations` (JSON 1.1, AWS's documented
-//!   shape) from what the test sets;
+//!   associations, and its DescribeConnections answer does not parse as
+//!   AWS's (`loaIssueTime` as a date string, an ARN as connection id): the
+//!   front answers `OvertureService.DescribeConnections`,
+//!   `DescribeVirtualInterfaces` and `DescribeDirectConnectGatewayAssociations`
+//!   (JSON 1.1, AWS's documented shape) from what the test sets;
 //! - moto fills no `vgwTelemetry` for VPN connections: the front adds two
 //!   tunnels to each one (first UP, second DOWN) as AWS reports them;
 //! - moto ignores `MaxResults` on DescribeVpcs: for a chosen region the front
@@ -73,7 +74,10 @@ impl Moto {
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not listen within 30 s");
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not listen within 30 s"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Some(moto)
@@ -82,18 +86,6 @@ impl Moto {
     pub fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
         aws_sdk_ec2::Client::from_conf(
             aws_sdk_ec2::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new(region.to_string()))
-                .endpoint_url(&self.url)
-                .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-                .http_client(http_client())
-                .build(),
-        )
-    }
-
-    pub fn dx(&self, region: &str) -> aws_sdk_directconnect::Client {
-        aws_sdk_directconnect::Client::from_conf(
-            aws_sdk_directconnect::Config::builder()
                 .behavior_version(BehaviorVersion::latest())
                 .region(Region::new(region.to_string()))
                 .endpoint_url(&self.url)
@@ -120,6 +112,8 @@ fn http_client() -> aws_sdk_ec2::config::SharedHttpClient {
 /// What the front does besides passing requests on.
 #[derive(Default)]
 pub struct FrontState {
+    /// `{"connections": [...]}` as Direct Connect's DescribeConnections answers.
+    pub connections: serde_json::Value,
     /// `{"virtualInterfaces": [...]}` as DescribeVirtualInterfaces answers.
     pub virtual_interfaces: serde_json::Value,
     /// `{"directConnectGatewayAssociations": [...]}`.
@@ -132,6 +126,8 @@ pub struct FrontState {
     pub garbage_region: Option<String>,
     /// DescribeVpcs in this region answers this many synthetic VPCs, 5 a page.
     pub paged_region: Option<(String, usize)>,
+    /// Added to every answer, so that requests overlap as they do on AWS.
+    pub delay: Duration,
 
     // What the front saw.
     pub throttled: HashMap<String, u32>,
@@ -157,6 +153,7 @@ impl Front {
     /// Starts the front on the current tokio runtime (it stops with it).
     pub async fn start(moto: &Moto) -> Front {
         let state = Arc::new(Mutex::new(FrontState {
+            connections: serde_json::json!({ "connections": [] }),
             virtual_interfaces: serde_json::json!({ "virtualInterfaces": [] }),
             associations: serde_json::json!({ "directConnectGatewayAssociations": [] }),
             ..FrontState::default()
@@ -220,10 +217,18 @@ async fn handle(
         let busy = s.in_flight.values().filter(|n| **n > 0).count();
         s.max_regions_in_flight = s.max_regions_in_flight.max(busy);
     }
-    // Long enough for the regions' requests to overlap, as they do on AWS.
-    tokio::time::sleep(Duration::from_millis(5)).await;
+    let delay = shared.state.lock().expect("front state").delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     let response = answer(shared, &region, method, uri, headers, body).await;
-    if let Some(n) = shared.state.lock().expect("front state").in_flight.get_mut(&region) {
+    if let Some(n) = shared
+        .state
+        .lock()
+        .expect("front state")
+        .in_flight
+        .get_mut(&region)
+    {
         *n -= 1;
     }
     response
@@ -250,6 +255,9 @@ async fn answer(
         .to_string();
     {
         let mut s = shared.state.lock().expect("front state");
+        if target == "OvertureService.DescribeConnections" {
+            return json11(&s.connections);
+        }
         if target == "OvertureService.DescribeVirtualInterfaces" {
             return json11(&s.virtual_interfaces);
         }
@@ -421,10 +429,18 @@ pub struct Seeded {
     pub cgw_ip: String,
 }
 
-fn name_tag(kind: aws_sdk_ec2::types::ResourceType, name: &str) -> aws_sdk_ec2::types::TagSpecification {
+fn name_tag(
+    kind: aws_sdk_ec2::types::ResourceType,
+    name: &str,
+) -> aws_sdk_ec2::types::TagSpecification {
     aws_sdk_ec2::types::TagSpecification::builder()
         .resource_type(kind)
-        .tags(aws_sdk_ec2::types::Tag::builder().key("Name").value(name).build())
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("Name")
+                .value(name)
+                .build(),
+        )
         .build()
 }
 
@@ -452,7 +468,11 @@ pub async fn seed_region(
             .send()
             .await
             .expect("create vpc");
-        let id = vpc.vpc().and_then(|v| v.vpc_id()).expect("vpc id").to_string();
+        let id = vpc
+            .vpc()
+            .and_then(|v| v.vpc_id())
+            .expect("vpc id")
+            .to_string();
         s.vpcs.push(id);
     }
     let first = s.vpcs[0].clone();
@@ -463,7 +483,11 @@ pub async fn seed_region(
         .await
         .expect("create subnet");
 
-    let igw = ec2.create_internet_gateway().send().await.expect("create igw");
+    let igw = ec2
+        .create_internet_gateway()
+        .send()
+        .await
+        .expect("create igw");
     let igw = igw
         .internet_gateway()
         .and_then(|g| g.internet_gateway_id())
@@ -477,7 +501,12 @@ pub async fn seed_region(
         .expect("attach igw");
     let tables = ec2
         .describe_route_tables()
-        .filters(aws_sdk_ec2::types::Filter::builder().name("vpc-id").values(&first).build())
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(&first)
+                .build(),
+        )
         .send()
         .await
         .expect("route tables");
@@ -542,7 +571,10 @@ pub async fn seed_region(
         let tgw = ec2
             .create_transit_gateway()
             .description(format!("{prefix} hub"))
-            .tag_specifications(name_tag(ResourceType::TransitGateway, &format!("{prefix}-hub")))
+            .tag_specifications(name_tag(
+                ResourceType::TransitGateway,
+                &format!("{prefix}-hub"),
+            ))
             .send()
             .await
             .expect("create tgw");

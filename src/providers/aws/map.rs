@@ -236,7 +236,9 @@ fn internet_links(r: &RegionRead, inv: &mut Inventory) {
 /// still do while `modifying`; every other state (pending, initiating,
 /// pendingAcceptance, rejected, failed, deleting…) is down. `deleted`
 /// attachments are gone and not reported (`None`).
-fn tgw_attachment_status(state: Option<&ec2::TransitGatewayAttachmentState>) -> Option<ConnectionStatus> {
+fn tgw_attachment_status(
+    state: Option<&ec2::TransitGatewayAttachmentState>,
+) -> Option<ConnectionStatus> {
     use ec2::TransitGatewayAttachmentState as S;
     match state {
         Some(S::Deleted) => None,
@@ -355,7 +357,10 @@ fn vpn_tunnels(
         return;
     };
     for t in v.vgw_telemetry() {
-        let Some(outside) = t.outside_ip_address().and_then(|a| a.parse::<IpAddr>().ok()) else {
+        let Some(outside) = t
+            .outside_ip_address()
+            .and_then(|a| a.parse::<IpAddr>().ok())
+        else {
             inv.problems.push(format!(
                 "{vpn_id}: a tunnel without a readable outside IP ({:?})",
                 t.outside_ip_address()
@@ -471,7 +476,10 @@ fn dx_links(
     let targets = dx_targets(vif, vgw_vpc, associations);
     let status = dx_status(conn, vif);
     let bandwidth = conn.and_then(|c| c.bandwidth()).and_then(parse_bandwidth);
-    let name = match (vif.virtual_interface_name(), conn.and_then(|c| c.location())) {
+    let name = match (
+        vif.virtual_interface_name(),
+        conn.and_then(|c| c.location()),
+    ) {
         (Some(n), Some(loc)) => Some(format!("{n} @ {loc}")),
         (n, _) => n.map(str::to_string),
     };
@@ -580,15 +588,29 @@ mod tests {
         let pcx = |code| {
             ec2::VpcPeeringConnection::builder()
                 .vpc_peering_connection_id("pcx-1")
-                .requester_vpc_info(ec2::VpcPeeringConnectionVpcInfo::builder().vpc_id("vpc-a").build())
-                .accepter_vpc_info(ec2::VpcPeeringConnectionVpcInfo::builder().vpc_id("vpc-b").build())
-                .status(ec2::VpcPeeringConnectionStateReason::builder().code(code).build())
+                .requester_vpc_info(
+                    ec2::VpcPeeringConnectionVpcInfo::builder()
+                        .vpc_id("vpc-a")
+                        .build(),
+                )
+                .accepter_vpc_info(
+                    ec2::VpcPeeringConnectionVpcInfo::builder()
+                        .vpc_id("vpc-b")
+                        .build(),
+                )
+                .status(
+                    ec2::VpcPeeringConnectionStateReason::builder()
+                        .code(code)
+                        .build(),
+                )
                 .build()
         };
         let mut a = region("us-east-1");
-        a.vpc_peerings.push(pcx(ec2::VpcPeeringConnectionStateReasonCode::Active));
+        a.vpc_peerings
+            .push(pcx(ec2::VpcPeeringConnectionStateReasonCode::Active));
         let mut b = region("eu-west-1");
-        b.vpc_peerings.push(pcx(ec2::VpcPeeringConnectionStateReasonCode::Active));
+        b.vpc_peerings
+            .push(pcx(ec2::VpcPeeringConnectionStateReasonCode::Active));
         let inv = inventory(&[a, b], &[], Vec::new());
         assert_eq!(inv.links.len(), 1);
         assert_eq!(inv.links[0].local, "vpc-a");
@@ -600,7 +622,10 @@ mod tests {
     #[test]
     fn peering_states_map_to_up_degraded_down_or_gone() {
         use ec2::VpcPeeringConnectionStateReasonCode as C;
-        assert_eq!(vpc_peering_status(Some(&C::Active)), Some(ConnectionStatus::Up));
+        assert_eq!(
+            vpc_peering_status(Some(&C::Active)),
+            Some(ConnectionStatus::Up)
+        );
         assert_eq!(
             vpc_peering_status(Some(&C::Provisioning)),
             Some(ConnectionStatus::Degraded)
@@ -641,10 +666,17 @@ mod tests {
                 .build(),
         );
         let inv = inventory(&[r], &[], Vec::new());
-        let status: Vec<_> = inv.links.iter().map(|l| (l.id.as_str(), l.status)).collect();
+        let status: Vec<_> = inv
+            .links
+            .iter()
+            .map(|l| (l.id.as_str(), l.status))
+            .collect();
         assert_eq!(
             status,
-            vec![("igw-1", ConnectionStatus::Up), ("igw-2", ConnectionStatus::Degraded)]
+            vec![
+                ("igw-1", ConnectionStatus::Up),
+                ("igw-2", ConnectionStatus::Degraded)
+            ]
         );
         assert!(inv.links.iter().all(|l| l.remote == RemoteEnd::Internet));
     }
@@ -685,7 +717,10 @@ mod tests {
         let t1 = &inv.links[0];
         assert_eq!(t1.id, "vpn-1/203.0.113.1");
         assert_eq!(t1.local, "vpc-1");
-        assert_eq!(t1.remote, RemoteEnd::Address("198.51.100.7".parse().unwrap()));
+        assert_eq!(
+            t1.remote,
+            RemoteEnd::Address("198.51.100.7".parse().unwrap())
+        );
         assert_eq!(t1.status, ConnectionStatus::Up);
         assert_eq!(t1.bandwidth_gbps, Some(1.25));
         assert_eq!(t1.group.as_deref(), Some("vpn-1"));
