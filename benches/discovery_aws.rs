@@ -6,7 +6,8 @@
 //! turning answers into the inventory. Needs SWITCHBOARD_MOTO_SERVER (set by
 //! ./test's install step); says so and exits otherwise.
 //!
-//! Run: cargo bench --bench discovery_aws
+//! Run: cargo bench --bench discovery_aws (or, without a release build of
+//! the SDK, cargo test --bench discovery_aws -- --bench)
 
 #[path = "../tests/moto/mod.rs"]
 mod moto;
@@ -20,6 +21,11 @@ const VPCS_PER_BATCH: usize = 70;
 const PEERINGS_PER_BATCH: usize = 5;
 
 fn main() {
+    // `cargo bench` passes --bench; `cargo test --all-targets` passes nothing
+    // and must not spend minutes seeding here.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
