@@ -286,12 +286,15 @@ async fn throttled_calls_are_retried_until_they_answer() {
         .inventory()
         .await
         .expect("partial inventory");
-    assert_eq!(inv.problems.len(), 1, "{:#?}", inv.problems);
-    assert!(
-        inv.problems[0].contains("RequestLimitExceeded"),
-        "{}",
-        inv.problems[0]
-    );
+    // One API (whichever came first) failed; its consequences, like VPN
+    // tunnels without their customer gateway, may follow as problems.
+    let failed: Vec<_> = inv
+        .problems
+        .iter()
+        .filter(|p| p.starts_with("us-west-2: "))
+        .collect();
+    assert_eq!(failed.len(), 1, "{:#?}", inv.problems);
+    assert!(failed[0].contains("RequestLimitExceeded"), "{}", failed[0]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

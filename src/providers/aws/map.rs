@@ -345,16 +345,20 @@ fn vpn_tunnels(
         }
     };
     let cgw = v.customer_gateway_id().unwrap_or("?");
-    let Some(peer) = cgw_ip
-        .get(cgw)
-        .copied()
-        .flatten()
-        .and_then(|ip| ip.parse::<IpAddr>().ok())
-    else {
-        inv.problems.push(format!(
-            "{vpn_id}: customer gateway {cgw} has no readable IP address; tunnels not reported"
-        ));
-        return;
+    let peer = match cgw_ip.get(cgw) {
+        None => Err("was not read"),
+        Some(ip) => ip
+            .and_then(|ip| ip.parse::<IpAddr>().ok())
+            .ok_or("has no readable IP address"),
+    };
+    let peer = match peer {
+        Ok(peer) => peer,
+        Err(why) => {
+            inv.problems.push(format!(
+                "{vpn_id}: customer gateway {cgw} {why}; tunnels not reported"
+            ));
+            return;
+        }
     };
     for t in v.vgw_telemetry() {
         let Some(outside) = t
