@@ -7,6 +7,7 @@ use crate::chat::router::Router;
 use crate::compliance::{Policies, PolicyError};
 use crate::config::{Config, DiscoveryProvider};
 use crate::domain::{Estate, EstateError};
+use crate::providers::aws::AwsDiscovery;
 use crate::providers::azure::AzureDiscovery;
 use crate::providers::gcp::GcpDiscovery;
 use crate::providers::lab::{state_path_for, LabProvider, EMBEDDED_ESTATE};
@@ -196,7 +197,7 @@ fn topology_service(
                 sources.push(Arc::new(GcpDiscovery::new(discovery.gcp.clone())))
             }
             DiscoveryProvider::Aws => {
-                return Err(setup("not available in this build yet"));
+                sources.push(Arc::new(AwsDiscovery::new(discovery.aws.clone())))
             }
         }
     }

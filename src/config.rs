@@ -3,6 +3,8 @@
 //! to embedded defaults so `switchboard console` runs with nothing around it.
 //! Secrets never live here: tokens come from the environment only.
 
+use crate::domain::{Cloud, Region};
+use crate::providers::aws::AwsDiscoveryConfig;
 use crate::providers::azure::AzureDiscoveryConfig;
 use crate::providers::gcp::GcpDiscoveryConfig;
 use crate::scheduler::Schedule;
@@ -62,6 +64,7 @@ struct DiscoverySection {
     deadline: Option<String>,
     onprem_inventory: Option<PathBuf>,
     documented: Option<PathBuf>,
+    aws: Option<AwsDiscoveryConfig>,
     azure: Option<AzureDiscoveryConfig>,
     gcp: Option<GcpDiscoveryConfig>,
 }
@@ -160,6 +163,7 @@ pub struct DiscoveryConfig {
     /// What the design documents say exists; None with the embedded estate:
     /// the embedded GlobalCart documented inventory.
     pub documented: Option<PathBuf>,
+    pub aws: AwsDiscoveryConfig,
     pub azure: AzureDiscoveryConfig,
     pub gcp: GcpDiscoveryConfig,
 }
@@ -275,6 +279,7 @@ impl Default for Config {
                 deadline: Duration::from_secs(300),
                 onprem_inventory: None,
                 documented: None,
+                aws: AwsDiscoveryConfig::default(),
                 azure: AzureDiscoveryConfig::default(),
                 gcp: GcpDiscoveryConfig::default(),
             },
@@ -356,6 +361,7 @@ impl Config {
             // No list: the lab, and every provider the file configures.
             for (configured, provider) in [
                 (d.onprem_inventory.is_some(), DiscoveryProvider::Onprem),
+                (d.aws.is_some(), DiscoveryProvider::Aws),
                 (d.azure.is_some(), DiscoveryProvider::Azure),
                 (d.gcp.is_some(), DiscoveryProvider::Gcp),
             ] {
@@ -363,6 +369,15 @@ impl Config {
                     config.discovery.providers.push(provider);
                 }
             }
+        }
+        if let Some(aws) = d.aws {
+            check_client(aws.timeout_secs, aws.max_attempts)
+                .map_err(|(key, e)| invalid(&format!("discovery.aws.{key}"), e))?;
+            for region in &aws.regions {
+                Region::parse(Cloud::Aws, region)
+                    .map_err(|e| invalid("discovery.aws.regions", e.to_string()))?;
+            }
+            config.discovery.aws = aws;
         }
         if let Some(azure) = d.azure {
             check_client(azure.timeout_secs, azure.max_attempts)

@@ -3,6 +3,7 @@
 //! what it applied, and say whether a resource still exists. The engine never
 //! knows which provider it is talking to.
 
+pub mod aws;
 pub mod azure;
 pub mod gcp;
 pub mod lab;

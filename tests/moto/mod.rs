@@ -1,0 +1,652 @@
+//! A real AWS peer for the discovery tests and benchmark: moto's server on
+//! loopback (killed on drop), seeded through the AWS SDK, and a small front
+//! (axum, loopback) that discovery talks to. The front passes every request
+//! on to moto except where moto falls short or where a test wants AWS to
+//! misbehave:
+//! - moto 5.2 has no Direct Connect virtual interfaces nor gateway
+//!   associations, and its DescribeConnections answer does not parse as
+//!   AWS's (`loaIssueTime` as a date string, an ARN as connection id): the
+//!   front answers `OvertureService.DescribeConnections`,
+//!   `DescribeVirtualInterfaces` and `DescribeDirectConnectGatewayAssociations`
+//!   (JSON 1.1, AWS's documented shape) from what the test sets;
+//! - moto fills no `vgwTelemetry` for VPN connections: the front adds two
+//!   tunnels to each one (first UP, second DOWN) as AWS reports them;
+//! - moto ignores `MaxResults` on DescribeVpcs: for a chosen region the front
+//!   answers with synthetic VPCs five per page, chained by `nextToken`;
+//! - throttling (`RequestLimitExceeded`, HTTP 503), access denied in one
+//!   region, and a malformed answer, on demand.
+
+#![allow(dead_code)]
+
+use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
+
+/// Static fake credentials, for moto and for discovery through the standard
+/// chain (environment). Set once per process, before any SDK call.
+pub fn fake_credentials_in_env() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+        std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+        // Never ask the instance metadata service (a link-local address).
+        std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    });
+}
+
+/// The moto server, or `None` (after saying why) when it is not installed
+/// and peers are not required.
+pub struct Moto {
+    child: Child,
+    pub url: String,
+}
+
+impl Moto {
+    pub fn start() -> Option<Moto> {
+        let Ok(server) = std::env::var("SWITCHBOARD_MOTO_SERVER") else {
+            let why = "SWITCHBOARD_MOTO_SERVER is not set (./test installs moto and sets it)";
+            if std::env::var("SWITCHBOARD_PEERS").as_deref() == Ok("require") {
+                panic!("SWITCHBOARD_PEERS=require but {why}");
+            }
+            eprintln!("skipping the moto test: {why}");
+            return None;
+        };
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {server}: {e}"));
+        let moto = Moto {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not listen within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(moto)
+    }
+
+    pub fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
+        aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new(region.to_string()))
+                .endpoint_url(&self.url)
+                .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+                .http_client(http_client())
+                .build(),
+        )
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http_client() -> aws_sdk_ec2::config::SharedHttpClient {
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+/// What the front does besides passing requests on.
+#[derive(Default)]
+pub struct FrontState {
+    /// `{"connections": [...]}` as Direct Connect's DescribeConnections answers.
+    pub connections: serde_json::Value,
+    /// `{"virtualInterfaces": [...]}` as DescribeVirtualInterfaces answers.
+    pub virtual_interfaces: serde_json::Value,
+    /// `{"directConnectGatewayAssociations": [...]}`.
+    pub associations: serde_json::Value,
+    /// Answer this many EC2 requests per region with RequestLimitExceeded
+    /// (HTTP 503) before passing them on.
+    pub throttle_per_region: u32,
+    pub denied_region: Option<String>,
+    /// DescribeVpcs in this region answers with a 200 that is not XML.
+    pub garbage_region: Option<String>,
+    /// DescribeVpcs in this region answers this many synthetic VPCs, 5 a page.
+    pub paged_region: Option<(String, usize)>,
+    /// Added to every answer, so that requests overlap as they do on AWS.
+    pub delay: Duration,
+
+    // What the front saw.
+    pub throttled: HashMap<String, u32>,
+    pub vpc_pages_served: usize,
+    pub in_flight: BTreeMap<String, u32>,
+    /// Most regions with a request in flight at one time.
+    pub max_regions_in_flight: usize,
+    tunnels: HashMap<String, [String; 2]>,
+}
+
+pub struct Front {
+    pub url: String,
+    pub state: Arc<Mutex<FrontState>>,
+}
+
+struct Shared {
+    moto: String,
+    http: reqwest::Client,
+    state: Arc<Mutex<FrontState>>,
+}
+
+impl Front {
+    /// Starts the front on the current tokio runtime (it stops with it).
+    pub async fn start(moto: &Moto) -> Front {
+        let state = Arc::new(Mutex::new(FrontState {
+            connections: serde_json::json!({ "connections": [] }),
+            virtual_interfaces: serde_json::json!({ "virtualInterfaces": [] }),
+            associations: serde_json::json!({ "directConnectGatewayAssociations": [] }),
+            ..FrontState::default()
+        }));
+        let shared = Arc::new(Shared {
+            moto: moto.url.clone(),
+            http: reqwest::Client::new(),
+            state: state.clone(),
+        });
+        let app = axum::Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let shared = shared.clone();
+                async move { handle(&shared, method, uri, headers, body).await }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind front");
+        let url = format!("http://{}", listener.local_addr().expect("front address"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Front { url, state }
+    }
+
+    pub fn state(&self) -> std::sync::MutexGuard<'_, FrontState> {
+        self.state.lock().expect("front state")
+    }
+}
+
+/// The region a request is signed for (SigV4 credential scope).
+fn signed_region(headers: &HeaderMap) -> String {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|auth| auth.split("Credential=").nth(1))
+        .and_then(|cred| cred.split('/').nth(2))
+        .unwrap_or("?")
+        .to_string()
+}
+
+fn ec2_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Response><Errors><Error><Code>{code}</Code>\
+         <Message>{message}</Message></Error></Errors><RequestID>front</RequestID></Response>"
+    );
+    (status, [("content-type", "text/xml")], body).into_response()
+}
+
+async fn handle(
+    shared: &Shared,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let region = signed_region(&headers);
+    {
+        let mut s = shared.state.lock().expect("front state");
+        *s.in_flight.entry(region.clone()).or_default() += 1;
+        let busy = s.in_flight.values().filter(|n| **n > 0).count();
+        s.max_regions_in_flight = s.max_regions_in_flight.max(busy);
+    }
+    let delay = shared.state.lock().expect("front state").delay;
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    let response = answer(shared, &region, method, uri, headers, body).await;
+    if let Some(n) = shared
+        .state
+        .lock()
+        .expect("front state")
+        .in_flight
+        .get_mut(&region)
+    {
+        *n -= 1;
+    }
+    response
+}
+
+async fn answer(
+    shared: &Shared,
+    region: &str,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let form = String::from_utf8_lossy(&body).to_string();
+    let action = form
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("Action="))
+        .unwrap_or("")
+        .to_string();
+    {
+        let mut s = shared.state.lock().expect("front state");
+        if target == "OvertureService.DescribeConnections" {
+            return json11(&s.connections);
+        }
+        if target == "OvertureService.DescribeVirtualInterfaces" {
+            return json11(&s.virtual_interfaces);
+        }
+        if target == "OvertureService.DescribeDirectConnectGatewayAssociations" {
+            return json11(&s.associations);
+        }
+        if !action.is_empty() {
+            if s.denied_region.as_deref() == Some(region) {
+                return ec2_error(
+                    StatusCode::FORBIDDEN,
+                    "UnauthorizedOperation",
+                    "You are not authorized to perform this operation.",
+                );
+            }
+            let limit = s.throttle_per_region;
+            let done = s.throttled.entry(region.to_string()).or_default();
+            if *done < limit {
+                *done += 1;
+                return ec2_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "RequestLimitExceeded",
+                    "Request limit exceeded.",
+                );
+            }
+            if action == "DescribeVpcs" && s.garbage_region.as_deref() == Some(region) {
+                return (StatusCode::OK, [("content-type", "text/xml")], "<<<not xml")
+                    .into_response();
+            }
+            if action == "DescribeVpcs" {
+                if let Some((paged, count)) = s.paged_region.clone() {
+                    if paged == region {
+                        s.vpc_pages_served += 1;
+                        return vpc_page(&form, count);
+                    }
+                }
+            }
+        }
+    }
+    let forwarded = pass_on(shared, method, uri, headers, body).await;
+    if action == "DescribeVpnConnections" {
+        if let Ok(xml) = std::str::from_utf8(&forwarded.1) {
+            let xml = add_telemetry(&mut shared.state.lock().expect("front state"), xml);
+            return (forwarded.0, [("content-type", "text/xml")], xml).into_response();
+        }
+    }
+    let mut response = (forwarded.0, forwarded.1).into_response();
+    if let Some(ct) = forwarded.2 {
+        response.headers_mut().insert("content-type", ct);
+    }
+    response
+}
+
+fn json11(value: &serde_json::Value) -> Response {
+    (
+        StatusCode::OK,
+        [("content-type", "application/x-amz-json-1.1")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+async fn pass_on(
+    shared: &Shared,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Bytes, Option<axum::http::HeaderValue>) {
+    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut request = shared
+        .http
+        .request(method, format!("{}{path}", shared.moto))
+        .body(body);
+    for (name, value) in &headers {
+        if name != "host" && name != "content-length" {
+            request = request.header(name, value);
+        }
+    }
+    let response = request.send().await.expect("moto answers the front");
+    let status = response.status();
+    let ct = response.headers().get("content-type").cloned();
+    let bytes = response.bytes().await.expect("moto's answer");
+    (status, bytes, ct)
+}
+
+/// Inserts two tunnels after each `<vpnConnectionId>` moto returns.
+fn add_telemetry(state: &mut FrontState, xml: &str) -> String {
+    let mut out = String::with_capacity(xml.len() + 512);
+    let mut rest = xml;
+    while let Some(start) = rest.find("<vpnConnectionId>") {
+        let Some(len) = rest[start..].find("</vpnConnectionId>") else {
+            break;
+        };
+        let end = start + len + "</vpnConnectionId>".len();
+        let id = &rest[start + "<vpnConnectionId>".len()..start + len];
+        let next = state.tunnels.len() * 2;
+        let ips = state
+            .tunnels
+            .entry(id.to_string())
+            .or_insert_with(|| {
+                [
+                    format!("203.0.{}.{}", next / 250, next % 250 + 1),
+                    format!("203.0.{}.{}", (next + 1) / 250, (next + 1) % 250 + 1),
+                ]
+            })
+            .clone();
+        out.push_str(&rest[..end]);
+        out.push_str("<vgwTelemetry>");
+        for (ip, status) in ips.iter().zip(["UP", "DOWN"]) {
+            out.push_str(&format!(
+                "<item><outsideIpAddress>{ip}</outsideIpAddress><status>{status}</status>\
+                 <statusMessage/><acceptedRouteCount>0</acceptedRouteCount></item>"
+            ));
+        }
+        out.push_str("</vgwTelemetry>");
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The front's tunnel outside IPs for a VPN connection (UP one first).
+pub fn tunnel_ips(front: &Front, vpn: &str) -> Option<[String; 2]> {
+    front.state().tunnels.get(vpn).cloned()
+}
+
+/// One page of synthetic VPCs `vpc-page-N`, five a page, whatever
+/// `MaxResults` says (AWS may return fewer than asked).
+fn vpc_page(form: &str, count: usize) -> Response {
+    let start: usize = form
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("NextToken="))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    let end = (start + 5).min(count);
+    let items: String = (start..end)
+        .map(|i| {
+            format!(
+                "<item><vpcId>vpc-page-{i}</vpcId><ownerId>123456789012</ownerId>\
+                 <state>available</state><cidrBlock>10.{}.{}.0/24</cidrBlock></item>",
+                i / 256,
+                i % 256
+            )
+        })
+        .collect();
+    let token = if end < count {
+        format!("<nextToken>{end}</nextToken>")
+    } else {
+        String::new()
+    };
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeVpcsResponse \
+         xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>front</requestId>\
+         <vpcSet>{items}</vpcSet>{token}</DescribeVpcsResponse>"
+    );
+    (StatusCode::OK, [("content-type", "text/xml")], body).into_response()
+}
+
+/// Ids of the resources one `seed_region` call created.
+#[derive(Debug, Default, Clone)]
+pub struct Seeded {
+    pub vpcs: Vec<String>,
+    pub igws: Vec<String>,
+    pub tgw: Option<String>,
+    pub tgw_attachments: Vec<String>,
+    pub vgw: Option<String>,
+    pub vpn_on_vgw: Option<String>,
+    pub vpn_on_tgw: Option<String>,
+    pub cgw_ip: String,
+}
+
+fn name_tag(
+    kind: aws_sdk_ec2::types::ResourceType,
+    name: &str,
+) -> aws_sdk_ec2::types::TagSpecification {
+    aws_sdk_ec2::types::TagSpecification::builder()
+        .resource_type(kind)
+        .tags(
+            aws_sdk_ec2::types::Tag::builder()
+                .key("Name")
+                .value(name)
+                .build(),
+        )
+        .build()
+}
+
+/// `vpcs` named VPCs `<prefix>-<i>` (10.<i>.0.0/16) in `region`, each with a
+/// subnet; the first gets an internet gateway with a default route, a VGW
+/// and a VPN connection to customer gateway `cgw_ip`; with `with_tgw`, a
+/// transit gateway attaches every VPC and terminates a second VPN.
+pub async fn seed_region(
+    ec2: &aws_sdk_ec2::Client,
+    prefix: &str,
+    vpcs: usize,
+    with_tgw: bool,
+    cgw_ip: &str,
+) -> Seeded {
+    use aws_sdk_ec2::types::{GatewayType, ResourceType};
+    let mut s = Seeded {
+        cgw_ip: cgw_ip.to_string(),
+        ..Seeded::default()
+    };
+    for i in 0..vpcs {
+        let vpc = ec2
+            .create_vpc()
+            .cidr_block(format!("10.{}.{}.0/24", i / 256, i % 256))
+            .tag_specifications(name_tag(ResourceType::Vpc, &format!("{prefix}-{i}")))
+            .send()
+            .await
+            .expect("create vpc");
+        let id = vpc
+            .vpc()
+            .and_then(|v| v.vpc_id())
+            .expect("vpc id")
+            .to_string();
+        s.vpcs.push(id);
+    }
+    let first = s.vpcs[0].clone();
+    ec2.create_subnet()
+        .vpc_id(&first)
+        .cidr_block("10.0.0.0/26")
+        .send()
+        .await
+        .expect("create subnet");
+
+    let igw = ec2
+        .create_internet_gateway()
+        .send()
+        .await
+        .expect("create igw");
+    let igw = igw
+        .internet_gateway()
+        .and_then(|g| g.internet_gateway_id())
+        .expect("igw id")
+        .to_string();
+    ec2.attach_internet_gateway()
+        .internet_gateway_id(&igw)
+        .vpc_id(&first)
+        .send()
+        .await
+        .expect("attach igw");
+    let tables = ec2
+        .describe_route_tables()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(&first)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("route tables");
+    let table = tables.route_tables()[0]
+        .route_table_id()
+        .expect("route table id")
+        .to_string();
+    ec2.create_route()
+        .route_table_id(table)
+        .destination_cidr_block("0.0.0.0/0")
+        .gateway_id(&igw)
+        .send()
+        .await
+        .expect("default route");
+    s.igws.push(igw);
+
+    let cgw = ec2
+        .create_customer_gateway()
+        .r#type(GatewayType::Ipsec1)
+        .public_ip(cgw_ip)
+        .bgp_asn(65000)
+        .send()
+        .await
+        .expect("create cgw");
+    let cgw = cgw
+        .customer_gateway()
+        .and_then(|c| c.customer_gateway_id())
+        .expect("cgw id")
+        .to_string();
+    let vgw = ec2
+        .create_vpn_gateway()
+        .r#type(GatewayType::Ipsec1)
+        .send()
+        .await
+        .expect("create vgw");
+    let vgw = vgw
+        .vpn_gateway()
+        .and_then(|g| g.vpn_gateway_id())
+        .expect("vgw id")
+        .to_string();
+    ec2.attach_vpn_gateway()
+        .vpn_gateway_id(&vgw)
+        .vpc_id(&first)
+        .send()
+        .await
+        .expect("attach vgw");
+    let vpn = ec2
+        .create_vpn_connection()
+        .r#type("ipsec.1")
+        .customer_gateway_id(&cgw)
+        .vpn_gateway_id(&vgw)
+        .send()
+        .await
+        .expect("create vpn");
+    s.vpn_on_vgw = vpn
+        .vpn_connection()
+        .and_then(|v| v.vpn_connection_id())
+        .map(str::to_string);
+    s.vgw = Some(vgw);
+
+    if with_tgw {
+        let tgw = ec2
+            .create_transit_gateway()
+            .description(format!("{prefix} hub"))
+            .tag_specifications(name_tag(
+                ResourceType::TransitGateway,
+                &format!("{prefix}-hub"),
+            ))
+            .send()
+            .await
+            .expect("create tgw");
+        let tgw = tgw
+            .transit_gateway()
+            .and_then(|t| t.transit_gateway_id())
+            .expect("tgw id")
+            .to_string();
+        for vpc in &s.vpcs {
+            let a = ec2
+                .create_transit_gateway_vpc_attachment()
+                .transit_gateway_id(&tgw)
+                .vpc_id(vpc)
+                .subnet_ids("subnet-unused")
+                .send()
+                .await
+                .expect("attach vpc to tgw");
+            s.tgw_attachments.push(
+                a.transit_gateway_vpc_attachment()
+                    .and_then(|a| a.transit_gateway_attachment_id())
+                    .expect("attachment id")
+                    .to_string(),
+            );
+        }
+        let vpn = ec2
+            .create_vpn_connection()
+            .r#type("ipsec.1")
+            .customer_gateway_id(&cgw)
+            .transit_gateway_id(&tgw)
+            .send()
+            .await
+            .expect("create vpn on tgw");
+        s.vpn_on_tgw = vpn
+            .vpn_connection()
+            .and_then(|v| v.vpn_connection_id())
+            .map(str::to_string);
+        s.tgw = Some(tgw);
+    }
+    s
+}
+
+/// A VPC peering from `requester` (in `from`) to `accepter` in `to`,
+/// accepted on the accepter's side. Returns the pcx id.
+pub async fn peer(
+    from: &aws_sdk_ec2::Client,
+    requester: &str,
+    to: &aws_sdk_ec2::Client,
+    to_region: &str,
+    accepter: &str,
+) -> String {
+    let pcx = from
+        .create_vpc_peering_connection()
+        .vpc_id(requester)
+        .peer_vpc_id(accepter)
+        .peer_region(to_region)
+        .send()
+        .await
+        .expect("create peering");
+    let id = pcx
+        .vpc_peering_connection()
+        .and_then(|p| p.vpc_peering_connection_id())
+        .expect("pcx id")
+        .to_string();
+    to.accept_vpc_peering_connection()
+        .vpc_peering_connection_id(&id)
+        .send()
+        .await
+        .expect("accept peering");
+    id
+}
+
+/// Distinct values, for assertions.
+pub fn set<'a>(items: impl IntoIterator<Item = &'a str>) -> HashSet<&'a str> {
+    items.into_iter().collect()
+}
