@@ -3,6 +3,7 @@
 //! it without touching the router).
 
 pub mod console;
+pub mod delivery;
 pub mod message;
 pub mod router;
 pub mod signing;
