@@ -12,6 +12,7 @@ pub mod optimizer;
 pub mod prober;
 pub mod providers;
 pub mod scheduler;
+pub mod server;
 pub mod store;
 pub mod topology;
 pub mod workflow;

@@ -17,6 +17,7 @@ use switchboard::prober::paths::PathsConfig;
 use switchboard::prober::probe::Prober;
 use switchboard::providers::lab::Fault;
 use switchboard::providers::CloudProvider;
+use switchboard::server::{ServeSettings, Server, SlackCredentials};
 use switchboard::store::Store;
 use switchboard::topology::service::{Refreshed, TopologyService};
 use switchboard::topology::{render, report};
@@ -157,6 +158,13 @@ enum Command {
         pair: String,
         #[arg(long)]
         user: Option<String>,
+    },
+    /// Run the bot: Slack at POST /slack/events, /healthz, /metrics, the
+    /// workflow engine and outbox delivery (tokens from SLACK_* variables).
+    Serve {
+        /// Address to listen on (default: `[server] listen`, else 127.0.0.1:3000).
+        #[arg(long)]
+        listen: Option<String>,
     },
     /// Performance figures.
     Bench {
@@ -662,6 +670,19 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             switchboard::prober::status::check_pair(&store, pair).await?;
             store.set_pin(pair, None, &by, now().0).await?;
             println!("{pair}: unpinned");
+        }
+        Command::Serve { listen } => {
+            let mut config = config(&cli)?;
+            if let Some(listen) = listen {
+                config.listen = switchboard::config::check_listen(listen)
+                    .map_err(|e| anyhow::anyhow!("--listen: {e}"))?;
+            }
+            let credentials = SlackCredentials::from_env()?;
+            let settings = ServeSettings::new(config.listen, credentials, config.slack_api.clone());
+            let app = App::open(config).await?;
+            let server = Server::start(&app, settings).await?;
+            eprintln!("switchboard serve: listening on http://{}", server.addr());
+            server.run_until(shutdown_signal()).await;
         }
         Command::Bench { command } => match command {
             BenchCommand::Probes { targets, seconds } => {
