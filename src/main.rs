@@ -270,6 +270,12 @@ enum BenchCommand {
         #[arg(long, default_value_t = 5)]
         runs: usize,
     },
+    /// POST N concurrent signed Slack clicks at /slack/events (fake Slack
+    /// API on loopback); print p50/p99 time to the acknowledgement.
+    SlackAck {
+        #[arg(long, default_value_t = 200)]
+        clicks: usize,
+    },
     /// Probe N loopback targets by ICMP at 1 Hz; print CPU, memory, schedule drift.
     Probes {
         #[arg(long, default_value_t = 10_000)]
@@ -694,6 +700,21 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 println!(
                     "bench probes: {} loopback targets at 1 Hz for {} s: {} samples ({} lost), CPU {:.2} cores ({:.0}% of one), max RSS {:.1} MB, schedule drift p50 {:.2} ms p99 {:.2} ms",
                     r.targets, r.seconds, r.samples, r.lost, r.cpu_cores, r.cpu_cores * 100.0, r.max_rss_mb, r.drift_p50_ms, r.drift_p99_ms
+                );
+            }
+            BenchCommand::SlackAck { clicks } => {
+                if !(1..=10_000).contains(clicks) {
+                    bail!("--clicks must be 1..10000");
+                }
+                let dir = tempfile::tempdir()?;
+                let r = switchboard::bench_slack::slack_ack(dir.path(), *clicks).await?;
+                println!(
+                    "bench slack-ack: {} concurrent signed clicks, {} acknowledged 200: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (target p99 < 100 ms)",
+                    r.clicks,
+                    r.ok,
+                    r.p50.as_secs_f64() * 1000.0,
+                    r.p99.as_secs_f64() * 1000.0,
+                    r.max.as_secs_f64() * 1000.0
                 );
             }
             BenchCommand::Topology { networks, runs } => {
