@@ -146,6 +146,14 @@ impl Bot {
         }
     }
 
+    async fn audit(&self, id: i64) -> Vec<switchboard::store::AuditRecord> {
+        self.app
+            .store
+            .audit_trail(WorkflowId::new(id).unwrap())
+            .await
+            .unwrap()
+    }
+
     async fn counts(&self) -> (i64, i64, i64) {
         let pool = sqlx::sqlite::SqlitePoolOptions::new()
             .connect_with(
@@ -247,12 +255,7 @@ async fn a_whole_workflow_runs_in_one_slack_thread_with_the_card_updated_in_plac
     assert_eq!(ephemeral.body["channel"], "C1");
     assert!(text_of(ephemeral).contains("Not done"), "{ephemeral:?}");
     assert_eq!(bot.state(1).await.as_deref(), Some("waiting_approval"));
-    let audit = bot
-        .app
-        .store
-        .audit_trail(WorkflowId::new(1).unwrap())
-        .await
-        .unwrap();
+    let audit = bot.audit(1).await;
     assert!(
         audit
             .iter()
@@ -302,12 +305,7 @@ async fn a_whole_workflow_runs_in_one_slack_thread_with_the_card_updated_in_plac
         );
     }
     assert_eq!(bot.state(1).await.as_deref(), Some("completed"));
-    let audit = bot
-        .app
-        .store
-        .audit_trail(WorkflowId::new(1).unwrap())
-        .await
-        .unwrap();
+    let audit = bot.audit(1).await;
     assert!(audit.iter().any(|a| a.action == "approval.approved"));
     assert!(
         audit.iter().any(|a| a.action == "slack.decision"

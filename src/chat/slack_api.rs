@@ -187,9 +187,7 @@ impl SlackApi {
         ts: &str,
         message: &Message,
     ) -> Result<(), SlackError> {
-        let mut body = slack_blocks::render(message);
-        body["channel"] = json!(channel);
-        body["ts"] = json!(ts);
+        let body = message_body(message, channel, "ts", ts);
         self.call("chat.update", body).await.map(|_| ())
     }
 
@@ -210,9 +208,7 @@ impl SlackApi {
         user: &str,
         message: &Message,
     ) -> Result<(), SlackError> {
-        let mut body = slack_blocks::render(message);
-        body["channel"] = json!(channel);
-        body["user"] = json!(user);
+        let body = message_body(message, channel, "user", user);
         self.call("chat.postEphemeral", body).await.map(|_| ())
     }
 
@@ -233,6 +229,15 @@ impl SlackApi {
             .map(str::to_string)
             .collect())
     }
+}
+
+/// A message's Block Kit body for `channel`, with one more field (`ts` of
+/// the message to update, `user` of an ephemeral).
+fn message_body(message: &Message, channel: &str, key: &str, value: &str) -> Value {
+    let mut body = slack_blocks::render(message);
+    body["channel"] = json!(channel);
+    body[key] = json!(value);
+    body
 }
 
 impl From<SlackError> for SendError {
