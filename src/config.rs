@@ -10,6 +10,7 @@ use crate::providers::gcp::GcpDiscoveryConfig;
 use crate::scheduler::Schedule;
 use crate::workflow::definition::parse_duration;
 use serde::Deserialize;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -54,6 +55,22 @@ struct FileConfig {
     prober: ProberSection,
     #[serde(default)]
     discovery: DiscoverySection,
+    #[serde(default)]
+    server: ServerSection,
+    #[serde(default)]
+    slack: SlackSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerSection {
+    listen: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SlackSection {
+    api_base: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -148,6 +165,10 @@ pub struct Config {
     /// How long per-minute probe aggregates are kept.
     pub probe_retention: Duration,
     pub discovery: DiscoveryConfig,
+    /// Where `switchboard serve` listens (`/slack/events`, `/healthz`, `/metrics`).
+    pub listen: SocketAddr,
+    /// Slack's Web API base URL (a fake in tests).
+    pub slack_api: String,
 }
 
 /// Which inventory sources discovery reads, when, and the files it compares with.
@@ -253,6 +274,7 @@ pub struct Channels {
 
 pub const DEFAULT_DB: &str = "switchboard.db";
 pub const DEFAULT_APPROVER: &str = "approver";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:3000";
 const MAX_WORKERS: usize = 64;
 
 impl Default for Config {
@@ -283,6 +305,8 @@ impl Default for Config {
                 azure: AzureDiscoveryConfig::default(),
                 gcp: GcpDiscoveryConfig::default(),
             },
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            slack_api: crate::chat::slack_api::SLACK_API.to_string(),
         }
     }
 }
@@ -399,6 +423,12 @@ impl Config {
         }
         config.discovery.onprem_inventory = d.onprem_inventory;
         config.discovery.documented = d.documented;
+        if let Some(listen) = file.server.listen {
+            config.listen = check_listen(&listen).map_err(|e| invalid("server.listen", e))?;
+        }
+        if let Some(base) = file.slack.api_base {
+            config.slack_api = check_url(&base).map_err(|e| invalid("slack.api_base", e))?;
+        }
         if let Some(d) = file.lab.apply_delay {
             config.lab_apply_delay =
                 parse_duration(&d).map_err(|e| invalid("lab.apply_delay", e))?;
@@ -455,6 +485,8 @@ impl Config {
                     self.discovery.onprem_inventory = Some(PathBuf::from(value))
                 }
                 "SWITCHBOARD_DOCUMENTED" => self.discovery.documented = Some(PathBuf::from(value)),
+                "SWITCHBOARD_LISTEN" => self.listen = check_listen(value).map_err(invalid)?,
+                "SWITCHBOARD_SLACK_API" => self.slack_api = check_url(value).map_err(invalid)?,
                 _ => {}
             }
         }
@@ -474,6 +506,27 @@ fn check_approvers(list: Vec<String>) -> Result<Vec<String>, String> {
         return Err("a list of user names or ids, none empty".into());
     }
     Ok(list)
+}
+
+pub fn check_listen(text: &str) -> Result<SocketAddr, String> {
+    text.trim().parse().map_err(|_| {
+        format!(
+            "an address like {DEFAULT_LISTEN}, got '{}'",
+            text.chars().take(60).collect::<String>()
+        )
+    })
+}
+
+fn check_url(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.starts_with("https://") || text.starts_with("http://") {
+        Ok(text.trim_end_matches('/').to_string())
+    } else {
+        Err(format!(
+            "an http(s) URL, got '{}'",
+            text.chars().take(60).collect::<String>()
+        ))
+    }
 }
 
 fn check_workers(n: usize) -> Result<usize, String> {
@@ -571,6 +624,26 @@ mod tests {
             c.discovery.providers,
             [DiscoveryProvider::Aws, DiscoveryProvider::Gcp]
         );
+    }
+
+    #[test]
+    fn the_server_address_and_slack_api_come_from_the_file_or_the_environment() {
+        let c = Config::from_toml(
+            "[server]\nlisten = \"0.0.0.0:8080\"\n[slack]\napi_base = \"http://127.0.0.1:9/api/\"\n",
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
+        assert_eq!(c.slack_api, "http://127.0.0.1:9/api");
+        assert_eq!(Config::default().listen.to_string(), DEFAULT_LISTEN);
+        let err = Config::from_toml("[server]\nlisten = \"port 80\"\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.listen"), "{err}");
+        let err = Config::from_toml("[slack]\napi_base = \"slack.com\"\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("slack.api_base"), "{err}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod bench_slack;
 pub mod chat;
 pub mod compliance;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod optimizer;
 pub mod prober;
 pub mod providers;
 pub mod scheduler;
+pub mod server;
 pub mod store;
 pub mod topology;
 pub mod workflow;

@@ -22,6 +22,7 @@ use switchboard::prober::paths::PathsConfig;
 use switchboard::prober::probe::Prober;
 use switchboard::providers::lab::Fault;
 use switchboard::providers::CloudProvider;
+use switchboard::server::{ServeSettings, Server, SlackCredentials};
 use switchboard::store::Store;
 use switchboard::topology::service::{Refreshed, TopologyService};
 use switchboard::topology::{render, report};
@@ -189,6 +190,13 @@ enum Command {
         #[arg(long)]
         user: Option<String>,
     },
+    /// Run the bot: Slack at POST /slack/events, /healthz, /metrics, the
+    /// workflow engine and outbox delivery (tokens from SLACK_* variables).
+    Serve {
+        /// Address to listen on (default: `[server] listen`, else 127.0.0.1:3000).
+        #[arg(long)]
+        listen: Option<String>,
+    },
     /// Performance figures.
     Bench {
         #[command(subcommand)]
@@ -305,6 +313,12 @@ enum BenchCommand {
         networks: usize,
         #[arg(long, default_value_t = 5)]
         runs: usize,
+    },
+    /// POST N concurrent signed Slack clicks at /slack/events (fake Slack
+    /// API on loopback); print p50/p99 time to the acknowledgement.
+    SlackAck {
+        #[arg(long, default_value_t = 200)]
+        clicks: usize,
     },
     /// Probe N loopback targets by ICMP at 1 Hz; print CPU, memory, schedule drift.
     Probes {
@@ -759,6 +773,19 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             store.set_pin(pair, None, &by, now().0).await?;
             println!("{pair}: unpinned");
         }
+        Command::Serve { listen } => {
+            let mut config = config(&cli)?;
+            if let Some(listen) = listen {
+                config.listen = switchboard::config::check_listen(listen)
+                    .map_err(|e| anyhow::anyhow!("--listen: {e}"))?;
+            }
+            let credentials = SlackCredentials::from_env()?;
+            let settings = ServeSettings::new(config.listen, credentials, config.slack_api.clone());
+            let app = App::open(config).await?;
+            let server = Server::start(&app, settings).await?;
+            eprintln!("switchboard serve: listening on http://{}", server.addr());
+            server.run_until(shutdown_signal()).await;
+        }
         Command::Bench { command } => match command {
             BenchCommand::Probes { targets, seconds } => {
                 if *targets == 0 || *targets > 1 << 22 || *seconds == 0 {
@@ -769,6 +796,21 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 println!(
                     "bench probes: {} loopback targets at 1 Hz for {} s: {} samples ({} lost), CPU {:.2} cores ({:.0}% of one), max RSS {:.1} MB, schedule drift p50 {:.2} ms p99 {:.2} ms",
                     r.targets, r.seconds, r.samples, r.lost, r.cpu_cores, r.cpu_cores * 100.0, r.max_rss_mb, r.drift_p50_ms, r.drift_p99_ms
+                );
+            }
+            BenchCommand::SlackAck { clicks } => {
+                if !(1..=10_000).contains(clicks) {
+                    bail!("--clicks must be 1..10000");
+                }
+                let dir = tempfile::tempdir()?;
+                let r = switchboard::bench_slack::slack_ack(dir.path(), *clicks).await?;
+                println!(
+                    "bench slack-ack: {} concurrent signed clicks, {} acknowledged 200: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (target p99 < 100 ms)",
+                    r.clicks,
+                    r.ok,
+                    r.p50.as_secs_f64() * 1000.0,
+                    r.p99.as_secs_f64() * 1000.0,
+                    r.max.as_secs_f64() * 1000.0
                 );
             }
             BenchCommand::Topology { networks, runs } => {

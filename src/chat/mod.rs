@@ -3,8 +3,11 @@
 //! it without touching the router).
 
 pub mod console;
+pub mod delivery;
 pub mod message;
 pub mod router;
 pub mod signing;
+pub mod slack;
 pub mod slack_api;
 pub mod slack_blocks;
+pub mod slack_events;

@@ -70,9 +70,64 @@ pub fn verify_slack(
         .map_err(|_| SignatureError::Mismatch)
 }
 
+/// Remembers the signatures seen within the replay window, so a request
+/// captured and sent again inside the window is refused too. Bounded: entries
+/// leave when their timestamp falls out of the window, and past `capacity`
+/// new requests are refused rather than the memory growing. Pure: the caller
+/// passes the time.
+#[derive(Debug)]
+pub struct ReplayGuard {
+    seen: std::collections::HashMap<String, i64>,
+    capacity: usize,
+}
+
+impl ReplayGuard {
+    pub fn new(capacity: usize) -> ReplayGuard {
+        ReplayGuard {
+            seen: std::collections::HashMap::new(),
+            capacity,
+        }
+    }
+
+    /// True the first time a (verified) signature is offered within the
+    /// window; false for a replay, or when the guard is full.
+    pub fn first_time(&mut self, signature: &str, timestamp: i64, now_unix: i64) -> bool {
+        if self.seen.contains_key(signature) {
+            return false;
+        }
+        if self.seen.len() >= self.capacity {
+            self.seen
+                .retain(|_, t| now_unix.saturating_sub(*t).saturating_abs() <= MAX_SKEW_SECONDS);
+            if self.seen.len() >= self.capacity {
+                return false;
+            }
+        }
+        self.seen.insert(signature.to_string(), timestamp);
+        true
+    }
+}
+
+/// The Unix time in a header already accepted by `verify_slack`.
+pub fn header_time(timestamp: &str) -> i64 {
+    timestamp.trim().parse().unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signature_is_accepted_once_within_the_window() {
+        let mut guard = ReplayGuard::new(2);
+        assert!(guard.first_time("v0=a", 100, 100));
+        assert!(!guard.first_time("v0=a", 100, 101));
+        assert!(guard.first_time("v0=b", 100, 100));
+        // Full, and nothing has left the window yet: refused, not grown.
+        assert!(!guard.first_time("v0=c", 100, 100));
+        // Later the old entries leave and there is room again.
+        assert!(guard.first_time("v0=c", 500, 100 + MAX_SKEW_SECONDS + 1));
+        assert!(guard.seen.len() <= 2);
+    }
 
     // Slack's own example ("Verifying requests from Slack"): secret, timestamp,
     // body and the signature Slack documents for them.

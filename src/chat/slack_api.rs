@@ -6,6 +6,7 @@
 //! against a fake Slack on loopback. The bot token never appears in Debug
 //! output or errors.
 
+use super::delivery::{ChatSink, SendError};
 use super::message::Message;
 use super::slack_blocks;
 use serde_json::{json, Value};
@@ -186,10 +187,86 @@ impl SlackApi {
         ts: &str,
         message: &Message,
     ) -> Result<(), SlackError> {
-        let mut body = slack_blocks::render(message);
-        body["channel"] = json!(channel);
-        body["ts"] = json!(ts);
+        let body = message_body(message, channel, "ts", ts);
         self.call("chat.update", body).await.map(|_| ())
+    }
+
+    /// Opens the modal that asks for a rejection reason (`views.open`).
+    pub async fn open_view(&self, trigger_id: &str, view: Value) -> Result<(), SlackError> {
+        self.call(
+            "views.open",
+            json!({"trigger_id": trigger_id, "view": view}),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// A message only `user` sees (`chat.postEphemeral`).
+    pub async fn post_ephemeral(
+        &self,
+        channel: &str,
+        user: &str,
+        message: &Message,
+    ) -> Result<(), SlackError> {
+        let body = message_body(message, channel, "user", user);
+        self.call("chat.postEphemeral", body).await.map(|_| ())
+    }
+
+    /// The members of a user group (`usergroups.users.list`).
+    pub async fn usergroup_members(&self, group: &str) -> Result<Vec<String>, SlackError> {
+        let answer = self
+            .call("usergroups.users.list", json!({"usergroup": group}))
+            .await?;
+        let users = answer
+            .get("users")
+            .and_then(Value::as_array)
+            .ok_or_else(|| {
+                SlackError::BadResponse("usergroups.users.list answer without `users`".into())
+            })?;
+        Ok(users
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect())
+    }
+}
+
+/// A message's Block Kit body for `channel`, with one more field (`ts` of
+/// the message to update, `user` of an ephemeral).
+fn message_body(message: &Message, channel: &str, key: &str, value: &str) -> Value {
+    let mut body = slack_blocks::render(message);
+    body["channel"] = json!(channel);
+    body[key] = json!(value);
+    body
+}
+
+impl From<SlackError> for SendError {
+    fn from(e: SlackError) -> SendError {
+        match e {
+            SlackError::RateLimited { retry_after } => SendError::RateLimited(retry_after),
+            e if e.is_retryable() => SendError::Retryable(e.to_string()),
+            e => SendError::Permanent(e.to_string()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ChatSink for SlackApi {
+    fn platform(&self) -> &'static str {
+        "slack"
+    }
+
+    async fn post(
+        &self,
+        channel: &str,
+        thread: Option<&str>,
+        message: &Message,
+    ) -> Result<String, SendError> {
+        Ok(self.post_message(channel, thread, message).await?.ts)
+    }
+
+    async fn update(&self, channel: &str, id: &str, message: &Message) -> Result<(), SendError> {
+        Ok(self.update_message(channel, id, message).await?)
     }
 }
 

@@ -65,6 +65,12 @@ pub fn render(message: &Message) -> Value {
             .collect();
         blocks.push(json!({"type": "section", "fields": fields}));
     }
+    if let Some(image) = &message.image {
+        // The picture itself is a file on this host; the block names it so
+        // the card says a picture belongs to it.
+        let name = image.rsplit('/').next().unwrap_or(image);
+        blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": clip(&format!("Picture: {}", escape(name)), SECTION_TEXT_MAX)}]}));
+    }
     if !message.buttons.is_empty() {
         let elements: Vec<Value> = message
             .buttons
@@ -99,6 +105,30 @@ pub fn render(message: &Message) -> Value {
     json!({"text": clip(&fallback, FALLBACK_MAX), "blocks": blocks})
 }
 
+/// The modal that asks why a workflow is rejected (`views.open`). The
+/// workflow and the card's channel travel in `private_metadata` and come back
+/// with the `view_submission`.
+pub fn reject_modal(workflow: WorkflowId, channel: Option<&str>) -> Value {
+    let metadata = json!({"workflow": workflow.to_string(), "channel": channel}).to_string();
+    json!({
+        "type": "modal",
+        "callback_id": REJECT_CALLBACK,
+        "private_metadata": metadata,
+        "title": {"type": "plain_text", "text": clip(&format!("Reject {workflow}"), 24)},
+        "submit": {"type": "plain_text", "text": "Reject"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [{
+            "type": "input",
+            "block_id": "reason",
+            "label": {"type": "plain_text", "text": "Why is it rejected?"},
+            "element": {"type": "plain_text_input", "action_id": "reason", "multiline": true, "max_length": 2000}
+        }]
+    })
+}
+
+/// The `callback_id` of the rejection modal.
+pub const REJECT_CALLBACK: &str = "switchboard_reject";
+
 /// A decoded button click.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Click {
@@ -108,6 +138,8 @@ pub struct Click {
     /// Where the card is, so it can be updated in place.
     pub channel: Option<String>,
     pub message_ts: Option<String>,
+    /// Lets the adapter open a modal (the rejection reason) for this click.
+    pub trigger_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -127,7 +159,7 @@ pub enum PayloadError {
 }
 
 /// Decodes `application/x-www-form-urlencoded` into (name, value) pairs.
-fn form_pairs(body: &str) -> Vec<(String, String)> {
+pub(super) fn form_pairs(body: &str) -> Vec<(String, String)> {
     fn decode(part: &str) -> String {
         let bytes = part.as_bytes();
         let mut out = Vec::with_capacity(bytes.len());
@@ -181,6 +213,11 @@ pub fn decode_click(form_body: &str) -> Result<Click, PayloadError> {
         .ok_or(PayloadError::NoPayload)?;
     let value: Value =
         serde_json::from_str(&payload).map_err(|e| PayloadError::NotJson(e.to_string()))?;
+    click_from_payload(&value)
+}
+
+/// A `block_actions` interaction payload (already parsed) as a click.
+pub(super) fn click_from_payload(value: &Value) -> Result<Click, PayloadError> {
     let kind = value
         .get("type")
         .and_then(Value::as_str)
@@ -232,6 +269,10 @@ pub fn decode_click(form_body: &str) -> Result<Click, PayloadError> {
             .map(str::to_string),
         message_ts: value
             .pointer("/message/ts")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        trigger_id: value
+            .get("trigger_id")
             .and_then(Value::as_str)
             .map(str::to_string),
     })

@@ -4,6 +4,7 @@
 //! so a step's result is durable before the next step starts and two writers can
 //! never both move the same workflow.
 
+pub mod chat;
 pub mod prober;
 pub mod snapshots;
 mod writer;

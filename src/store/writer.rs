@@ -73,6 +73,26 @@ pub(super) enum Write {
         outbox_id: i64,
         at: String,
     },
+    /// Delivered to a chat platform, which gave it `ts`; the
+    /// `outbox_delivered_on_platform` trigger (migrations/0005) records the
+    /// thread root and the approval card in the same statement.
+    MarkDeliveredOn {
+        outbox_id: i64,
+        at: String,
+        platform: String,
+        ts: String,
+    },
+    /// A delivery attempt failed; the message stays pending.
+    OutboxFailed {
+        outbox_id: i64,
+        error: String,
+    },
+    /// The approval card was updated to show the decision.
+    CloseCard {
+        platform: String,
+        channel: String,
+        thread_key: String,
+    },
     SavePairState {
         pair_id: String,
         state: String,
@@ -390,6 +410,43 @@ async fn execute(conn: &mut SqliteConnection, write: &Write) -> Result<Written, 
             .execute(&mut *conn)
             .await
             .map(rows),
+        Write::MarkDeliveredOn {
+            outbox_id,
+            at,
+            platform,
+            ts,
+        } => sqlx::query(
+            "UPDATE outbox SET delivered_at = ?, attempts = attempts + 1, platform = ?, platform_ts = ? \
+             WHERE id = ? AND delivered_at IS NULL",
+        )
+        .bind(at)
+        .bind(platform)
+        .bind(ts)
+        .bind(outbox_id)
+        .execute(&mut *conn)
+        .await
+        .map(rows),
+        Write::OutboxFailed { outbox_id, error } => {
+            sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE id = ?")
+                .bind(error)
+                .bind(outbox_id)
+                .execute(&mut *conn)
+                .await
+                .map(rows)
+        }
+        Write::CloseCard {
+            platform,
+            channel,
+            thread_key,
+        } => sqlx::query(
+            "UPDATE chat_threads SET card_closed = 1 WHERE platform = ? AND channel = ? AND thread_key = ?",
+        )
+        .bind(platform)
+        .bind(channel)
+        .bind(thread_key)
+        .execute(&mut *conn)
+        .await
+        .map(rows),
         Write::MarkDelivered { outbox_id, at } => {
             sqlx::query("UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?")
                 .bind(at)

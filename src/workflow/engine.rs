@@ -67,6 +67,9 @@ struct Inner {
     changed: watch::Sender<u64>,
     deadline_set: Notify,
     transitions: AtomicU64,
+    /// Members of approver entries that are groups (Slack user groups), as a
+    /// chat adapter last read them.
+    group_members: std::sync::RwLock<HashMap<String, Vec<String>>>,
 }
 
 #[derive(Clone)]
@@ -93,6 +96,7 @@ impl Engine {
                 changed,
                 deadline_set: Notify::new(),
                 transitions: AtomicU64::new(0),
+                group_members: std::sync::RwLock::new(HashMap::new()),
             }),
         }
     }
@@ -101,12 +105,34 @@ impl Engine {
         &self.inner.store
     }
 
+    /// An approver is listed by id, or is a member of a listed group.
     pub fn is_approver(&self, user: &UserId) -> bool {
+        let groups = self
+            .inner
+            .group_members
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        self.inner.settings.approvers.iter().any(|a| {
+            a == user.as_str()
+                || groups
+                    .get(a)
+                    .is_some_and(|members| members.iter().any(|m| m == user.as_str()))
+        })
+    }
+
+    /// The approver entries (user ids, names or group ids) from the config.
+    pub fn approvers(&self) -> &[String] {
+        &self.inner.settings.approvers
+    }
+
+    /// Sets who is in an approver group (a chat adapter reads the platform's
+    /// groups and keeps this fresh).
+    pub fn set_group_members(&self, group: &str, members: Vec<String>) {
         self.inner
-            .settings
-            .approvers
-            .iter()
-            .any(|a| a == user.as_str())
+            .group_members
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(group.to_string(), members);
     }
 
     /// Committed transitions since start (for benchmarks).

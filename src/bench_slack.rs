@@ -1,0 +1,253 @@
+//! `switchboard bench slack-ack`: the server on loopback, Slack's Web API
+//! replaced by `FakeSlack`, and N concurrent signed `block_actions` clicks
+//! posted at `/slack/events`; prints p50/p99 time to the HTTP acknowledgement.
+//!
+//! `FakeSlack` is the Slack Web API stand-in the bench and the integration
+//! tests share: it answers every method Switchboard calls, records each call
+//! it accepted (method and JSON body), and can answer HTTP 500 or 429 with
+//! `Retry-After` for the first calls.
+
+use crate::app::App;
+use crate::bench::BenchError;
+use crate::chat::slack_api::BotToken;
+use crate::config::Config;
+use crate::server::{ServeSettings, Server, SigningSecret, SlackCredentials};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A fault the fake answers with instead of the normal reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FakeFault {
+    ServerError,
+    RateLimited { retry_after_secs: u64 },
+}
+
+/// One call the fake accepted.
+#[derive(Debug, Clone)]
+pub struct FakeCall {
+    pub method: String,
+    pub body: Value,
+}
+
+#[derive(Default)]
+struct FakeState {
+    calls: Mutex<Vec<FakeCall>>,
+    faults: Mutex<VecDeque<FakeFault>>,
+    group_members: Mutex<Vec<String>>,
+    next_ts: Mutex<u64>,
+}
+
+pub struct FakeSlack {
+    state: Arc<FakeState>,
+    addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeSlack {
+    pub async fn start() -> Result<FakeSlack, std::io::Error> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let state = Arc::new(FakeState::default());
+        let app = axum::Router::new()
+            .route("/api/{method}", axum::routing::post(fake_method))
+            .with_state(state.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(FakeSlack { state, addr, task })
+    }
+
+    /// The base URL to configure as `[slack] api_base`.
+    pub fn base(&self) -> String {
+        format!("http://{}/api", self.addr)
+    }
+
+    /// The next calls get these answers, in order, before normal ones.
+    pub fn fail_next(&self, faults: impl IntoIterator<Item = FakeFault>) {
+        lock(&self.state.faults).extend(faults);
+    }
+
+    pub fn set_group_members(&self, members: Vec<String>) {
+        *lock(&self.state.group_members) = members;
+    }
+
+    pub fn calls(&self) -> Vec<FakeCall> {
+        lock(&self.state.calls).clone()
+    }
+}
+
+impl Drop for FakeSlack {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn fake_method(
+    State(state): State<Arc<FakeState>>,
+    Path(method): Path<String>,
+    body: Bytes,
+) -> Response {
+    let fault = lock(&state.faults).pop_front();
+    match fault {
+        Some(FakeFault::ServerError) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, "upstream failure").into_response()
+        }
+        Some(FakeFault::RateLimited { retry_after_secs }) => {
+            let mut response = (StatusCode::TOO_MANY_REQUESTS, "").into_response();
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                response.headers_mut().insert("retry-after", v);
+            }
+            return response;
+        }
+        None => {}
+    }
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let answer = match method.as_str() {
+        "chat.postMessage" => {
+            let ts = {
+                let mut next = lock(&state.next_ts);
+                *next += 1;
+                format!("1700000000.{:06}", *next)
+            };
+            json!({"ok": true, "channel": body["channel"], "ts": ts})
+        }
+        "chat.update" => json!({"ok": true, "channel": body["channel"], "ts": body["ts"]}),
+        "chat.postEphemeral" => json!({"ok": true, "message_ts": "1700000000.999999"}),
+        "views.open" => json!({"ok": true, "view": {"id": "V1"}}),
+        "usergroups.users.list" => json!({"ok": true, "users": *lock(&state.group_members)}),
+        _ => json!({"ok": false, "error": "unknown_method"}),
+    };
+    lock(&state.calls).push(FakeCall { method, body });
+    axum::Json(answer).into_response()
+}
+
+/// Slack's v0 signature headers for `body` at `timestamp`.
+pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
+    let mut mac = match Hmac::<Sha256>::new_from_slice(secret) {
+        Ok(m) => m,
+        // HMAC takes keys of any length.
+        Err(_) => return String::new(),
+    };
+    mac.update(format!("v0:{timestamp}:").as_bytes());
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("v0={hex}")
+}
+
+/// `payload=<url-encoded JSON>`, as Slack posts interactions.
+pub fn form_payload(payload: &Value) -> String {
+    let mut out = String::from("payload=");
+    for b in payload.to_string().bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[derive(Debug, Clone)]
+pub struct AckBench {
+    pub clicks: usize,
+    pub ok: usize,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub max: Duration,
+}
+
+const BENCH_SECRET: &[u8] = b"bench-signing-secret";
+
+/// Starts the server against `FakeSlack`, posts `clicks` concurrent signed
+/// Approve clicks (on workflows that do not exist: the acknowledgement does
+/// not wait for the work, which is the point) and measures each request's
+/// time to its HTTP answer.
+pub async fn slack_ack(dir: &std::path::Path, clicks: usize) -> Result<AckBench, BenchError> {
+    let setup = |e: &dyn std::fmt::Display| BenchError::Setup(e.to_string());
+    let fake = FakeSlack::start().await.map_err(|e| setup(&e))?;
+    let config = Config {
+        db: dir.join("bench-slack.db"),
+        slack_api: fake.base(),
+        ..Config::default()
+    };
+    let app = App::open(config).await?;
+    let credentials = SlackCredentials {
+        signing_secret: SigningSecret::new(BENCH_SECRET),
+        bot_token: BotToken::new("xoxb-bench"),
+    };
+    let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut settings = ServeSettings::new(listen, credentials, fake.base());
+    settings.queue = clicks.max(1024);
+    let server = Server::start(&app, settings).await.map_err(|e| setup(&e))?;
+    let url = format!("http://{}/slack/events", server.addr());
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(clicks)
+        .build()
+        .map_err(|e| setup(&e))?;
+    let now = chrono::Utc::now().timestamp();
+    let mut tasks = tokio::task::JoinSet::new();
+    let start = Arc::new(tokio::sync::Barrier::new(clicks + 1));
+    for i in 0..clicks {
+        let payload = json!({
+            "type": "block_actions",
+            "user": {"id": format!("U{i:05}"), "username": format!("user{i}")},
+            "channel": {"id": "CBENCH"},
+            "trigger_id": format!("T{i}"),
+            "actions": [{"action_id": "approve", "value": format!("wf-{}", 1_000_000 + i)}]
+        });
+        let body = form_payload(&payload);
+        let signature = sign(BENCH_SECRET, now, body.as_bytes());
+        let request = http
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", now.to_string())
+            .header("x-slack-signature", signature)
+            .body(body);
+        let start = start.clone();
+        tasks.spawn(async move {
+            start.wait().await;
+            let sent = Instant::now();
+            let ok = request
+                .send()
+                .await
+                .map(|r| r.status().is_success())
+                .unwrap_or(false);
+            (sent.elapsed(), ok)
+        });
+    }
+    start.wait().await;
+    let mut times = Vec::with_capacity(clicks);
+    let mut ok = 0;
+    while let Some(joined) = tasks.join_next().await {
+        let (took, success) = joined.map_err(|e| setup(&e))?;
+        times.push(took);
+        ok += usize::from(success);
+    }
+    server.shutdown().await;
+    times.sort();
+    let at = |q: f64| {
+        let i = ((times.len() as f64 * q).ceil() as usize).clamp(1, times.len().max(1)) - 1;
+        times.get(i).copied().unwrap_or_default()
+    };
+    Ok(AckBench {
+        clicks,
+        ok,
+        p50: at(0.50),
+        p99: at(0.99),
+        max: times.last().copied().unwrap_or_default(),
+    })
+}

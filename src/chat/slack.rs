@@ -1,0 +1,249 @@
+//! The Slack adapter's work after a request was acknowledged: text goes to
+//! the router and its replies into the outbox (threaded under the workflow
+//! they touched); an Approve click goes to `Router::click`; a Reject click
+//! opens the reason modal, whose submission goes to `Router::click` with the
+//! reason. A refused click gets a message only the clicker sees
+//! (`chat.postEphemeral`); the engine audits the refusal. Every decision is
+//! also audited here with the Slack user id and display name.
+//!
+//! Approvers may be Slack user-group ids (`S…`): their members are read with
+//! `usergroups.users.list` before a decision when the last read is older than
+//! `GROUP_TTL`, and handed to the engine.
+
+use super::delivery::Delivery;
+use super::message::{ButtonAction, Destination, Message, Tone};
+use super::router::{Inbound, Router};
+use super::slack_api::SlackApi;
+use super::slack_blocks::{reject_modal, Click};
+use super::slack_events::SlackRequest;
+use crate::domain::{UserId, WorkflowId};
+use crate::store::Store;
+use crate::workflow::Engine;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a user group's members are trusted before they are read again.
+const GROUP_TTL: Duration = Duration::from_secs(60);
+
+/// Slack user-group ids start with `S` (user ids with `U` or `W`).
+fn is_group_id(entry: &str) -> bool {
+    entry.len() > 1
+        && entry.starts_with('S')
+        && entry
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
+pub struct SlackAdapter {
+    router: Router,
+    engine: Engine,
+    store: Store,
+    api: SlackApi,
+    delivery: Delivery,
+    groups_read: Mutex<HashMap<String, Instant>>,
+}
+
+impl SlackAdapter {
+    pub fn new(router: Router, engine: Engine, api: SlackApi, delivery: Delivery) -> SlackAdapter {
+        SlackAdapter {
+            router,
+            store: engine.store().clone(),
+            engine,
+            api,
+            delivery,
+            groups_read: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Does what a verified, acknowledged request asks.
+    pub async fn handle(&self, request: SlackRequest) {
+        match request {
+            SlackRequest::Text {
+                user,
+                channel,
+                text,
+            } => {
+                let reply = self
+                    .router
+                    .handle(&Inbound {
+                        user,
+                        channel: channel.clone(),
+                        text,
+                    })
+                    .await;
+                let to = Destination {
+                    channel,
+                    thread: reply.touched.map(|id| id.to_string()),
+                };
+                for message in &reply.messages {
+                    if let Err(e) = self.store.post(&to, message).await {
+                        tracing::error!(error = %e, "a reply could not be queued");
+                    }
+                }
+                self.delivery.wake();
+            }
+            SlackRequest::Click(click) => self.click(click).await,
+            SlackRequest::RejectReason {
+                user,
+                user_name,
+                workflow,
+                channel,
+                reason,
+            } => {
+                let action = ButtonAction::Reject { workflow };
+                self.decide(
+                    &user,
+                    user_name.as_deref(),
+                    &action,
+                    Some(&reason),
+                    channel.as_deref(),
+                )
+                .await
+            }
+            SlackRequest::UrlVerification { .. } | SlackRequest::Ignored(_) => {}
+        }
+    }
+
+    async fn click(&self, click: Click) {
+        let Click {
+            user,
+            user_name,
+            action,
+            channel,
+            trigger_id,
+            ..
+        } = click;
+        match (&action, trigger_id) {
+            (ButtonAction::Reject { workflow }, Some(trigger)) => {
+                let modal = reject_modal(*workflow, channel.as_deref());
+                if let Err(e) = self.api.open_view(&trigger, modal).await {
+                    tracing::warn!(%workflow, error = %e, "the rejection modal did not open");
+                    self.tell(
+                        channel.as_deref(),
+                        &user,
+                        &format!("Could not ask for a reason; type `reject {workflow} <reason>` instead."),
+                    )
+                    .await;
+                }
+            }
+            _ => {
+                self.decide(
+                    &user,
+                    user_name.as_deref(),
+                    &action,
+                    None,
+                    channel.as_deref(),
+                )
+                .await
+            }
+        }
+    }
+
+    async fn decide(
+        &self,
+        user: &UserId,
+        name: Option<&str>,
+        action: &ButtonAction,
+        reason: Option<&str>,
+        channel: Option<&str>,
+    ) {
+        self.refresh_groups().await;
+        let (what, workflow) = match action {
+            ButtonAction::Approve { workflow } => ("approve", *workflow),
+            ButtonAction::Reject { workflow } => ("reject", *workflow),
+        };
+        let reply = self.router.click(user, action, reason).await;
+        let outcome = if reply.touched.is_some() {
+            "done"
+        } else {
+            "refused"
+        };
+        self.audit(workflow, user, name, what, outcome).await;
+        if reply.touched.is_none() {
+            let text: Vec<&str> = reply.messages.iter().map(|m| m.text.as_str()).collect();
+            self.tell(channel, user, &text.join("\n")).await;
+        }
+        self.delivery.wake();
+    }
+
+    async fn audit(
+        &self,
+        workflow: WorkflowId,
+        user: &UserId,
+        name: Option<&str>,
+        what: &str,
+        outcome: &str,
+    ) {
+        let detail = format!(
+            "slack user {} ({}): {what} {workflow}: {outcome}",
+            user,
+            name.unwrap_or("name unknown")
+        );
+        if let Err(e) = self
+            .store
+            .audit(Some(workflow), user.as_str(), "slack.decision", &detail)
+            .await
+        {
+            tracing::warn!(error = %e, "a decision could not be audited");
+        }
+    }
+
+    /// A message only `user` sees. Not through the outbox: it answers a
+    /// click now or not at all (Slack drops ephemerals for absent users).
+    async fn tell(&self, channel: Option<&str>, user: &UserId, text: &str) {
+        let Some(channel) = channel else {
+            tracing::warn!(%user, "no channel to answer a click in");
+            return;
+        };
+        let message = Message::text(text).with_tone(Tone::Danger);
+        if let Err(e) = self
+            .api
+            .post_ephemeral(channel, user.as_str(), &message)
+            .await
+        {
+            tracing::warn!(%user, error = %e, "an ephemeral answer was not posted");
+        }
+    }
+
+    /// Reads the members of approver groups whose last read is stale.
+    async fn refresh_groups(&self) {
+        let stale: Vec<String> = {
+            let read = self.groups_read.lock().unwrap_or_else(|p| p.into_inner());
+            self.engine
+                .approvers()
+                .iter()
+                .filter(|a| is_group_id(a))
+                .filter(|a| !matches!(read.get(*a), Some(t) if t.elapsed() <= GROUP_TTL))
+                .cloned()
+                .collect()
+        };
+        for group in stale {
+            match self.api.usergroup_members(&group).await {
+                Ok(members) => {
+                    self.engine.set_group_members(&group, members);
+                    self.groups_read
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(group, Instant::now());
+                }
+                // The last members read stay in force.
+                Err(e) => tracing::warn!(%group, error = %e, "approver group not read"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_ids_are_told_from_user_ids() {
+        assert!(is_group_id("S0614TZR7"));
+        assert!(!is_group_id("U2CERLKJA"));
+        assert!(!is_group_id("S"));
+        assert!(!is_group_id("Sam"));
+        assert!(!is_group_id("approver"));
+    }
+}

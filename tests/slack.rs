@@ -1,0 +1,540 @@
+//! Slack end to end, in process: `switchboard serve`'s server on loopback,
+//! Slack's Web API replaced by `FakeSlack` (recording every call), requests
+//! signed as Slack signs them. Also the outbox under a failing platform and
+//! snapshots of the Block Kit JSON users see.
+
+mod common;
+
+use common::FLAGSHIP;
+use serde_json::{json, Value};
+use sqlx::Row;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use switchboard::app::App;
+use switchboard::bench_slack::{form_payload, sign, FakeCall, FakeFault, FakeSlack};
+use switchboard::chat::delivery::{closed_card, Delivery, DeliverySettings};
+use switchboard::chat::message::{Destination, Message, Tone};
+use switchboard::chat::slack_api::{BotToken, SlackApi};
+use switchboard::chat::slack_blocks::{reject_modal, render};
+use switchboard::config::Config;
+use switchboard::domain::WorkflowId;
+use switchboard::server::{ServeSettings, Server, SigningSecret, SlackCredentials};
+use tokio_util::sync::CancellationToken;
+
+const SECRET: &[u8] = b"test-signing-secret";
+const ALICE: &str = "UALICE";
+const APPROVER: &str = "UAPPROVER";
+
+fn fast_delivery() -> DeliverySettings {
+    DeliverySettings {
+        poll: Duration::from_millis(20),
+        base_backoff: Duration::from_millis(20),
+        max_backoff: Duration::from_millis(200),
+        ..DeliverySettings::default()
+    }
+}
+
+struct Bot {
+    _dir: tempfile::TempDir,
+    db: std::path::PathBuf,
+    app: App,
+    server: Option<Server>,
+    fake: FakeSlack,
+    http: reqwest::Client,
+}
+
+impl Bot {
+    /// Alice is an approver too, so her own request is refused by the
+    /// requester rule rather than for not being one.
+    async fn start() -> Bot {
+        let dir = tempfile::tempdir().unwrap();
+        let fake = FakeSlack::start().await.unwrap();
+        let db = dir.path().join("switchboard.db");
+        let config = Config {
+            db: db.clone(),
+            slack_api: fake.base(),
+            approvers: vec![APPROVER.into(), ALICE.into()],
+            ..Config::default()
+        };
+        let app = App::open(config).await.unwrap();
+        let credentials = SlackCredentials {
+            signing_secret: SigningSecret::new(SECRET),
+            bot_token: BotToken::new("xoxb-test"),
+        };
+        let mut settings = ServeSettings::new(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            credentials,
+            fake.base(),
+        );
+        settings.delivery = fast_delivery();
+        let server = Server::start(&app, settings).await.unwrap();
+        Bot {
+            _dir: dir,
+            db,
+            app,
+            server: Some(server),
+            fake,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn url(&self) -> String {
+        let addr = self.server.as_ref().unwrap().addr();
+        format!("http://{addr}/slack/events")
+    }
+
+    async fn post_raw(&self, body: &[u8], form: bool, timestamp: i64, signature: &str) -> u16 {
+        let content_type = if form {
+            "application/x-www-form-urlencoded"
+        } else {
+            "application/json"
+        };
+        self.http
+            .post(self.url())
+            .header("content-type", content_type)
+            .header("x-slack-request-timestamp", timestamp.to_string())
+            .header("x-slack-signature", signature)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    async fn post_signed(&self, body: &[u8], form: bool) -> u16 {
+        let now = chrono::Utc::now().timestamp();
+        self.post_raw(body, form, now, &sign(SECRET, now, body))
+            .await
+    }
+
+    async fn click(&self, user: &str, action: &str, workflow: &str, card_ts: &str) -> u16 {
+        let payload = json!({
+            "type": "block_actions",
+            "user": {"id": user, "username": user.to_lowercase()},
+            "channel": {"id": "C1"},
+            "message": {"ts": card_ts},
+            "trigger_id": "trigger-1",
+            "actions": [{"action_id": action, "value": workflow}]
+        });
+        self.post_signed(form_payload(&payload).as_bytes(), true)
+            .await
+    }
+
+    async fn state(&self, id: i64) -> Option<String> {
+        self.app
+            .store
+            .load(WorkflowId::new(id).unwrap())
+            .await
+            .unwrap()
+            .map(|r| r.state.status().to_string())
+    }
+
+    async fn wait_for(&self, what: &str, check: impl Fn(&[FakeCall]) -> bool) -> Vec<FakeCall> {
+        let started = Instant::now();
+        loop {
+            let calls = self.fake.calls();
+            if check(&calls) {
+                return calls;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "timed out waiting for {what}: {calls:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn audit(&self, id: i64) -> Vec<switchboard::store::AuditRecord> {
+        self.app
+            .store
+            .audit_trail(WorkflowId::new(id).unwrap())
+            .await
+            .unwrap()
+    }
+
+    async fn counts(&self) -> (i64, i64, i64) {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .connect_with(
+                sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(&self.db)
+                    .read_only(true),
+            )
+            .await
+            .unwrap();
+        let mut out = [0i64; 3];
+        for (i, table) in ["workflows", "audit_events", "outbox"].iter().enumerate() {
+            out[i] = sqlx::query(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+                .get(0);
+        }
+        (out[0], out[1], out[2])
+    }
+
+    async fn stop(mut self) {
+        if let Some(server) = self.server.take() {
+            server.shutdown().await;
+        }
+    }
+}
+
+fn mention(user: &str, text: &str) -> Vec<u8> {
+    json!({"type": "event_callback", "event_id": "Ev1", "event": {
+        "type": "app_mention", "user": user, "channel": "C1", "ts": "1700000000.000001",
+        "text": format!("<@UBOT> {text}")}})
+    .to_string()
+    .into_bytes()
+}
+
+fn posts(calls: &[FakeCall]) -> Vec<&FakeCall> {
+    calls
+        .iter()
+        .filter(|c| c.method == "chat.postMessage")
+        .collect()
+}
+
+fn text_of(call: &FakeCall) -> String {
+    call.body.to_string()
+}
+
+fn has_buttons(body: &Value) -> bool {
+    body["blocks"]
+        .as_array()
+        .is_some_and(|b| b.iter().any(|b| b["type"] == "actions"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whole_workflow_runs_in_one_slack_thread_with_the_card_updated_in_place() {
+    let bot = Bot::start().await;
+    assert_eq!(bot.post_signed(&mention(ALICE, FLAGSHIP), false).await, 200);
+
+    let calls = bot
+        .wait_for("the approval card", |c| {
+            posts(c).iter().any(|p| has_buttons(&p.body))
+        })
+        .await;
+    let posted = posts(&calls);
+    let root = posted[0];
+    assert!(root.body.get("thread_ts").is_none(), "{root:?}");
+    let fake_ts = |i: usize| format!("1700000000.{:06}", i + 1);
+    let card_index = posted.iter().position(|p| has_buttons(&p.body)).unwrap();
+    let card = posted[card_index];
+    assert_eq!(card.body["channel"], "C1");
+    assert_eq!(
+        card.body["thread_ts"],
+        fake_ts(0),
+        "the card is in the thread"
+    );
+    assert!(text_of(card).contains("wf-1 · approval needed"));
+    let elements = card.body["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "actions")
+        .unwrap()["elements"]
+        .clone();
+    assert_eq!(elements[0]["action_id"], "approve");
+    assert_eq!(elements[1]["action_id"], "reject");
+    let card_ts = fake_ts(card_index);
+
+    // The requester may not approve their own request, approver or not.
+    assert_eq!(bot.click(ALICE, "approve", "wf-1", &card_ts).await, 200);
+    let calls = bot
+        .wait_for("the ephemeral refusal", |c| {
+            c.iter().any(|c| c.method == "chat.postEphemeral")
+        })
+        .await;
+    let ephemeral = calls
+        .iter()
+        .find(|c| c.method == "chat.postEphemeral")
+        .unwrap();
+    assert_eq!(ephemeral.body["user"], ALICE);
+    assert_eq!(ephemeral.body["channel"], "C1");
+    assert!(text_of(ephemeral).contains("Not done"), "{ephemeral:?}");
+    assert_eq!(bot.state(1).await.as_deref(), Some("waiting_approval"));
+    let audit = bot.audit(1).await;
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.action == "approve.refused" && a.actor == ALICE),
+        "{audit:?}"
+    );
+
+    // An approver clicks: the card is updated in place, the thread goes on.
+    assert_eq!(bot.click(APPROVER, "approve", "wf-1", &card_ts).await, 200);
+    let calls = bot
+        .wait_for("completion in the thread", |c| {
+            posts(c)
+                .iter()
+                .any(|p| text_of(p).contains("wf-1 · completed"))
+        })
+        .await;
+    let update = calls
+        .iter()
+        .find(|c| c.method == "chat.update")
+        .expect("the card was updated");
+    assert_eq!(update.body["channel"], "C1");
+    assert_eq!(update.body["ts"], card_ts.as_str());
+    assert!(!has_buttons(&update.body), "{update:?}");
+    assert!(
+        text_of(update).contains(&format!("Approved by {APPROVER}")),
+        "{update:?}"
+    );
+    let update_at = calls
+        .iter()
+        .position(|c| c.method == "chat.update")
+        .unwrap();
+    let decision_at = calls
+        .iter()
+        .position(|c| c.method == "chat.postMessage" && text_of(c).contains("Approved by"))
+        .unwrap();
+    assert!(
+        update_at < decision_at,
+        "the card changes before the thread moves on"
+    );
+    for p in &posts(&calls)[1..] {
+        assert_eq!(p.body["thread_ts"], fake_ts(0), "{p:?}");
+    }
+    for progress in ["✓ provision", "✓ validate"] {
+        assert!(
+            posts(&calls).iter().any(|p| text_of(p).contains(progress)),
+            "{progress}"
+        );
+    }
+    assert_eq!(bot.state(1).await.as_deref(), Some("completed"));
+    let audit = bot.audit(1).await;
+    assert!(audit.iter().any(|a| a.action == "approval.approved"));
+    assert!(
+        audit.iter().any(|a| a.action == "slack.decision"
+            && a.actor == APPROVER
+            && a.detail.contains("uapprover")
+            && a.detail.contains("done")),
+        "the decision is audited with the Slack id and name: {audit:?}"
+    );
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reject_asks_for_a_reason_in_a_modal_and_the_reason_lands() {
+    let bot = Bot::start().await;
+    assert_eq!(bot.post_signed(&mention(ALICE, FLAGSHIP), false).await, 200);
+    bot.wait_for("the approval card", |c| {
+        posts(c).iter().any(|p| has_buttons(&p.body))
+    })
+    .await;
+    assert_eq!(bot.click(APPROVER, "reject", "wf-1", "x").await, 200);
+    let calls = bot
+        .wait_for("the modal", |c| c.iter().any(|c| c.method == "views.open"))
+        .await;
+    let view = calls.iter().find(|c| c.method == "views.open").unwrap();
+    assert_eq!(view.body["trigger_id"], "trigger-1");
+    let submission = json!({"type": "view_submission", "user": {"id": APPROVER, "username": "ap"},
+        "view": {"callback_id": view.body["view"]["callback_id"], "private_metadata": view.body["view"]["private_metadata"],
+                 "state": {"values": {"reason": {"reason": {"type": "plain_text_input", "value": "too dear for now"}}}}}});
+    assert_eq!(
+        bot.post_signed(form_payload(&submission).as_bytes(), true)
+            .await,
+        200
+    );
+    let calls = bot
+        .wait_for("the rejection", |c| {
+            c.iter().any(|c| {
+                c.method == "chat.update" && text_of(c).contains("Rejected by UAPPROVER: too dear")
+            })
+        })
+        .await;
+    assert!(posts(&calls)
+        .iter()
+        .any(|p| text_of(p).contains("wf-1 · rejected")));
+    assert_eq!(bot.state(1).await.as_deref(), Some("rejected"));
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_signatures_are_refused_with_401_and_leave_no_trace() {
+    let bot = Bot::start().await;
+    let body = mention(ALICE, FLAGSHIP);
+    let now = chrono::Utc::now().timestamp();
+    let before = bot.counts().await;
+    assert_eq!(before, (0, 0, 0));
+
+    let wrong = sign(b"another-secret", now, &body);
+    assert_eq!(bot.post_raw(&body, false, now, &wrong).await, 401);
+    let stale = now - 301;
+    assert_eq!(
+        bot.post_raw(&body, false, stale, &sign(SECRET, stale, &body))
+            .await,
+        401
+    );
+    let mut altered = body.clone();
+    let signature = sign(SECRET, now, &body);
+    let at = altered.len() / 2;
+    altered[at] ^= 0x01;
+    assert_eq!(bot.post_raw(&altered, false, now, &signature).await, 401);
+    assert_eq!(bot.post_raw(&body, false, now, "").await, 401);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(bot.counts().await, before, "refused requests left a trace");
+
+    // The correct one is accepted; the same request again is a replay.
+    assert_eq!(bot.post_raw(&body, false, now, &signature).await, 200);
+    bot.wait_for("the card", |c| {
+        posts(c).iter().any(|p| has_buttons(&p.body))
+    })
+    .await;
+    let settled = bot.counts().await;
+    assert_eq!(settled.0, 1);
+    assert_eq!(bot.post_raw(&body, false, now, &signature).await, 401);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(bot.counts().await, settled, "a replay left a trace");
+
+    let metrics = bot
+        .http
+        .get(bot.url().replace("/slack/events", "/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("switchboard_slack_signature_failures_total 5"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("route=\"/slack/events\",status=\"401\"} 5"));
+    assert!(metrics.contains("switchboard_workflows{status=\"waiting_approval\"} 1"));
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_delivers_everything_once_in_order_after_500s_and_429s() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = switchboard::store::Store::open(&dir.path().join("x.db"))
+        .await
+        .unwrap();
+    let fake = FakeSlack::start().await.unwrap();
+    fake.fail_next([
+        FakeFault::ServerError,
+        FakeFault::ServerError,
+        FakeFault::RateLimited {
+            retry_after_secs: 1,
+        },
+        FakeFault::ServerError,
+        FakeFault::RateLimited {
+            retry_after_secs: 1,
+        },
+    ]);
+    let alerts = Destination {
+        channel: "CALERTS".into(),
+        thread: None,
+    };
+    for i in 0..12 {
+        store
+            .post(
+                &alerts,
+                &Message::text(format!("alert {i}")).with_tone(Tone::Warning),
+            )
+            .await
+            .unwrap();
+    }
+    let api = SlackApi::new(fake.base(), BotToken::new("xoxb-t"), Duration::from_secs(5)).unwrap();
+    let delivery = Delivery::new(store.clone(), Arc::new(api), fast_delivery());
+    let cancel = CancellationToken::new();
+    let worker = tokio::spawn(delivery.clone().run(cancel.clone()));
+    let started = Instant::now();
+    while store.outbox_stats().await.unwrap().pending > 0 {
+        assert!(started.elapsed() < Duration::from_secs(20), "still pending");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Two Retry-After answers of 1 s each were honoured.
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    cancel.cancel();
+    worker.await.unwrap();
+    let texts: Vec<String> = fake
+        .calls()
+        .iter()
+        .filter(|c| c.method == "chat.postMessage")
+        .map(|c| c.body["text"].as_str().unwrap_or("").to_string())
+        .collect();
+    let expected: Vec<String> = (0..12).map(|i| format!("alert {i}")).collect();
+    assert_eq!(texts, expected);
+    let stats = store.outbox_stats().await.unwrap();
+    assert_eq!((stats.delivered, stats.failed_attempts), (12, 5));
+    assert_eq!(
+        delivery
+            .stats()
+            .failures
+            .load(std::sync::atomic::Ordering::Relaxed),
+        5
+    );
+}
+
+/// Compares with `tests/snapshots/<name>.json`; `UPDATE_SNAPSHOTS=1` writes it.
+fn snapshot(name: &str, value: &Value) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(format!("{name}.json"));
+    let text = serde_json::to_string_pretty(value).unwrap() + "\n";
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &text).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{} is missing; run with UPDATE_SNAPSHOTS=1", path.display()));
+    assert_eq!(
+        text, expected,
+        "{name} changed; review and UPDATE_SNAPSHOTS=1"
+    );
+}
+
+fn approval_card() -> Message {
+    let id = WorkflowId::new(7).unwrap();
+    Message::text(format!("UALICE asks: {FLAGSHIP}"))
+        .with_title("wf-7 · approval needed")
+        .with_workflow(id)
+        .field("From", "lambda OrderProcessor in aws/us-east-1")
+        .field("To", "sql orderdb.database.windows.net in azure/eastus")
+        .field("Compliance", "passes PCI-DSS")
+        .field(
+            "Design",
+            "dx-1 (direct_connect) → er-1 (expressroute) · 12.0 ms",
+        )
+        .field("Cost", "$10.00/month at $0.020/GB")
+        .field("Risk", "medium (new route between clouds)")
+        .with_decision_buttons(id)
+}
+
+#[test]
+fn block_kit_for_each_message_kind_matches_its_snapshot() {
+    let id = WorkflowId::new(7).unwrap();
+    snapshot("approval_card", &render(&approval_card()));
+    let decision = Message::text("Approved by UAPPROVER at 10:04 UTC").with_tone(Tone::Success);
+    snapshot(
+        "approval_card_decided",
+        &render(&closed_card(&approval_card(), &decision)),
+    );
+    snapshot(
+        "progress_notice",
+        &render(&Message::text("✓ provision: 4 changes applied").with_workflow(id)),
+    );
+    snapshot(
+        "alert",
+        &render(
+            &Message::text("pair orders-db: failed over to backup (primary down: 100% loss)")
+                .with_title("Failover")
+                .with_tone(Tone::Warning),
+        ),
+    );
+    snapshot(
+        "topology_summary",
+        &render(
+            &Message::text("12 networks, 9 connections across aws, azure, gcp, onprem\n3 findings (`findings` lists them).")
+                .with_title("Topology (snapshot 4)")
+                .with_image("/var/lib/switchboard/topology-4.png"),
+        ),
+    );
+    snapshot("reject_modal", &reject_modal(id, Some("C1")));
+}
