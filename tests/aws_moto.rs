@@ -393,3 +393,84 @@ async fn an_endpoint_that_does_not_answer_is_a_clear_error() {
         other => panic!("expected Unreachable, got {other:?}"),
     }
 }
+
+/// The whole pipeline through the binary, pointed at the emulator only by
+/// the standard `AWS_ENDPOINT_URL` (no switchboard flag): AWS and the on-prem
+/// inventory merged, the VPN's customer gateway landing in its data centre.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_discovers_through_aws_endpoint_url_and_lands_vpns_on_prem() {
+    let Some(moto) = Moto::start() else { return };
+    fake_credentials_in_env();
+    let front = Front::start(&moto).await;
+    let use1 = moto.ec2("us-east-1");
+    let seeded = seed_region(&use1, "shop", 1, false, "198.51.100.10").await;
+    let vpn = seeded.vpn_on_vgw.clone().expect("vpn");
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let inventory = dir.path().join("onprem.yaml");
+    std::fs::write(
+        &inventory,
+        "datacenters: [{ id: dc1, name: Ashburn }]
+routers:
+  - { name: edge-1, datacenter: dc1, asn: 65001, interfaces: [{ name: ge-0/0/0, address: 198.51.100.10 }] }
+",
+    )
+    .expect("inventory");
+    let config = dir.path().join("switchboard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[discovery]\nproviders = [\"aws\", \"onprem\"]\nonprem_inventory = {:?}\n\n[discovery.aws]\nregions = [\"us-east-1\"]\nmax_attempts = 2\n",
+            inventory.display().to_string()
+        ),
+    )
+    .expect("config");
+    let out = tokio::task::spawn_blocking({
+        let (url, dir) = (front.url.clone(), dir.path().to_path_buf());
+        move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+                .current_dir(&dir)
+                .args(["--config", "switchboard.toml", "--db"])
+                .arg(dir.join("sb.db"))
+                .args(["discover", "--format", "json"])
+                .env("AWS_ENDPOINT_URL", url)
+                .env("AWS_ACCESS_KEY_ID", "testing")
+                .env("AWS_SECRET_ACCESS_KEY", "testing")
+                .env("AWS_EC2_METADATA_DISABLED", "true")
+                .env_remove("SWITCHBOARD_CONFIG")
+                .output()
+                .expect("run switchboard")
+        }
+    })
+    .await
+    .expect("join");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(
+        report["providers"]["aws"]["status"], "ok",
+        "{:#}",
+        report["providers"]
+    );
+    let networks: Vec<&str> = report["networks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["id"].as_str())
+        .collect();
+    assert!(networks.contains(&seeded.vpcs[0].as_str()), "{networks:?}");
+    let tunnels: Vec<&serde_json::Value> = report["connections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["group"] == vpn.as_str())
+        .collect();
+    assert_eq!(tunnels.len(), 2, "{:#}", report["connections"]);
+    for t in tunnels {
+        assert_eq!(t["a"], seeded.vpcs[0].as_str());
+        assert_eq!(t["b"], "dc1", "the customer gateway is dc1's router: {t}");
+    }
+}

@@ -4,9 +4,9 @@
 //! a run where every source failed is reported as such so nobody saves it over
 //! a good snapshot.
 
-use super::inventory::{Inventory, InventorySource, LinkRecord, NetworkRecord, RemoteEnd};
+use super::inventory::{Inventory, InventorySource, LinkRecord, RemoteEnd};
 use super::merge::{merge, ProviderResult};
-use super::model::Topology;
+use super::model::{TopoNetwork, Topology};
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,15 +100,7 @@ pub fn carried_over(topology: &Topology, provider: &str) -> Option<Inventory> {
         .networks
         .iter()
         .filter(|n| n.provider == provider)
-        .map(|n| NetworkRecord {
-            id: n.id.clone(),
-            name: n.name.clone(),
-            cloud: n.cloud,
-            region: n.region.clone(),
-            kind: n.kind,
-            cidrs: n.cidrs.clone(),
-            account: n.account.clone(),
-        })
+        .map(TopoNetwork::to_record)
         .collect();
     inventory.links = topology
         .connections

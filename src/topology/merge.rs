@@ -162,16 +162,7 @@ pub fn merge(results: Vec<ProviderResult>, taken_at: DateTime<Utc>) -> Topology 
     };
     for inventory in &inventories {
         for n in &inventory.networks {
-            merger.add_network(TopoNetwork {
-                id: n.id.clone(),
-                name: n.name.clone(),
-                cloud: n.cloud,
-                region: n.region.clone(),
-                kind: n.kind,
-                cidrs: n.cidrs.clone(),
-                provider: inventory.provider.clone(),
-                account: n.account.clone(),
-            });
+            merger.add_network(TopoNetwork::from_record(n, &inventory.provider));
         }
     }
 

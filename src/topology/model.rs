@@ -3,7 +3,7 @@
 //! what snapshots store, `discover --format json` prints and the graph is built
 //! from.
 
-use super::inventory::Inventory;
+use super::inventory::{Inventory, NetworkRecord};
 use super::merge::{merge, ProviderResult};
 use crate::domain::{Cloud, ConnectionKind, ConnectionStatus, Estate, NetworkKind};
 use chrono::{DateTime, Utc};
@@ -76,6 +76,35 @@ impl ProviderOutcome {
             ProviderOutcome::Ok { .. } => "ok",
             ProviderOutcome::Partial { .. } => "partial",
             ProviderOutcome::Failed { .. } => "failed",
+        }
+    }
+}
+
+impl TopoNetwork {
+    /// A provider's record as a network of the merged topology.
+    pub fn from_record(record: &NetworkRecord, provider: &str) -> TopoNetwork {
+        TopoNetwork {
+            id: record.id.clone(),
+            name: record.name.clone(),
+            cloud: record.cloud,
+            region: record.region.clone(),
+            kind: record.kind,
+            cidrs: record.cidrs.clone(),
+            provider: provider.to_string(),
+            account: record.account.clone(),
+        }
+    }
+
+    /// Back to the record its provider reported (to carry it over).
+    pub fn to_record(&self) -> NetworkRecord {
+        NetworkRecord {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            cloud: self.cloud,
+            region: self.region.clone(),
+            kind: self.kind,
+            cidrs: self.cidrs.clone(),
+            account: self.account.clone(),
         }
     }
 }
