@@ -588,3 +588,202 @@ pub fn synthetic_estate(
     };
     (topo, usage, documented)
 }
+
+/// `switchboard bench optimize`: the estate-wide plan on the GlobalCart
+/// estate and on a synthetic one of `flows` flows over `connections`
+/// connections.
+pub struct OptimizeBench {
+    pub globalcart: Duration,
+    pub globalcart_flows: usize,
+    pub synthetic: Duration,
+    pub synthetic_flows: usize,
+    pub synthetic_connections: usize,
+    pub synthetic_reroutes: usize,
+    pub synthetic_decommissions: usize,
+}
+
+pub fn optimize(
+    flows: usize,
+    connections: usize,
+) -> Result<OptimizeBench, crate::domain::EstateError> {
+    use crate::optimizer::plan::optimize as plan;
+    let globalcart = Estate::from_yaml(
+        crate::providers::lab::EMBEDDED_ESTATE,
+        "examples/globalcart.yaml (embedded)",
+    )?;
+    let started = Instant::now();
+    let small = plan(&globalcart);
+    let globalcart_time = started.elapsed();
+    let estate = synthetic_priced_estate(connections, flows, 7);
+    let started = Instant::now();
+    let big = plan(&estate);
+    let synthetic_time = started.elapsed();
+    Ok(OptimizeBench {
+        globalcart: globalcart_time,
+        globalcart_flows: small.flows,
+        synthetic: synthetic_time,
+        synthetic_flows: big.flows,
+        synthetic_connections: estate.connections.len(),
+        synthetic_reroutes: big.reroutes.len(),
+        synthetic_decommissions: big.decommission.len(),
+    })
+}
+
+/// A priced estate with about `connections` connections and `flows` flows:
+/// regional cloud networks and data centres joined by circuits, VPN pairs,
+/// peerings and internet uplinks; each flow runs over one existing link or,
+/// one in twenty, over the internet.
+pub fn synthetic_priced_estate(connections: usize, flows: usize, seed: u64) -> Estate {
+    use crate::domain::{
+        Cloud, Connection, ConnectionId, ConnectionKind as K, ConnectionStatus, Flow, GbPerMonth,
+        Gbps, Millis, Network, NetworkId, NetworkKind as N, Service, ServiceId, Usd, UsdPerGb,
+    };
+    let mut state = seed.max(1);
+    let mut next = move |bound: usize| -> usize {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % bound.max(1)
+    };
+    let networks_wanted = (connections / 3).max(8);
+    let mut networks = vec![Network {
+        id: NetworkId::new("internet"),
+        name: "internet".into(),
+        cloud: Cloud::Onprem,
+        region: "global".into(),
+        kind: N::Internet,
+        cidrs: vec![],
+    }];
+    for i in 0..networks_wanted {
+        let (cloud, kind) = match i % 4 {
+            0 => (Cloud::Aws, N::Vpc),
+            1 => (Cloud::Azure, N::Vnet),
+            2 => (Cloud::Gcp, N::GcpNetwork),
+            _ => (Cloud::Onprem, N::Datacenter),
+        };
+        let region = match cloud {
+            Cloud::Onprem => format!("dc{i}"),
+            _ => cloud.known_regions()[i % 6].to_string(),
+        };
+        networks.push(Network {
+            id: NetworkId::new(format!("n{i}")),
+            name: format!("network {i}"),
+            cloud,
+            region,
+            kind,
+            cidrs: vec![format!("10.{}.{}.0/24", i / 256, i % 256)],
+        });
+    }
+    let mut conns = Vec::new();
+    let connection = |id: String, kind: K, a: &NetworkId, b: &NetworkId, group: Option<String>| {
+        let (gbps, ms, per_gb, base) = match kind {
+            K::DirectConnect | K::Expressroute | K::Interconnect => (10.0, 2.0, 0.02, 1700.0),
+            K::Vpn => (1.25, 8.0, 0.09, 36.0),
+            K::Peering => (50.0, 1.0, 0.01, 0.0),
+            K::TransitGateway => (50.0, 1.0, 0.02, 36.0),
+            K::Internet => (10.0, 15.0, 0.09, 0.0),
+        };
+        Connection {
+            id: ConnectionId::new(id),
+            kind,
+            a: a.clone(),
+            b: b.clone(),
+            bandwidth_gbps: Gbps(gbps),
+            latency_ms: Millis(ms),
+            reliability: 0.999,
+            status: ConnectionStatus::Up,
+            cost_per_gb: UsdPerGb(per_gb),
+            monthly_base_usd: Usd(base),
+            group,
+        }
+    };
+    for n in networks.iter().skip(1) {
+        conns.push(connection(
+            format!("inet-{}", n.id),
+            K::Internet,
+            &n.id,
+            &networks[0].id,
+            None,
+        ));
+    }
+    let mut i = 0;
+    while conns.len() < connections {
+        i += 1;
+        let a = &networks[1 + next(networks_wanted)];
+        let b = &networks[1 + next(networks_wanted)];
+        if a.id == b.id {
+            continue;
+        }
+        let private_circuit = match (a.cloud, b.cloud) {
+            (Cloud::Aws, Cloud::Onprem) | (Cloud::Onprem, Cloud::Aws) => Some(K::DirectConnect),
+            (Cloud::Azure, Cloud::Onprem) | (Cloud::Onprem, Cloud::Azure) => Some(K::Expressroute),
+            (Cloud::Gcp, Cloud::Onprem) | (Cloud::Onprem, Cloud::Gcp) => Some(K::Interconnect),
+            (x, y) if x == y && x != Cloud::Onprem => Some(K::Peering),
+            _ => None,
+        };
+        match (private_circuit, next(3)) {
+            (Some(kind), 0) => conns.push(connection(format!("c{i}"), kind, &a.id, &b.id, None)),
+            _ => {
+                for t in 0..2 {
+                    conns.push(connection(
+                        format!("v{i}-t{t}"),
+                        K::Vpn,
+                        &a.id,
+                        &b.id,
+                        Some(format!("v{i}")),
+                    ));
+                }
+            }
+        }
+    }
+    let services: Vec<Service> = networks
+        .iter()
+        .skip(1)
+        .map(|n| Service {
+            id: ServiceId::new(format!("s-{}", n.id)),
+            name: format!("service in {}", n.id),
+            kind: "app".into(),
+            network: n.id.clone(),
+            identifiers: vec![],
+            port: 443,
+            address: "10.0.0.10".into(),
+        })
+        .collect();
+    let service_of = |n: &NetworkId| ServiceId::new(format!("s-{n}"));
+    let private: Vec<&Connection> = conns.iter().filter(|c| c.kind != K::Internet).collect();
+    let mut flow_list = Vec::with_capacity(flows);
+    for f in 0..flows {
+        let (source, destination, path) = if next(20) == 0 {
+            let a = &networks[1 + next(networks_wanted)].id;
+            let b = &networks[1 + next(networks_wanted)].id;
+            if a == b {
+                continue;
+            }
+            (
+                service_of(a),
+                service_of(b),
+                vec![
+                    ConnectionId::new(format!("inet-{a}")),
+                    ConnectionId::new(format!("inet-{b}")),
+                ],
+            )
+        } else {
+            let c = private[next(private.len())];
+            (service_of(&c.a), service_of(&c.b), vec![c.id.clone()])
+        };
+        flow_list.push(Flow {
+            id: format!("f{f}"),
+            source,
+            destination,
+            monthly_gb: GbPerMonth((next(2_000) + 1) as f64),
+            path,
+        });
+    }
+    Estate {
+        name: "synthetic".into(),
+        networks,
+        connections: conns,
+        services,
+        flows: flow_list,
+    }
+}

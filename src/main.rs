@@ -152,6 +152,11 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// Estate-wide plan: reroutes, links to decommission, upgrades, total saving.
+    Optimize {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// List discovery snapshots, most recent first.
     Snapshots {
         #[arg(long, default_value_t = 20)]
@@ -306,6 +311,13 @@ enum BenchCommand {
         /// Engine workers (tokio tasks) driving workflows concurrently.
         #[arg(long, default_value_t = 16)]
         workers: usize,
+    },
+    /// The estate-wide plan on GlobalCart and on a synthetic estate.
+    Optimize {
+        #[arg(long, default_value_t = 100_000)]
+        flows: usize,
+        #[arg(long, default_value_t = 1_000)]
+        connections: usize,
     },
     /// Graph build + every finding over a synthetic estate of N networks.
     Topology {
@@ -654,6 +666,14 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 Format::Text => println!("{}", paths_table(&answer)),
             }
         }
+        Command::Optimize { format } => {
+            let estate = load_estate(&config(&cli)?)?;
+            let plan = switchboard::optimizer::plan::optimize(&estate);
+            match format {
+                Format::Json => print_json(&plan)?,
+                Format::Text => println!("{}", switchboard::optimizer::plan::report(&plan)),
+            }
+        }
         Command::Snapshots { limit, format } => {
             let store = store(&cli).await?;
             let list = store.snapshots(*limit).await?;
@@ -811,6 +831,22 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     r.p50.as_secs_f64() * 1000.0,
                     r.p99.as_secs_f64() * 1000.0,
                     r.max.as_secs_f64() * 1000.0
+                );
+            }
+            BenchCommand::Optimize { flows, connections } => {
+                if *flows == 0 || *flows > 10_000_000 || !(10..=1_000_000).contains(connections) {
+                    bail!("--flows must be 1..10000000 and --connections 10..1000000");
+                }
+                let r = switchboard::bench::optimize(*flows, *connections)?;
+                println!(
+                    "bench optimize: GlobalCart {} flows in {:.1} ms; synthetic {} flows over {} connections in {:.0} ms ({} reroutes, {} decommissions)",
+                    r.globalcart_flows,
+                    r.globalcart.as_secs_f64() * 1000.0,
+                    r.synthetic_flows,
+                    r.synthetic_connections,
+                    r.synthetic.as_secs_f64() * 1000.0,
+                    r.synthetic_reroutes,
+                    r.synthetic_decommissions
                 );
             }
             BenchCommand::Topology { networks, runs } => {

@@ -2,7 +2,7 @@
 //! commands and replies, whatever platform it came from. Free text that reads
 //! as a request starts a workflow; commands are `help`, `connect`, `approve`,
 //! `reject`, `cancel`, `answer`, `status`, `workflows`, `pin`, `unpin`,
-//! `topology`, `discover`, `findings`, `diff`, `paths`.
+//! `topology`, `discover`, `findings`, `diff`, `paths`, `optimize`.
 
 use super::message::{ButtonAction, Message, Tone};
 use crate::compliance::Policies;
@@ -77,6 +77,7 @@ Commands:
   diff [<from> <to>]        what changed between snapshots (default: the last two)
   paths <from> <to> <traffic> [cost|latency|balanced] [full] [pci_dss] [max <ms>]
                             candidate paths, primary and backup, BGP plan, break-even
+  optimize                  estate-wide: reroutes, links to decommission, upgrades, saving
   help                      this text
 Workflow ids look like wf-42.";
 
@@ -172,6 +173,12 @@ impl Router {
             },
             "diff" => self.diff(rest).await,
             "paths" => self.paths(rest),
+            "optimize" => Reply::say(
+                Message::text(crate::optimizer::plan::report(
+                    &crate::optimizer::plan::optimize(&self.estate),
+                ))
+                .with_title("Optimize"),
+            ),
             "connect" | "link" if !rest.is_empty() => self.submit(inbound, text).await,
             _ => self.free_text(inbound, text).await,
         }

@@ -5,6 +5,7 @@
 pub mod choose;
 pub mod design;
 pub mod paths;
+pub mod plan;
 pub mod pricing;
 pub mod query;
 
