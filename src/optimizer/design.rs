@@ -10,16 +10,14 @@
 //! monthly base fees are paid whether or not this flow uses them, so adding the
 //! flow costs only its per-GB charges.
 
+use super::choose::{choose, ChooseError, Constraints, CostBasis, Objective};
+use super::paths::{self, Link, PathOption};
 use crate::compliance::{Policies, Verdict};
 use crate::domain::{
-    Change, Cloud, Connection, ConnectionId, ConnectionKind, ConnectionStatus, Estate, Intent,
-    Network, NetworkId, Service,
+    Change, Connection, ConnectionId, ConnectionStatus, Estate, Intent, Network, NetworkId, Service,
 };
 use crate::workflow::definition::Risk;
 use serde::{Deserialize, Serialize};
-
-/// Longest path considered, in connections (e.g. VPC → DX → DC → ER → VNet is 2).
-pub const MAX_HOPS: usize = 3;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CandidatePath {
@@ -100,76 +98,85 @@ pub fn design(
         .monthly_traffic_gb
         .unwrap_or(0.0)
         .max(0.0);
-    // Average rate the flow needs, in Gbps (GB/month → bits/second).
-    let needed_gbps = traffic * 8.0 / (30.0 * 24.0 * 3600.0);
 
-    let paths = simple_paths(estate, &src_net.id, &dst_net.id);
-    let considered = paths.len();
-    let mut feasible: Vec<(CandidatePath, Verdict)> = Vec::new();
-    let mut rejected: Vec<(CandidatePath, Vec<String>)> = Vec::new();
-    for hops in paths {
-        let candidate = describe(estate, &src_net.id, &hops, traffic);
-        let mut reasons = Vec::new();
-        if let Some(down) = hops.iter().find(|c| c.status == ConnectionStatus::Down) {
-            reasons.push(format!("{} is down", down.id));
-        }
-        if let Some(max) = intent.requirements.max_latency_ms {
-            if candidate.latency_ms > max {
-                reasons.push(format!(
-                    "latency {:.1} ms exceeds the {max} ms bound",
-                    candidate.latency_ms
-                ));
-            }
-        }
-        if candidate.bottleneck_gbps < needed_gbps {
-            reasons.push(format!(
-                "needs {needed_gbps:.2} Gbps, the narrowest hop has {:.2}",
-                candidate.bottleneck_gbps
-            ));
-        }
+    // Candidates from the shared path engine (k shortest by latency and by
+    // price, failure-domain links), then this request's own constraints.
+    let links = paths::links(estate);
+    let options = paths::candidates(estate, &links, &src_net.id, &dst_net.id, traffic, 8);
+    let considered = options.len();
+    let mut feasible: Vec<PathOption> = Vec::new();
+    let mut verdicts: Vec<Verdict> = Vec::new();
+    let mut rejected: Vec<Rejected> = Vec::new();
+    for option in options {
+        let hops = representatives(estate, &links, &option);
         let verdict = policies.check_design(intent, estate, &hops);
-        reasons.extend(verdict.violations.iter().map(|v| v.to_string()));
-        if reasons.is_empty() {
-            feasible.push((candidate, verdict));
+        if verdict.passed() {
+            feasible.push(option);
+            verdicts.push(verdict);
         } else {
-            rejected.push((candidate, reasons));
+            rejected.push(Rejected {
+                path: describe(&option),
+                reasons: verdict.violations.iter().map(|v| v.to_string()).collect(),
+            });
         }
     }
-    feasible.sort_by(|(a, _), (b, _)| {
-        rank(a)
-            .partial_cmp(&rank(b))
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
-    rejected.sort_by(|(a, _), (b, _)| {
-        rank(a)
-            .partial_cmp(&rank(b))
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
-
-    let Some((primary, compliance)) = feasible.first().cloned() else {
-        let mut why: Vec<String> = rejected
-            .iter()
-            .take(3)
-            .map(|(p, r)| format!("{}: {}", p.description, r.join(", ")))
-            .collect();
-        if why.is_empty() {
-            why.push(format!(
-                "no connections join {} and {}",
-                src_net.id, dst_net.id
-            ));
-        }
-        return Err(DesignError::NoFeasiblePath(why));
+    let constraints = Constraints {
+        max_latency_ms: intent.requirements.max_latency_ms,
+        ..Constraints::default()
     };
-    let backup = feasible
-        .iter()
-        .skip(1)
-        .map(|(p, _)| p)
-        .find(|p| {
-            p.connections
+    let choice = match choose(
+        feasible.clone(),
+        &constraints,
+        Objective::Cost,
+        CostBasis::Marginal,
+        traffic,
+    ) {
+        Ok(choice) => choice,
+        Err(ChooseError::AllEliminated(eliminated)) => {
+            let mut why: Vec<String> = eliminated
                 .iter()
-                .all(|c| !primary.connections.contains(c))
-        })
-        .cloned();
+                .map(|e| format!("{}: {}", e.links.join(" → "), e.reasons.join(", ")))
+                .chain(
+                    rejected
+                        .iter()
+                        .map(|r| format!("{}: {}", r.path, r.reasons.join(", "))),
+                )
+                .take(3)
+                .collect();
+            why.sort();
+            return Err(DesignError::NoFeasiblePath(why));
+        }
+        Err(ChooseError::NoPath) => {
+            let why = if rejected.is_empty() {
+                vec![format!(
+                    "no connections join {} and {}",
+                    src_net.id, dst_net.id
+                )]
+            } else {
+                rejected
+                    .iter()
+                    .take(3)
+                    .map(|r| format!("{}: {}", r.path, r.reasons.join(", ")))
+                    .collect()
+            };
+            return Err(DesignError::NoFeasiblePath(why));
+        }
+    };
+    rejected.extend(choice.eliminated.iter().map(|e| Rejected {
+        path: e.links.join(" → "),
+        reasons: e.reasons.clone(),
+    }));
+    // The primary is one of the feasible options, so its verdict is there.
+    let compliance = feasible
+        .iter()
+        .zip(&verdicts)
+        .find(|(o, _)| o.links == choice.primary.links)
+        .map(|(_, v)| v.clone())
+        .ok_or_else(|| {
+            DesignError::NoFeasiblePath(vec!["the chosen path lost its compliance verdict".into()])
+        })?;
+    let primary = candidate(estate, &links, &choice.primary);
+    let backup = choice.backup.as_ref().map(|b| candidate(estate, &links, b));
 
     let (risk, risk_reasons) = assess_risk(intent, &primary, backup.is_some(), estate, traffic);
     let first_hop = primary
@@ -224,20 +231,59 @@ pub fn design(
         compliance,
         changes,
         considered,
-        rejected: rejected
-            .into_iter()
-            .take(5)
-            .map(|(p, reasons)| Rejected {
-                path: p.description,
-                reasons,
-            })
-            .collect(),
+        rejected: rejected.into_iter().take(5).collect(),
     })
 }
 
-/// Cheapest first, then fastest, then most reliable.
-fn rank(p: &CandidatePath) -> (f64, f64, f64) {
-    (p.monthly_cost_usd, p.latency_ms, -p.reliability)
+/// `dx-1 (direct_connect) → vpn-aws-azure (vpn)`.
+fn describe(option: &PathOption) -> String {
+    option
+        .links
+        .iter()
+        .zip(&option.kinds)
+        .map(|(l, k)| format!("{l} ({})", k.as_str()))
+        .collect::<Vec<_>>()
+        .join(" → ")
+}
+
+/// One connection per link that stands for it (the first one up): the
+/// routes point at it and validation checks it.
+fn representatives<'e>(
+    estate: &'e Estate,
+    links: &[Link],
+    option: &PathOption,
+) -> Vec<&'e Connection> {
+    option
+        .links
+        .iter()
+        .filter_map(|id| links.iter().find(|l| &l.id == id))
+        .filter_map(|link| {
+            let members = || {
+                link.connections
+                    .iter()
+                    .filter_map(|c| estate.connection(&ConnectionId::new(c.clone())))
+            };
+            members()
+                .find(|c| c.status != ConnectionStatus::Down)
+                .or_else(|| members().next())
+        })
+        .collect()
+}
+
+fn candidate(estate: &Estate, links: &[Link], option: &PathOption) -> CandidatePath {
+    CandidatePath {
+        connections: representatives(estate, links, option)
+            .into_iter()
+            .map(|c| c.id.clone())
+            .collect(),
+        description: describe(option),
+        latency_ms: option.latency_ms,
+        reliability: option.reliability,
+        bottleneck_gbps: option.bandwidth_gbps,
+        per_gb_usd: option.per_gb_usd,
+        monthly_cost_usd: option.marginal_monthly_usd,
+        public: option.public,
+    }
 }
 
 fn endpoint_service<'a>(
@@ -261,97 +307,6 @@ fn network_of<'a>(estate: &'a Estate, service: &Service) -> Result<&'a Network, 
     estate
         .network(&service.network)
         .ok_or_else(|| DesignError::NoCidr(service.network.clone()))
-}
-
-/// Every simple path of at most `MAX_HOPS` connections from `from` to `to`.
-/// Parallel connections (two tunnels of one VPN) give distinct paths.
-fn simple_paths<'a>(
-    estate: &'a Estate,
-    from: &'a NetworkId,
-    to: &NetworkId,
-) -> Vec<Vec<&'a Connection>> {
-    let mut out = Vec::new();
-    let mut path: Vec<&Connection> = Vec::new();
-    let mut visited: Vec<&NetworkId> = vec![from];
-    walk(estate, from, to, &mut path, &mut visited, &mut out);
-    out
-}
-
-fn walk<'a>(
-    estate: &'a Estate,
-    at: &NetworkId,
-    to: &NetworkId,
-    path: &mut Vec<&'a Connection>,
-    visited: &mut Vec<&'a NetworkId>,
-    out: &mut Vec<Vec<&'a Connection>>,
-) {
-    if path.len() == MAX_HOPS {
-        return;
-    }
-    for conn in &estate.connections {
-        let Some(next) = conn.other_end(at) else {
-            continue;
-        };
-        if visited.contains(&next) {
-            continue;
-        }
-        path.push(conn);
-        if next == to {
-            out.push(path.clone());
-        } else {
-            visited.push(next);
-            walk(estate, next, to, path, visited, out);
-            visited.pop();
-        }
-        path.pop();
-    }
-}
-
-/// Per-GB charge of a path walked from `from`. Egress is billed by the cloud
-/// the traffic leaves and ingress is free, so a hop is charged only when it is
-/// entered from a cloud network: leaving AWS over `inet-aws-…` costs internet
-/// egress, arriving in Azure over `inet-azure-…` costs nothing, and an
-/// ExpressRoute entered from the data centre costs nothing.
-fn per_gb_along(estate: &Estate, from: &NetworkId, hops: &[&Connection]) -> f64 {
-    let mut at = from;
-    let mut total = 0.0;
-    for hop in hops {
-        let leaving_cloud = estate.network(at).is_some_and(|n| n.cloud != Cloud::Onprem);
-        if leaving_cloud {
-            total += hop.cost_per_gb.0;
-        }
-        match hop.other_end(at) {
-            Some(next) => at = next,
-            None => break,
-        }
-    }
-    total
-}
-
-fn describe(
-    estate: &Estate,
-    from: &NetworkId,
-    hops: &[&Connection],
-    traffic_gb: f64,
-) -> CandidatePath {
-    let per_gb = per_gb_along(estate, from, hops);
-    CandidatePath {
-        connections: hops.iter().map(|c| c.id.clone()).collect(),
-        description: hops
-            .iter()
-            .map(|c| format!("{} ({})", c.id, c.kind.as_str()))
-            .collect::<Vec<_>>()
-            .join(" → "),
-        latency_ms: hops.iter().map(|c| c.latency_ms.0).sum(),
-        reliability: hops.iter().map(|c| c.reliability).product(),
-        bottleneck_gbps: hops
-            .iter()
-            .map(|c| c.bandwidth_gbps.0)
-            .fold(f64::INFINITY, f64::min),
-        per_gb_usd: per_gb,
-        monthly_cost_usd: per_gb * traffic_gb,
-        public: hops.iter().any(|c| c.kind == ConnectionKind::Internet),
-    }
 }
 
 fn assess_risk(
@@ -473,22 +428,6 @@ mod tests {
     }
 
     #[test]
-    fn an_internet_path_between_clouds_is_charged_once() {
-        let estate = estate();
-        let mut intent = flagship(&estate);
-        intent.compliance.clear();
-        intent.requirements.max_latency_ms = None;
-        let d = design(&intent, &estate, &policies()).unwrap();
-        let all = simple_paths(&estate, &d.source_network, &d.destination_network);
-        let internet = all
-            .iter()
-            .find(|p| p.len() == 2 && p.iter().all(|c| c.kind == ConnectionKind::Internet))
-            .expect("an internet path");
-        let c = describe(&estate, &d.source_network, internet, 1000.0);
-        assert!((c.per_gb_usd - 0.09).abs() < 1e-9, "{}", c.per_gb_usd);
-    }
-
-    #[test]
     fn a_down_link_is_avoided() {
         let mut estate = estate();
         for c in estate
@@ -512,7 +451,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("no feasible path") && err.contains("1 ms bound"),
+            err.contains("no feasible path") && err.contains("max 1 ms"),
             "{err}"
         );
     }
