@@ -707,7 +707,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let text = std::fs::read_to_string(plan)
                 .with_context(|| format!("reading the plan {}", plan.display()))?;
             let answer = parse_plan(&text).with_context(|| format!("plan {}", plan.display()))?;
-            let onprem = match inventory.as_ref().or(config.discovery.onprem_inventory.as_ref()) {
+            let onprem = match inventory
+                .as_ref()
+                .or(config.discovery.onprem_inventory.as_ref())
+            {
                 Some(path) => Some(switchboard::providers::onprem::OnpremInventory::load(path)?),
                 None => None,
             };
@@ -716,7 +719,10 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 let known: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
                 files.retain(|f| &f.name == name);
                 if files.is_empty() {
-                    bail!("the plan uses no router '{name}' (it uses: {})", known.join(", "));
+                    bail!(
+                        "the plan uses no router '{name}' (it uses: {})",
+                        known.join(", ")
+                    );
                 }
             }
             let text = match files.as_slice() {

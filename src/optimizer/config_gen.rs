@@ -109,7 +109,9 @@ pub fn render(
     let plan = Plan::resolve(plan, estate)?;
     match target {
         Target::Terraform => terraform(&plan, onprem),
-        Target::Frr | Target::Ios => routers(&plan, onprem.ok_or(ConfigError::NoInventory)?, target),
+        Target::Frr | Target::Ios => {
+            routers(&plan, onprem.ok_or(ConfigError::NoInventory)?, target)
+        }
     }
 }
 
@@ -760,7 +762,10 @@ mod tests {
         // Floats may move in the last bit through JSON; what config uses may not.
         assert_eq!((&back.from, &back.to), (&p.from, &p.to));
         assert_eq!(back.recommendation.bgp, p.recommendation.bgp);
-        assert_eq!(back.recommendation.primary.links, p.recommendation.primary.links);
+        assert_eq!(
+            back.recommendation.primary.links,
+            p.recommendation.primary.links
+        );
     }
 
     #[test]
@@ -790,7 +795,10 @@ mod tests {
             c.bgp = None;
         }
         let err = render(Target::Ios, &p, &e, Some(&inv)).unwrap_err();
-        assert!(err.to_string().contains("circuit 'dx-1' has no `bgp`"), "{err}");
+        assert!(
+            err.to_string().contains("circuit 'dx-1' has no `bgp`"),
+            "{err}"
+        );
         let mut inv = inventory();
         inv.tunnels.clear();
         let err = render(Target::Frr, &p, &e, Some(&inv)).unwrap_err();

@@ -135,3 +135,53 @@ pub fn step_status(show: &serde_json::Value, name: &str) -> String {
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// Compares `text` with `tests/snapshots/<file>`; `UPDATE_SNAPSHOTS=1` writes it.
+pub fn snapshot(file: &str, text: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(file);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{} is missing; run with UPDATE_SNAPSHOTS=1", path.display()));
+    assert_eq!(
+        text, expected,
+        "{file} changed; review and UPDATE_SNAPSHOTS=1"
+    );
+}
+
+/// `switchboard config` for a GlobalCart plan at 5 TB/month, taken through
+/// the plan's JSON as the CLI takes it, with `examples/onprem.yaml`.
+pub fn globalcart_config(
+    from: &str,
+    to: &str,
+    target: switchboard::optimizer::config_gen::Target,
+) -> Vec<switchboard::optimizer::config_gen::Rendered> {
+    use switchboard::optimizer::choose::{Constraints, CostBasis, Objective};
+    use switchboard::optimizer::{config_gen, query};
+    let estate = switchboard::domain::Estate::from_yaml(
+        switchboard::providers::lab::EMBEDDED_ESTATE,
+        "globalcart",
+    )
+    .unwrap();
+    let request = query::PathsRequest {
+        from,
+        to,
+        traffic: "5TB",
+        objective: Objective::Cost,
+        basis: CostBasis::Marginal,
+        constraints: Constraints::default(),
+    };
+    let answer = query::answer(&estate, &request).unwrap();
+    let plan = config_gen::parse_plan(&serde_json::to_string(&answer).unwrap()).unwrap();
+    let onprem = switchboard::providers::onprem::OnpremInventory::from_yaml(
+        include_str!("../../examples/onprem.yaml"),
+        "onprem.yaml",
+    )
+    .unwrap();
+    config_gen::render(target, &plan, &estate, Some(&onprem)).unwrap()
+}
