@@ -4,10 +4,10 @@
 
 mod common;
 
-use common::{globalcart_config, snapshot, Lab};
+use common::{globalcart, globalcart_config, globalcart_plan, snapshot, Lab};
 use hcl::{Body, Expression};
 use std::collections::BTreeMap;
-use switchboard::optimizer::config_gen::{joined, Rendered, Target};
+use switchboard::optimizer::config_gen::{joined, render, ConfigError, Rendered, Target};
 
 struct Resource {
     kind: String,
@@ -121,6 +121,39 @@ fn gcp_prefers_the_primary_by_a_lower_priority_number() {
         .iter()
         .filter(|r| r.attributes.contains_key("next_hop_ip"))
         .all(|r| r.string("next_hop_ip") == "169.254.40.1"));
+}
+
+#[test]
+fn every_globalcart_plan_renders_valid_terraform_and_router_config_or_says_why_not() {
+    let (estate, onprem) = globalcart();
+    let networks: Vec<&str> = estate
+        .networks
+        .iter()
+        .filter(|n| n.id.as_str() != "internet")
+        .map(|n| n.id.as_str())
+        .collect();
+    let mut rendered = 0;
+    for from in &networks {
+        for to in networks.iter().filter(|to| *to != from) {
+            let Some(plan) = globalcart_plan(&estate, from, to) else {
+                continue;
+            };
+            for target in [Target::Terraform, Target::Frr, Target::Ios] {
+                match render(target, &plan, &estate, Some(&onprem)) {
+                    Ok(files) => {
+                        for file in files.iter().filter(|_| target == Target::Terraform) {
+                            resources(file);
+                        }
+                        rendered += files.len();
+                    }
+                    // dc → dc for Terraform; cloud → cloud with no router on the way.
+                    Err(ConfigError::NothingToRender(..)) => {}
+                    Err(e) => panic!("{from} → {to}: {e}"),
+                }
+            }
+        }
+    }
+    assert!(rendered > 100, "{rendered}");
 }
 
 /// Route-map name → local preference, and neighbor → route-map, from IOS text.

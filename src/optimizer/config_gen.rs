@@ -431,8 +431,20 @@ fn terraform(plan: &Plan, onprem: Option<&OnpremInventory>) -> Result<Vec<Render
             touched.push(end.network.cloud);
         }
         let comment = format!("{net}: {role} over {link} ({})", end.link.kind.as_str());
-        if end.link.kind == ConnectionKind::Internet {
-            let note = format!("{net}: the {role} crosses the internet; no private route to add");
+        // Routes the cloud already has: the internet's, and Azure and GCP
+        // peerings and hubs, which exchange their networks' routes themselves.
+        let given = match (end.network.cloud, end.link.kind) {
+            (_, ConnectionKind::Internet) => Some("crosses the internet; no private route to add"),
+            (
+                Cloud::Azure | Cloud::Gcp,
+                ConnectionKind::Peering | ConnectionKind::TransitGateway,
+            ) => {
+                Some("leaves by a peering or hub, which carries the routes itself; nothing to add")
+            }
+            _ => None,
+        };
+        if let Some(why) = given {
+            let note = format!("{net}: the {role} over {link} {why}");
             match end.network.cloud {
                 Cloud::Aws => aws.notes.push(note),
                 Cloud::Azure => azure.notes.push(note),

@@ -154,20 +154,33 @@ pub fn snapshot(file: &str, text: &str) {
     );
 }
 
-/// `switchboard config` for a GlobalCart plan at 5 TB/month, taken through
-/// the plan's JSON as the CLI takes it, with `examples/onprem.yaml`.
-pub fn globalcart_config(
-    from: &str,
-    to: &str,
-    target: switchboard::optimizer::config_gen::Target,
-) -> Vec<switchboard::optimizer::config_gen::Rendered> {
-    use switchboard::optimizer::choose::{Constraints, CostBasis, Objective};
-    use switchboard::optimizer::{config_gen, query};
+/// The GlobalCart estate and `examples/onprem.yaml`.
+pub fn globalcart() -> (
+    switchboard::domain::Estate,
+    switchboard::providers::onprem::OnpremInventory,
+) {
     let estate = switchboard::domain::Estate::from_yaml(
         switchboard::providers::lab::EMBEDDED_ESTATE,
         "globalcart",
     )
     .unwrap();
+    let onprem = switchboard::providers::onprem::OnpremInventory::from_yaml(
+        include_str!("../../examples/onprem.yaml"),
+        "onprem.yaml",
+    )
+    .unwrap();
+    (estate, onprem)
+}
+
+/// A GlobalCart plan at 5 TB/month, taken through its JSON as the CLI
+/// takes it; None when no path joins the two.
+pub fn globalcart_plan(
+    estate: &switchboard::domain::Estate,
+    from: &str,
+    to: &str,
+) -> Option<switchboard::optimizer::query::PathsAnswer> {
+    use switchboard::optimizer::choose::{Constraints, CostBasis, Objective};
+    use switchboard::optimizer::{config_gen, query};
     let request = query::PathsRequest {
         from,
         to,
@@ -176,12 +189,17 @@ pub fn globalcart_config(
         basis: CostBasis::Marginal,
         constraints: Constraints::default(),
     };
-    let answer = query::answer(&estate, &request).unwrap();
-    let plan = config_gen::parse_plan(&serde_json::to_string(&answer).unwrap()).unwrap();
-    let onprem = switchboard::providers::onprem::OnpremInventory::from_yaml(
-        include_str!("../../examples/onprem.yaml"),
-        "onprem.yaml",
-    )
-    .unwrap();
-    config_gen::render(target, &plan, &estate, Some(&onprem)).unwrap()
+    let answer = query::answer(estate, &request).ok()?;
+    Some(config_gen::parse_plan(&serde_json::to_string(&answer).unwrap()).unwrap())
+}
+
+/// `switchboard config` for a GlobalCart plan, with `examples/onprem.yaml`.
+pub fn globalcart_config(
+    from: &str,
+    to: &str,
+    target: switchboard::optimizer::config_gen::Target,
+) -> Vec<switchboard::optimizer::config_gen::Rendered> {
+    let (estate, onprem) = globalcart();
+    let plan = globalcart_plan(&estate, from, to).unwrap();
+    switchboard::optimizer::config_gen::render(target, &plan, &estate, Some(&onprem)).unwrap()
 }
