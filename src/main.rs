@@ -157,6 +157,26 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// Config for a chosen plan: Terraform routes for its clouds, or FRR /
+    /// Cisco IOS route-maps with its local preferences for the on-prem routers.
+    Config {
+        /// The JSON `switchboard paths --format json` wrote (a workflow id
+        /// will be accepted here later).
+        #[arg(long)]
+        plan: PathBuf,
+        /// terraform, frr or ios.
+        #[arg(long)]
+        target: switchboard::optimizer::config_gen::Target,
+        /// Only this router's config (frr, ios); default: every router the plan uses.
+        #[arg(long)]
+        router: Option<String>,
+        /// The on-prem inventory (default: `[discovery] onprem_inventory`).
+        #[arg(long)]
+        inventory: Option<PathBuf>,
+        /// Write the output to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// List discovery snapshots, most recent first.
     Snapshots {
         #[arg(long, default_value_t = 20)]
@@ -672,6 +692,47 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             match format {
                 Format::Json => print_json(&plan)?,
                 Format::Text => println!("{}", switchboard::optimizer::plan::report(&plan)),
+            }
+        }
+        Command::Config {
+            plan,
+            target,
+            router,
+            inventory,
+            out,
+        } => {
+            use switchboard::optimizer::config_gen::{joined, parse_plan, render};
+            let config = config(&cli)?;
+            let estate = load_estate(&config)?;
+            let text = std::fs::read_to_string(plan)
+                .with_context(|| format!("reading the plan {}", plan.display()))?;
+            let answer = parse_plan(&text).with_context(|| format!("plan {}", plan.display()))?;
+            let onprem = match inventory
+                .as_ref()
+                .or(config.discovery.onprem_inventory.as_ref())
+            {
+                Some(path) => Some(switchboard::providers::onprem::OnpremInventory::load(path)?),
+                None => None,
+            };
+            let mut files = render(*target, &answer, &estate, onprem.as_ref())?;
+            if let Some(name) = router {
+                let known: Vec<String> = files.iter().map(|f| f.name.clone()).collect();
+                files.retain(|f| &f.name == name);
+                if files.is_empty() {
+                    bail!(
+                        "the plan uses no router '{name}' (it uses: {})",
+                        known.join(", ")
+                    );
+                }
+            }
+            let text = match files.as_slice() {
+                [one] => one.text.clone(),
+                _ => joined(&files, *target),
+            };
+            match out {
+                Some(path) => std::fs::write(path, text)
+                    .with_context(|| format!("writing {}", path.display()))?,
+                None => print!("{text}"),
             }
         }
         Command::Snapshots { limit, format } => {

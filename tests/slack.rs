@@ -473,20 +473,9 @@ async fn the_outbox_delivers_everything_once_in_order_after_500s_and_429s() {
 
 /// Compares with `tests/snapshots/<name>.json`; `UPDATE_SNAPSHOTS=1` writes it.
 fn snapshot(name: &str, value: &Value) {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots")
-        .join(format!("{name}.json"));
-    let text = serde_json::to_string_pretty(value).unwrap() + "\n";
-    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &text).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path)
-        .unwrap_or_else(|_| panic!("{} is missing; run with UPDATE_SNAPSHOTS=1", path.display()));
-    assert_eq!(
-        text, expected,
-        "{name} changed; review and UPDATE_SNAPSHOTS=1"
+    common::snapshot(
+        &format!("{name}.json"),
+        &(serde_json::to_string_pretty(value).unwrap() + "\n"),
     );
 }
 

@@ -10,9 +10,9 @@
 //! answers come from mixing the two; here every option shows both.
 
 use super::paths::{gbps_of, PathOption};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Objective {
     /// Cheapest on the cost basis; latency breaks ties.
@@ -34,7 +34,7 @@ impl Objective {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CostBasis {
     Marginal,
@@ -60,13 +60,13 @@ pub struct Constraints {
     pub private_reason: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Eliminated {
     pub links: Vec<String>,
     pub reasons: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BreakEven {
     pub a: Vec<String>,
     pub b: Vec<String>,
@@ -76,14 +76,14 @@ pub struct BreakEven {
     pub verdict: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BgpPlan {
     /// (links, local preference): primary 200, backup 100, internet 50.
     pub local_preference: Vec<(Vec<String>, u32)>,
     pub alternative: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recommendation {
     pub basis: CostBasis,
     pub objective: Objective,

@@ -3,6 +3,7 @@
 //! plan grow here later; the workflow only sees `Design`.
 
 pub mod choose;
+pub mod config_gen;
 pub mod design;
 pub mod paths;
 pub mod plan;

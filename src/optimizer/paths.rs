@@ -11,7 +11,7 @@
 //! for the links alone: base fees + per-GB).
 
 use crate::domain::{Cloud, ConnectionKind, ConnectionStatus, Estate, NetworkId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
@@ -90,7 +90,7 @@ pub fn links(estate: &Estate) -> Vec<Link> {
 }
 
 /// One candidate path and its figures at the queried traffic.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PathOption {
     /// Link ids in order (`dx-1`, `er-1`; a VPN connection's group id).
     pub links: Vec<String>,

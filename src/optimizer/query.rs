@@ -8,7 +8,7 @@ use super::choose::{
 };
 use super::paths::{candidates, links};
 use crate::domain::{Cloud, Estate, NetworkId, NetworkKind, Region};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum QueryError {
@@ -142,7 +142,7 @@ pub struct PathsRequest<'a> {
     pub constraints: Constraints,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PathsAnswer {
     pub from: NetworkId,
     pub to: NetworkId,
@@ -154,7 +154,7 @@ pub struct PathsAnswer {
     pub current: Option<CurrentPath>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CurrentPath {
     pub links: Vec<String>,
     pub monthly_cost_usd: f64,

@@ -30,6 +30,10 @@ pub struct OnpremInventory {
     pub routers: Vec<Router>,
     #[serde(default)]
     pub circuits: Vec<Circuit>,
+    /// BGP over VPN connections that land on a router, one entry per VPN
+    /// connection (the estate's `group`).
+    #[serde(default)]
+    pub tunnels: Vec<TunnelGroup>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -74,6 +78,58 @@ pub struct Circuit {
     pub port: Option<String>,
     #[serde(default)]
     pub bandwidth_gbps: Option<f64>,
+    /// The BGP session over the circuit, for generated router config.
+    #[serde(default)]
+    pub bgp: Option<BgpSession>,
+}
+
+/// One BGP session, seen from the on-prem router: its own address on the
+/// link and the cloud side's address and ASN (link-local /30s on circuits
+/// and tunnels).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BgpSession {
+    pub local_address: IpAddr,
+    pub peer_address: IpAddr,
+    pub peer_asn: u32,
+}
+
+/// The tunnels of one VPN connection landing on one router, each with its
+/// inside addresses; the cloud side has one ASN for all of them.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TunnelGroup {
+    /// The VPN connection: the estate's connection `group`.
+    pub group: String,
+    pub router: String,
+    pub peer_asn: u32,
+    pub inside: Vec<InsideAddresses>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InsideAddresses {
+    pub local_address: IpAddr,
+    pub peer_address: IpAddr,
+}
+
+/// Whether two addresses are the two ends of one /30 (IPv4) or /126 (IPv6).
+fn same_link(a: IpAddr, b: IpAddr) -> bool {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => a != b && u32::from(a) >> 2 == u32::from(b) >> 2,
+        (IpAddr::V6(a), IpAddr::V6(b)) => a != b && u128::from(a) >> 2 == u128::from(b) >> 2,
+        _ => false,
+    }
+}
+
+fn check_session(what: &str, local: IpAddr, peer: IpAddr) -> Result<(), String> {
+    if same_link(local, peer) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what}: local {local} and peer {peer} are not the two ends of one /30"
+        ))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -182,6 +238,13 @@ impl OnpremInventory {
             if !references.insert(c.reference.as_str()) {
                 return Err(format!("circuit '{}' is listed twice", c.reference));
             }
+            if let Some(b) = &c.bgp {
+                check_session(
+                    &format!("circuit '{}' bgp", c.reference),
+                    b.local_address,
+                    b.peer_address,
+                )?;
+            }
             if let Some(bw) = c.bandwidth_gbps {
                 if !bw.is_finite() || bw <= 0.0 {
                     return Err(format!(
@@ -191,7 +254,41 @@ impl OnpremInventory {
                 }
             }
         }
+        let mut groups = BTreeSet::new();
+        for t in &self.tunnels {
+            if !routers.contains(t.router.as_str()) {
+                return Err(format!(
+                    "tunnels '{}': unknown router '{}'",
+                    t.group, t.router
+                ));
+            }
+            if !groups.insert(t.group.as_str()) {
+                return Err(format!("tunnels '{}' are listed twice", t.group));
+            }
+            if t.inside.is_empty() {
+                return Err(format!("tunnels '{}': no inside addresses", t.group));
+            }
+            for i in &t.inside {
+                check_session(
+                    &format!("tunnels '{}'", t.group),
+                    i.local_address,
+                    i.peer_address,
+                )?;
+            }
+        }
         Ok(())
+    }
+
+    pub fn circuit(&self, reference: &str) -> Option<&Circuit> {
+        self.circuits.iter().find(|c| c.reference == reference)
+    }
+
+    pub fn tunnel_group(&self, group: &str) -> Option<&TunnelGroup> {
+        self.tunnels.iter().find(|t| t.group == group)
+    }
+
+    pub fn router(&self, name: &str) -> Option<&Router> {
+        self.routers.iter().find(|r| r.name == name)
     }
 
     /// The inventory as discovery reports it.
@@ -355,6 +452,17 @@ circuits:
                 "is not a circuit",
             ),
             (SAMPLE.replace("asn: 65001", "asn: -1"), "asn"),
+            (
+                SAMPLE.replace(
+                    "port: xe-0/1/0 }",
+                    "port: xe-0/1/0, bgp: { local_address: 169.254.10.1, peer_address: 169.254.10.6, peer_asn: 64512 } }",
+                ),
+                "not the two ends of one /30",
+            ),
+            (
+                format!("{SAMPLE}tunnels:\n  - {{ group: vpn-1, router: r9, peer_asn: 64512, inside: [] }}\n"),
+                "tunnels 'vpn-1': unknown router 'r9'",
+            ),
             (
                 SAMPLE.replace("router: dc1-edge-1, port", "router: r9, port"),
                 "unknown router 'r9'",

@@ -135,3 +135,71 @@ pub fn step_status(show: &serde_json::Value, name: &str) -> String {
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// Compares `text` with `tests/snapshots/<file>`; `UPDATE_SNAPSHOTS=1` writes it.
+pub fn snapshot(file: &str, text: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(file);
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|_| panic!("{} is missing; run with UPDATE_SNAPSHOTS=1", path.display()));
+    assert_eq!(
+        text, expected,
+        "{file} changed; review and UPDATE_SNAPSHOTS=1"
+    );
+}
+
+/// The GlobalCart estate and `examples/onprem.yaml`.
+pub fn globalcart() -> (
+    switchboard::domain::Estate,
+    switchboard::providers::onprem::OnpremInventory,
+) {
+    let estate = switchboard::domain::Estate::from_yaml(
+        switchboard::providers::lab::EMBEDDED_ESTATE,
+        "globalcart",
+    )
+    .unwrap();
+    let onprem = switchboard::providers::onprem::OnpremInventory::from_yaml(
+        include_str!("../../examples/onprem.yaml"),
+        "onprem.yaml",
+    )
+    .unwrap();
+    (estate, onprem)
+}
+
+/// A GlobalCart plan at 5 TB/month, taken through its JSON as the CLI
+/// takes it; None when no path joins the two.
+pub fn globalcart_plan(
+    estate: &switchboard::domain::Estate,
+    from: &str,
+    to: &str,
+) -> Option<switchboard::optimizer::query::PathsAnswer> {
+    use switchboard::optimizer::choose::{Constraints, CostBasis, Objective};
+    use switchboard::optimizer::{config_gen, query};
+    let request = query::PathsRequest {
+        from,
+        to,
+        traffic: "5TB",
+        objective: Objective::Cost,
+        basis: CostBasis::Marginal,
+        constraints: Constraints::default(),
+    };
+    let answer = query::answer(estate, &request).ok()?;
+    Some(config_gen::parse_plan(&serde_json::to_string(&answer).unwrap()).unwrap())
+}
+
+/// `switchboard config` for a GlobalCart plan, with `examples/onprem.yaml`.
+pub fn globalcart_config(
+    from: &str,
+    to: &str,
+    target: switchboard::optimizer::config_gen::Target,
+) -> Vec<switchboard::optimizer::config_gen::Rendered> {
+    let (estate, onprem) = globalcart();
+    let plan = globalcart_plan(&estate, from, to).unwrap();
+    switchboard::optimizer::config_gen::render(target, &plan, &estate, Some(&onprem)).unwrap()
+}
