@@ -181,8 +181,11 @@ impl Bot {
     }
 }
 
+/// A signed app_mention body; every call has its own event id, as Slack's do.
 fn mention(user: &str, text: &str) -> Vec<u8> {
-    json!({"type": "event_callback", "event_id": "Ev1", "event": {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    json!({"type": "event_callback", "event_id": format!("Ev{id}"), "event": {
         "type": "app_mention", "user": user, "channel": "C1", "ts": "1700000000.000001",
         "text": format!("<@UBOT> {text}")}})
     .to_string()
@@ -389,6 +392,17 @@ async fn bad_signatures_are_refused_with_401_and_leave_no_trace() {
     assert_eq!(bot.post_raw(&body, false, now, &signature).await, 401);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(bot.counts().await, settled, "a replay left a trace");
+
+    // Slack's own retry of the event: signed anew, same event id, so it is
+    // acknowledged and not run twice.
+    let later = now + 1;
+    assert_eq!(
+        bot.post_raw(&body, false, later, &sign(SECRET, later, &body))
+            .await,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(bot.counts().await, settled, "a retried event ran twice");
 
     let metrics = bot
         .http

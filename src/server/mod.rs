@@ -129,6 +129,9 @@ const REPLAY_CAPACITY: usize = 100_000;
 struct Shared {
     secret: SigningSecret,
     replay: Mutex<ReplayGuard>,
+    /// Event ids already taken: Slack resends an event (newly signed, with
+    /// `X-Slack-Retry-Num`) when our 200 did not reach it in time.
+    events_seen: Mutex<ReplayGuard>,
     jobs: mpsc::Sender<SlackRequest>,
     metrics: Arc<Metrics>,
 }
@@ -210,6 +213,7 @@ impl Server {
         let shared = Arc::new(Shared {
             secret: settings.slack.signing_secret.clone(),
             replay: Mutex::new(ReplayGuard::new(REPLAY_CAPACITY)),
+            events_seen: Mutex::new(ReplayGuard::new(REPLAY_CAPACITY)),
             jobs,
             metrics: metrics.clone(),
         });
@@ -316,6 +320,26 @@ impl Shared {
             return answer(StatusCode::UNAUTHORIZED, "invalid signature");
         }
         let form = text("content-type").starts_with("application/x-www-form-urlencoded");
+        if !form {
+            let event_id = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| {
+                    v.get("event_id")
+                        .and_then(|e| e.as_str())
+                        .map(str::to_string)
+                });
+            if let Some(id) = event_id {
+                let first = self
+                    .events_seen
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .first_time(&id, now, now);
+                if !first {
+                    tracing::info!(event_id = %id, retry = text("x-slack-retry-num"), "Slack event seen before: acknowledged, not run again");
+                    return answer(StatusCode::OK, "");
+                }
+            }
+        }
         let request = match decode(body, form) {
             Ok(r) => r,
             Err(e) => {
