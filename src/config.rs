@@ -59,6 +59,8 @@ struct FileConfig {
     server: ServerSection,
     #[serde(default)]
     slack: SlackSection,
+    #[serde(default)]
+    pricing: PathSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -169,6 +171,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Slack's Web API base URL (a fake in tests).
     pub slack_api: String,
+    /// The pricing catalog; None: the embedded `examples/pricing.yaml`.
+    pub pricing: Option<PathBuf>,
 }
 
 /// Which inventory sources discovery reads, when, and the files it compares with.
@@ -307,6 +311,7 @@ impl Default for Config {
             },
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
             slack_api: crate::chat::slack_api::SLACK_API.to_string(),
+            pricing: None,
         }
     }
 }
@@ -351,6 +356,7 @@ impl Config {
         }
         config.estate = file.estate.path;
         config.policies = file.policies.path;
+        config.pricing = file.pricing.path;
         config.connect_workflow = file.workflows.connect;
         if let Some(approvers) = file.approvals.approvers {
             config.approvers =
@@ -484,6 +490,7 @@ impl Config {
                 "SWITCHBOARD_ONPREM_INVENTORY" => {
                     self.discovery.onprem_inventory = Some(PathBuf::from(value))
                 }
+                "SWITCHBOARD_PRICING" => self.pricing = Some(PathBuf::from(value)),
                 "SWITCHBOARD_DOCUMENTED" => self.discovery.documented = Some(PathBuf::from(value)),
                 "SWITCHBOARD_LISTEN" => self.listen = check_listen(value).map_err(invalid)?,
                 "SWITCHBOARD_SLACK_API" => self.slack_api = check_url(value).map_err(invalid)?,

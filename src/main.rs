@@ -14,6 +14,8 @@ use switchboard::config::{switchboard_env, Config, DiscoveryProvider};
 use switchboard::domain::{ConnectionId, ConnectionStatus, Millis, WorkflowId};
 use switchboard::intent::{parse_request, resolve};
 use switchboard::optimizer::choose::{Constraints, CostBasis, Objective};
+use switchboard::optimizer::priced::estate_from_topology;
+use switchboard::optimizer::pricing::PricingCatalog;
 use switchboard::optimizer::query::{
     answer as paths_answer, compliance_constraints, table as paths_table, PathsRequest,
 };
@@ -149,6 +151,10 @@ enum Command {
         /// Compliance policies (repeatable): pci_dss and hipaa allow no internet hop.
         #[arg(long)]
         compliance: Vec<String>,
+        /// `estate`: the estate file (priced by its own figures);
+        /// `snapshot`: the latest discovered topology priced from the catalog.
+        #[arg(long, value_enum, default_value = "estate")]
+        source: SourceArg,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
@@ -260,6 +266,12 @@ enum ObjectiveArg {
     Cost,
     Latency,
     Balanced,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SourceArg {
+    Estate,
+    Snapshot,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -643,10 +655,27 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             max_latency,
             min_reliability,
             compliance,
+            source,
             format,
         } => {
             let config = config(&cli)?;
-            let estate = load_estate(&config)?;
+            let (estate, assumptions) = match source {
+                SourceArg::Estate => (load_estate(&config)?, Vec::new()),
+                SourceArg::Snapshot => {
+                    let store = Store::open(&config.db).await?;
+                    let Some((id, topology)) = store.snapshot(None).await? else {
+                        bail!("no discovery snapshot yet: run `switchboard discover` first");
+                    };
+                    let catalog = match &config.pricing {
+                        Some(path) => PricingCatalog::load(path)?,
+                        None => PricingCatalog::embedded()?,
+                    };
+                    let priced = estate_from_topology(&topology, &catalog)?;
+                    let mut notes = vec![format!("snapshot {id}")];
+                    notes.extend(priced.assumptions);
+                    (priced.estate, notes)
+                }
+            };
             let policies = match &config.policies {
                 Some(path) => Policies::load(path)?,
                 None => Policies::embedded()?,
@@ -680,7 +709,8 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     private_reason,
                 },
             };
-            let answer = paths_answer(&estate, &request)?;
+            let mut answer = paths_answer(&estate, &request)?;
+            answer.notes.extend(assumptions);
             match format {
                 Format::Json => print_json(&answer)?,
                 Format::Text => println!("{}", paths_table(&answer)),

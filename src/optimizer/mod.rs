@@ -7,6 +7,7 @@ pub mod config_gen;
 pub mod design;
 pub mod paths;
 pub mod plan;
+pub mod priced;
 pub mod pricing;
 pub mod query;
 
