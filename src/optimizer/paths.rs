@@ -121,18 +121,39 @@ pub fn gbps_of(monthly_gb: f64) -> f64 {
     monthly_gb * 8.0 / (30.0 * 24.0 * 3600.0)
 }
 
-struct Graph<'l> {
-    links: &'l [Link],
+/// Dijkstra's bookkeeping per network: distance and the (link, previous
+/// network) it was reached by.
+pub(super) type Reached<'a> = (f64, Option<(usize, &'a str)>);
+
+/// A heap entry: distance and network, smallest distance first.
+#[derive(PartialEq)]
+struct Entry<'a>(f64, &'a str);
+impl Eq for Entry<'_> {}
+impl PartialOrd for Entry<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Entry<'_> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.0.total_cmp(&self.0).then_with(|| other.1.cmp(self.1))
+    }
+}
+
+/// Links as an adjacency list, and the one shortest-path search every
+/// planner here uses (with its own step cost).
+pub(super) struct Graph<'l> {
+    pub(super) links: &'l [Link],
     /// network → (link index, far end)
     adjacency: HashMap<&'l str, Vec<(usize, &'l str)>>,
 }
 
 impl<'l> Graph<'l> {
-    fn new(links: &'l [Link]) -> Graph<'l> {
+    /// Every link that is not down; the internet is never transit between
+    /// private networks (the end-to-end internet option is added on its own).
+    pub(super) fn new(links: &'l [Link]) -> Graph<'l> {
         let mut adjacency: HashMap<&str, Vec<(usize, &str)>> = HashMap::new();
         for (i, l) in links.iter().enumerate() {
-            // The internet is never transit between private networks; the
-            // end-to-end internet option is added on its own.
             if l.status == ConnectionStatus::Down || l.kind == ConnectionKind::Internet {
                 continue;
             }
@@ -148,6 +169,38 @@ impl<'l> Graph<'l> {
         Graph { links, adjacency }
     }
 
+    /// Dijkstra from `from` (to every network, or until `to` is settled).
+    /// `step(at, link, next)` is the cost of taking `link` from `at` to
+    /// `next`, or None when it may not be taken.
+    pub(super) fn search(
+        &self,
+        from: &'l str,
+        to: Option<&str>,
+        step: impl Fn(&'l str, usize, &'l str) -> Option<f64>,
+    ) -> HashMap<&'l str, Reached<'l>> {
+        let mut best: HashMap<&str, Reached> = HashMap::from([(from, (0.0, None))]);
+        let mut heap = BinaryHeap::from([Entry(0.0, from)]);
+        while let Some(Entry(d, at)) = heap.pop() {
+            if Some(at) == to {
+                break;
+            }
+            if best.get(at).is_some_and(|(b, _)| d > *b) {
+                continue;
+            }
+            for &(link, next) in self.adjacency.get(at).into_iter().flatten() {
+                let Some(cost) = step(at, link, next) else {
+                    continue;
+                };
+                let nd = d + cost.max(0.0) + 1e-9;
+                if best.get(next).is_none_or(|(b, _)| nd < *b) {
+                    best.insert(next, (nd, Some((link, at))));
+                    heap.push(Entry(nd, next));
+                }
+            }
+        }
+        best
+    }
+
     /// Dijkstra from `from` to `to` avoiding `banned_links` and `banned_nodes`.
     fn shortest(
         &self,
@@ -157,52 +210,11 @@ impl<'l> Graph<'l> {
         banned_links: &HashSet<usize>,
         banned_nodes: &HashSet<&str>,
     ) -> Option<Vec<usize>> {
-        #[derive(PartialEq)]
-        struct Entry<'a>(f64, &'a str);
-        impl Eq for Entry<'_> {}
-        impl PartialOrd for Entry<'_> {
-            fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-                Some(self.cmp(other))
-            }
-        }
-        impl Ord for Entry<'_> {
-            fn cmp(&self, other: &Self) -> Ordering {
-                other.0.total_cmp(&self.0).then_with(|| other.1.cmp(self.1))
-            }
-        }
-        /// Distance so far and the (link, previous network) it came by.
-        type Reached<'a> = (f64, Option<(usize, &'a str)>);
-        let mut best: HashMap<&str, Reached> = HashMap::new();
-        let mut heap = BinaryHeap::new();
-        best.insert(from, (0.0, None));
-        heap.push(Entry(0.0, from));
-        while let Some(Entry(d, at)) = heap.pop() {
-            if at == to {
-                break;
-            }
-            if best.get(at).is_some_and(|(b, _)| d > *b) {
-                continue;
-            }
-            for &(link, next) in self.adjacency.get(at).into_iter().flatten() {
-                if banned_links.contains(&link) || banned_nodes.contains(next) {
-                    continue;
-                }
-                let nd = d + weight(&self.links[link]).max(0.0) + 1e-9;
-                if best.get(next).is_none_or(|(b, _)| nd < *b) {
-                    best.insert(next, (nd, Some((link, at))));
-                    heap.push(Entry(nd, next));
-                }
-            }
-        }
-        best.get(to)?;
-        let mut path = Vec::new();
-        let mut at = to;
-        while let Some((_, Some((link, prev)))) = best.get(at) {
-            path.push(*link);
-            at = prev;
-        }
-        path.reverse();
-        Some(path)
+        let reach = self.search(from, Some(to), |_, link, next| {
+            (!banned_links.contains(&link) && !banned_nodes.contains(next))
+                .then(|| weight(&self.links[link]))
+        });
+        path_to(&reach, to)
     }
 
     fn nodes_of(&self, from: &'l str, path: &[usize]) -> Vec<&'l str> {
@@ -265,8 +277,21 @@ impl<'l> Graph<'l> {
     }
 }
 
+/// The links (in order) by which a search reached `to`.
+pub(super) fn path_to(reach: &HashMap<&str, Reached>, to: &str) -> Option<Vec<usize>> {
+    reach.get(to)?;
+    let mut path = Vec::new();
+    let mut at = to;
+    while let Some((_, Some((link, prev)))) = reach.get(at) {
+        path.push(*link);
+        at = prev;
+    }
+    path.reverse();
+    Some(path)
+}
+
 /// The networks a path visits, from `from`.
-fn nodes_along<'l>(links: &'l [Link], from: &'l str, path: &[usize]) -> Vec<&'l str> {
+pub(super) fn nodes_along<'l>(links: &'l [Link], from: &'l str, path: &[usize]) -> Vec<&'l str> {
     let mut nodes = vec![from];
     let mut at = from;
     for &l in path {

@@ -10,11 +10,10 @@
 //! decommissions are decided one at a time, biggest saving first, each on the
 //! estate as the previous ones left it, so nothing is counted twice.
 
-use super::paths::{gbps_of, links, Link};
-use crate::domain::{Cloud, ConnectionKind, ConnectionStatus, Estate};
+use super::paths::{gbps_of, links, nodes_along, path_to, Graph, Link};
+use crate::domain::{Cloud, ConnectionKind, Estate};
 use serde::Serialize;
-use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 /// Utilisation above which a link should be upgraded.
 pub const UPGRADE_AT: f64 = 0.8;
@@ -79,43 +78,10 @@ pub struct Plan {
     pub basis: &'static str,
 }
 
-/// Dijkstra's bookkeeping: distance and the (link, previous network) it came by.
-type Reached<'a> = (f64, Option<(usize, &'a str)>);
 /// A flow's route: from, to, and the links it takes.
 type Route<'a> = (&'a str, &'a str, Vec<usize>);
 /// A decommission candidate: the decision, its link, and each moved flow's new links.
 type Candidate = (Decommission, usize, Vec<(usize, Vec<usize>)>);
-
-/// A heap entry: distance and network, smallest distance first.
-#[derive(PartialEq)]
-struct Entry<'a>(f64, &'a str);
-impl Eq for Entry<'_> {}
-impl PartialOrd for Entry<'_> {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Entry<'_> {
-    fn cmp(&self, other: &Self) -> Ordering {
-        other.0.total_cmp(&self.0).then_with(|| other.1.cmp(self.1))
-    }
-}
-
-/// The networks a path visits, from `from`.
-fn nodes_of<'l>(links: &'l [Link], from: &'l str, path: &[usize]) -> Vec<&'l str> {
-    let mut nodes = vec![from];
-    let mut at = from;
-    for &l in path {
-        let link = &links[l];
-        at = if link.a.as_str() == at {
-            link.b.as_str()
-        } else {
-            link.a.as_str()
-        };
-        nodes.push(at);
-    }
-    nodes
-}
 
 /// A flow as the planner sees it: where it goes and which links it uses.
 struct FlowState<'e> {
@@ -130,7 +96,7 @@ struct FlowState<'e> {
 struct Network<'l> {
     links: &'l [Link],
     cloud_of: HashMap<&'l str, bool>,
-    adjacency: HashMap<&'l str, Vec<(usize, &'l str)>>,
+    graph: Graph<'l>,
 }
 
 impl<'l> Network<'l> {
@@ -140,24 +106,10 @@ impl<'l> Network<'l> {
             .iter()
             .map(|n| (n.id.as_str(), n.cloud != Cloud::Onprem))
             .collect();
-        let mut adjacency: HashMap<&str, Vec<(usize, &str)>> = HashMap::new();
-        for (i, l) in links.iter().enumerate() {
-            if l.kind == ConnectionKind::Internet || l.status == ConnectionStatus::Down {
-                continue;
-            }
-            adjacency
-                .entry(l.a.as_str())
-                .or_default()
-                .push((i, l.b.as_str()));
-            adjacency
-                .entry(l.b.as_str())
-                .or_default()
-                .push((i, l.a.as_str()));
-        }
         Network {
             links,
             cloud_of,
-            adjacency,
+            graph: Graph::new(links),
         }
     }
 
@@ -194,46 +146,24 @@ impl<'l> Network<'l> {
         primary: &[usize],
         closed: &HashSet<usize>,
     ) -> Option<Vec<usize>> {
-        let nodes = nodes_of(self.links, from, primary);
+        let nodes = nodes_along(self.links, from, primary);
         let inner: HashSet<&str> = nodes
             .iter()
             .skip(1)
             .take(nodes.len().saturating_sub(2))
             .copied()
             .collect();
-        let mut best: HashMap<&str, Reached> = HashMap::from([(from, (0.0, None))]);
-        let mut heap = BinaryHeap::from([Entry(0.0, from)]);
-        while let Some(Entry(d, at)) = heap.pop() {
-            if at == to {
-                break;
-            }
-            if best.get(at).is_some_and(|(b, _)| d > *b) {
-                continue;
-            }
-            for &(link, next) in self.adjacency.get(at).into_iter().flatten() {
-                if closed.contains(&link) || primary.contains(&link) || inner.contains(next) {
-                    continue;
-                }
-                let nd = d + self.links[link].latency_ms + 1e-7;
-                if best.get(next).is_none_or(|(b, _)| nd < *b) {
-                    best.insert(next, (nd, Some((link, at))));
-                    heap.push(Entry(nd, next));
-                }
-            }
-        }
-        let (latency, _) = best.get(to)?;
+        let reach = self.graph.search(from, Some(to), |_, link, next| {
+            let usable =
+                !closed.contains(&link) && !primary.contains(&link) && !inner.contains(next);
+            usable.then(|| self.links[link].latency_ms)
+        });
+        let (latency, _) = reach.get(to)?;
         let primary_latency = self.latency(primary);
         if *latency > (2.0 * primary_latency).max(primary_latency + BACKUP_SLACK_MS) {
             return None;
         }
-        let mut path = Vec::new();
-        let mut at = to;
-        while let Some((_, Some((link, prev)))) = best.get(at) {
-            path.push(*link);
-            at = prev;
-        }
-        path.reverse();
-        Some(path)
+        path_to(&reach, to)
     }
 
     fn per_gb(&self, from: &str, path: &[usize]) -> f64 {
@@ -257,42 +187,18 @@ impl<'l> Network<'l> {
         from: &'l str,
         closed: &HashSet<usize>,
     ) -> HashMap<&'l str, (f64, Vec<usize>)> {
-        let mut best: HashMap<&str, Reached> = HashMap::new();
-        let mut heap = BinaryHeap::new();
-        best.insert(from, (0.0, None));
-        heap.push(Entry(0.0, from));
-        while let Some(Entry(d, at)) = heap.pop() {
-            if best.get(at).is_some_and(|(b, _)| d > *b) {
-                continue;
-            }
-            for &(link, next) in self.adjacency.get(at).into_iter().flatten() {
-                if closed.contains(&link) {
-                    continue;
-                }
-                // Latency weighs in, and a tiny per-hop cost prefers fewer
-                // hops among equals.
-                let nd = d
-                    + self.step_cost(at, link)
-                    + USD_PER_GB_PER_MS * self.links[link].latency_ms
-                    + 1e-7;
-                if best.get(next).is_none_or(|(b, _)| nd < *b) {
-                    best.insert(next, (nd, Some((link, at))));
-                    heap.push(Entry(nd, next));
-                }
-            }
-        }
-        let mut out = HashMap::with_capacity(best.len());
-        for &node in best.keys() {
-            let mut path = Vec::new();
-            let mut at = node;
-            while let Some((_, Some((link, prev)))) = best.get(at) {
-                path.push(*link);
-                at = prev;
-            }
-            path.reverse();
-            out.insert(node, (self.per_gb(from, &path), path));
-        }
-        out
+        // Latency weighs in, so a cent per GB is not bought with a continent.
+        let reach = self.graph.search(from, None, |at, link, _| {
+            (!closed.contains(&link))
+                .then(|| self.step_cost(at, link) + USD_PER_GB_PER_MS * self.links[link].latency_ms)
+        });
+        reach
+            .keys()
+            .filter_map(|&node| {
+                let path = path_to(&reach, node)?;
+                Some((node, (self.per_gb(from, &path), path)))
+            })
+            .collect()
     }
 }
 
