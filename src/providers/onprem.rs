@@ -306,16 +306,14 @@ impl OnpremInventory {
             });
             if dc.internet {
                 inventory.links.push(LinkRecord {
-                    id: format!("inet-{}", dc.id),
-                    kind: ConnectionKind::Internet,
-                    local: dc.id.clone(),
-                    remote: RemoteEnd::Internet,
-                    status: ConnectionStatus::Up,
-                    bandwidth_gbps: None,
-                    latency_ms: None,
-                    local_address: None,
-                    group: None,
                     name: Some(format!("{} internet uplink", dc.name)),
+                    ..LinkRecord::new(
+                        format!("inet-{}", dc.id),
+                        ConnectionKind::Internet,
+                        dc.id.clone(),
+                        RemoteEnd::Internet,
+                        ConnectionStatus::Up,
+                    )
                 });
             }
         }

@@ -75,6 +75,32 @@ pub struct LinkRecord {
     pub name: Option<String>,
 }
 
+impl LinkRecord {
+    /// A link with what every link has; the optional facts (bandwidth,
+    /// latency, own address, group, name) are set with struct update syntax:
+    /// `LinkRecord { group: Some(g), ..LinkRecord::new(…) }`.
+    pub fn new(
+        id: impl Into<String>,
+        kind: ConnectionKind,
+        local: impl Into<String>,
+        remote: RemoteEnd,
+        status: ConnectionStatus,
+    ) -> LinkRecord {
+        LinkRecord {
+            id: id.into(),
+            kind,
+            local: local.into(),
+            remote,
+            status,
+            bandwidth_gbps: None,
+            latency_ms: None,
+            local_address: None,
+            group: None,
+            name: None,
+        }
+    }
+}
+
 /// Where the far end of a link is, as far as its provider knows.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type", content = "value")]

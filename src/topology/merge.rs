@@ -433,18 +433,7 @@ mod tests {
     }
 
     fn link(id: &str, kind: ConnectionKind, local: &str, remote: RemoteEnd) -> LinkRecord {
-        LinkRecord {
-            id: id.into(),
-            kind,
-            local: local.into(),
-            remote,
-            status: ConnectionStatus::Up,
-            bandwidth_gbps: None,
-            latency_ms: None,
-            local_address: None,
-            group: None,
-            name: None,
-        }
+        LinkRecord::new(id, kind, local, remote, ConnectionStatus::Up)
     }
 
     fn ip(s: &str) -> IpAddr {

@@ -212,21 +212,20 @@ fn internet_links(r: &RegionRead, inv: &mut Inventory) {
             let Some(vpc) = att.vpc_id().filter(|_| attached) else {
                 continue;
             };
+            let status = if routed.contains(&(vpc, id)) {
+                ConnectionStatus::Up
+            } else {
+                ConnectionStatus::Degraded
+            };
             inv.links.push(LinkRecord {
-                id: id.to_string(),
-                kind: ConnectionKind::Internet,
-                local: vpc.to_string(),
-                remote: RemoteEnd::Internet,
-                status: if routed.contains(&(vpc, id)) {
-                    ConnectionStatus::Up
-                } else {
-                    ConnectionStatus::Degraded
-                },
-                bandwidth_gbps: None,
-                latency_ms: None,
-                local_address: None,
-                group: None,
                 name: name_tag(igw.tags()),
+                ..LinkRecord::new(
+                    id,
+                    ConnectionKind::Internet,
+                    vpc,
+                    RemoteEnd::Internet,
+                    status,
+                )
             });
         }
     }
@@ -251,33 +250,30 @@ fn tgw_vpc_link(a: &ec2::TransitGatewayVpcAttachment) -> Option<LinkRecord> {
     let status = tgw_attachment_status(a.state())?;
     let tgw = a.transit_gateway_id()?;
     Some(LinkRecord {
-        id: a.transit_gateway_attachment_id()?.to_string(),
-        kind: ConnectionKind::TransitGateway,
-        local: a.vpc_id()?.to_string(),
-        remote: RemoteEnd::Network(tgw.to_string()),
-        status,
-        bandwidth_gbps: None,
-        latency_ms: None,
-        local_address: None,
         // Every attachment of one TGW fails with it.
         group: Some(tgw.to_string()),
         name: name_tag(a.tags()),
+        ..LinkRecord::new(
+            a.transit_gateway_attachment_id()?,
+            ConnectionKind::TransitGateway,
+            a.vpc_id()?,
+            RemoteEnd::Network(tgw.to_string()),
+            status,
+        )
     })
 }
 
 fn tgw_peering_link(p: &ec2::TransitGatewayPeeringAttachment) -> Option<LinkRecord> {
     let status = tgw_attachment_status(p.state())?;
     Some(LinkRecord {
-        id: p.transit_gateway_attachment_id()?.to_string(),
-        kind: ConnectionKind::TransitGateway,
-        local: p.requester_tgw_info()?.transit_gateway_id()?.to_string(),
-        remote: RemoteEnd::Network(p.accepter_tgw_info()?.transit_gateway_id()?.to_string()),
-        status,
-        bandwidth_gbps: None,
-        latency_ms: None,
-        local_address: None,
-        group: None,
         name: name_tag(p.tags()),
+        ..LinkRecord::new(
+            p.transit_gateway_attachment_id()?,
+            ConnectionKind::TransitGateway,
+            p.requester_tgw_info()?.transit_gateway_id()?,
+            RemoteEnd::Network(p.accepter_tgw_info()?.transit_gateway_id()?.to_string()),
+            status,
+        )
     })
 }
 
@@ -299,16 +295,14 @@ fn vpc_peering_status(
 fn vpc_peering_link(p: &ec2::VpcPeeringConnection) -> Option<LinkRecord> {
     let status = vpc_peering_status(p.status().and_then(|s| s.code()))?;
     Some(LinkRecord {
-        id: p.vpc_peering_connection_id()?.to_string(),
-        kind: ConnectionKind::Peering,
-        local: p.requester_vpc_info()?.vpc_id()?.to_string(),
-        remote: RemoteEnd::Network(p.accepter_vpc_info()?.vpc_id()?.to_string()),
-        status,
-        bandwidth_gbps: None,
-        latency_ms: None,
-        local_address: None,
-        group: None,
         name: name_tag(p.tags()),
+        ..LinkRecord::new(
+            p.vpc_peering_connection_id()?,
+            ConnectionKind::Peering,
+            p.requester_vpc_info()?.vpc_id()?,
+            RemoteEnd::Network(p.accepter_vpc_info()?.vpc_id()?.to_string()),
+            status,
+        )
     })
 }
 
