@@ -166,8 +166,8 @@ enum Command {
     /// Config for a chosen plan: Terraform routes for its clouds, or FRR /
     /// Cisco IOS route-maps with its local preferences for the on-prem routers.
     Config {
-        /// The JSON `switchboard paths --format json` wrote (a workflow id
-        /// will be accepted here later).
+        /// The JSON `switchboard paths --format json` wrote, or a workflow id
+        /// (wf-N) whose design step chose the plan.
         #[arg(long)]
         plan: PathBuf,
         /// terraform, frr or ios.
@@ -734,9 +734,38 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             use switchboard::optimizer::config_gen::{joined, parse_plan, render};
             let config = config(&cli)?;
             let estate = load_estate(&config)?;
-            let text = std::fs::read_to_string(plan)
-                .with_context(|| format!("reading the plan {}", plan.display()))?;
-            let answer = parse_plan(&text).with_context(|| format!("plan {}", plan.display()))?;
+            let workflow = plan
+                .to_str()
+                .filter(|_| !plan.exists())
+                .and_then(|p| p.parse::<WorkflowId>().ok());
+            let answer = match workflow {
+                Some(id) => {
+                    let store = Store::open(&config.db).await?;
+                    let Some((_, steps)) = store.load_full(id).await? else {
+                        bail!("no workflow {id}");
+                    };
+                    let Some(output) = steps
+                        .iter()
+                        .find(|s| s.name == "design")
+                        .and_then(|s| s.output.clone())
+                    else {
+                        bail!("{id} has no design yet");
+                    };
+                    let design: switchboard::optimizer::Design = serde_json::from_value(output)
+                        .with_context(|| format!("{id}: reading its design"))?;
+                    let policies = match &config.policies {
+                        Some(path) => Policies::load(path)?,
+                        None => Policies::embedded()?,
+                    };
+                    switchboard::optimizer::query::replan(&estate, &policies, &design)
+                        .with_context(|| format!("{id}"))?
+                }
+                None => {
+                    let text = std::fs::read_to_string(plan)
+                        .with_context(|| format!("reading the plan {}", plan.display()))?;
+                    parse_plan(&text).with_context(|| format!("plan {}", plan.display()))?
+                }
+            };
             let onprem = match inventory
                 .as_ref()
                 .or(config.discovery.onprem_inventory.as_ref())

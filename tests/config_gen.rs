@@ -294,3 +294,34 @@ fn the_cli_renders_a_plan_paths_wrote_and_names_bad_input() {
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
 }
+
+#[test]
+fn a_workflows_approved_design_is_a_plan() {
+    let lab = Lab::new();
+    lab.console(
+        "alice",
+        &format!("{}\n/as approver\napprove wf-1\n", common::FLAGSHIP),
+    );
+    let out = lab
+        .command(&["config", "--plan", "wf-1", "--target", "terraform"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    // The flagship: us-east-1 prod reaches East US's 10.40.0.0/16 over dx-1.
+    assert!(
+        text.contains("10.40.0.0/16") && text.contains("dx-1"),
+        "{text}"
+    );
+
+    let out = lab
+        .command(&["config", "--plan", "wf-9", "--target", "terraform"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no workflow wf-9"));
+}

@@ -26,6 +26,8 @@ pub enum QueryError {
     SameNetwork(NetworkId),
     #[error(transparent)]
     Choose(#[from] ChooseError),
+    #[error("the estate changed since the design: it approved {approved}, the best path now is {now}; run `paths` and pass its JSON to --plan")]
+    Changed { approved: String, now: String },
 }
 
 /// GB per month from `800GB`, `5 TB`, `1.5tb`, `800` (GB).
@@ -217,6 +219,51 @@ pub fn answer(estate: &Estate, request: &PathsRequest) -> Result<PathsAnswer, Qu
         recommendation,
         current,
     })
+}
+
+/// The plan a workflow's design step chose, asked again of the estate as it
+/// is now (same ends, traffic and compliance), so config can be generated
+/// for it. Refused when the estate changed and the answer is no longer the
+/// path that was approved.
+pub fn replan(
+    estate: &Estate,
+    policies: &crate::compliance::Policies,
+    design: &super::Design,
+) -> Result<PathsAnswer, QueryError> {
+    let (private_only, private_reason) =
+        compliance_constraints(policies, &design.compliance.applied)?;
+    let traffic = format!("{}GB", design.monthly_traffic_gb);
+    let request = PathsRequest {
+        from: design.source_network.as_str(),
+        to: design.destination_network.as_str(),
+        traffic: &traffic,
+        objective: Objective::Cost,
+        basis: CostBasis::Marginal,
+        constraints: Constraints {
+            private_only,
+            private_reason,
+            ..Constraints::default()
+        },
+    };
+    let answer = answer(estate, &request)?;
+    let all = links(estate);
+    let approved: Vec<String> = design
+        .primary
+        .connections
+        .iter()
+        .filter_map(|c| {
+            all.iter()
+                .find(|l| l.connections.iter().any(|x| x == c.as_str()))
+                .map(|l| l.id.clone())
+        })
+        .collect();
+    if answer.recommendation.primary.links != approved {
+        return Err(QueryError::Changed {
+            approved: approved.join(" → "),
+            now: answer.recommendation.primary.links.join(" → "),
+        });
+    }
+    Ok(answer)
 }
 
 /// The compact table chat and the CLI's text output show.
