@@ -216,48 +216,32 @@ fn the_cli_renders_a_plan_paths_wrote_and_names_bad_input() {
     let lab = Lab::new();
     let inventory = lab.write("onprem.yaml", include_str!("../examples/onprem.yaml"));
     let inventory = inventory.to_str().unwrap();
-    let plan = lab
-        .command(&[
-            "paths",
-            "--from",
-            "onprem:dc1",
-            "--to",
-            "aws:us-east-1",
-            "--traffic",
-            "5TB",
-            "--format",
-            "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        plan.status.success(),
-        "{}",
-        String::from_utf8_lossy(&plan.stderr)
-    );
+    let plan = lab.succeed(&[
+        "paths",
+        "--from",
+        "onprem:dc1",
+        "--to",
+        "aws:us-east-1",
+        "--traffic",
+        "5TB",
+        "--format",
+        "json",
+    ]);
     lab.write("plan.json", &String::from_utf8(plan.stdout).unwrap());
     let out = lab.path("dc1.conf");
-    let run = lab
-        .command(&[
-            "config",
-            "--plan",
-            "plan.json",
-            "--target",
-            "frr",
-            "--inventory",
-            inventory,
-            "--router",
-            "dc1-edge-1",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    lab.succeed(&[
+        "config",
+        "--plan",
+        "plan.json",
+        "--target",
+        "frr",
+        "--inventory",
+        inventory,
+        "--router",
+        "dc1-edge-1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     let text = std::fs::read_to_string(&out).unwrap();
     assert!(
         text.contains("neighbor 169.254.10.2 route-map PRIMARY-IN in"),
@@ -302,15 +286,7 @@ fn a_workflows_approved_design_is_a_plan() {
         "alice",
         &format!("{}\n/as approver\napprove wf-1\n", common::FLAGSHIP),
     );
-    let out = lab
-        .command(&["config", "--plan", "wf-1", "--target", "terraform"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = lab.succeed(&["config", "--plan", "wf-1", "--target", "terraform"]);
     let text = String::from_utf8_lossy(&out.stdout);
     // The flagship: us-east-1 prod reaches East US's 10.40.0.0/16 over dx-1.
     assert!(

@@ -153,15 +153,7 @@ fn a_broken_provider_keeps_its_last_picture_and_a_total_failure_saves_nothing() 
     // The on-prem file breaks: the lab is still read, on-prem's part is
     // carried over from snapshot 1 and marked failed with the reason.
     std::fs::write(&inventory, "datacenters: [ {id: dc1").unwrap();
-    let out = lab
-        .command(&["discover", "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = lab.succeed(&["discover", "--format", "json"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("partial"), "{stderr}");
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -229,21 +221,13 @@ fn every_output_format_is_written() {
     let svg = lab.path("t.svg");
     let png = lab.path("t.png");
     for (format, path) in [("svg", &svg), ("png", &png)] {
-        let out = lab
-            .command(&[
-                "topology",
-                "--format",
-                format,
-                "--out",
-                path.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        lab.succeed(&[
+            "topology",
+            "--format",
+            format,
+            "--out",
+            path.to_str().unwrap(),
+        ]);
     }
     let svg = std::fs::read_to_string(svg).unwrap();
     assert!(svg.contains("<svg") && svg.contains("aws-use1-prod"));

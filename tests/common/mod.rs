@@ -79,14 +79,19 @@ impl Lab {
         stdout
     }
 
-    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+    /// Runs `args`, asserting success (stderr shown otherwise).
+    pub fn succeed(&self, args: &[&str]) -> Output {
         let out = self.command(args).output().expect("run switchboard");
         assert!(
             out.status.success(),
             "{args:?} failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        serde_json::from_slice(&out.stdout).expect("json output")
+        out
+    }
+
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        serde_json::from_slice(&self.succeed(args).stdout).expect("json output")
     }
 
     /// Polls `status --format json` until `check` holds; fails after `limit`

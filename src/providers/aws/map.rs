@@ -531,6 +531,16 @@ mod tests {
             .build()
     }
 
+    fn cidr_association(
+        cidr: &str,
+        state: ec2::VpcCidrBlockStateCode,
+    ) -> ec2::VpcCidrBlockAssociation {
+        ec2::VpcCidrBlockAssociation::builder()
+            .cidr_block(cidr)
+            .cidr_block_state(ec2::VpcCidrBlockState::builder().state(state).build())
+            .build()
+    }
+
     #[test]
     fn vpc_takes_name_tag_associated_cidrs_and_owner() {
         let mut r = region("eu-west-1");
@@ -540,36 +550,18 @@ mod tests {
                 .cidr_block("10.0.0.0/16")
                 .owner_id("111122223333")
                 .tags(tags("prod"))
-                .cidr_block_association_set(
-                    ec2::VpcCidrBlockAssociation::builder()
-                        .cidr_block("10.0.0.0/16")
-                        .cidr_block_state(
-                            ec2::VpcCidrBlockState::builder()
-                                .state(ec2::VpcCidrBlockStateCode::Associated)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .cidr_block_association_set(
-                    ec2::VpcCidrBlockAssociation::builder()
-                        .cidr_block("10.1.0.0/16")
-                        .cidr_block_state(
-                            ec2::VpcCidrBlockState::builder()
-                                .state(ec2::VpcCidrBlockStateCode::Associated)
-                                .build(),
-                        )
-                        .build(),
-                )
-                .cidr_block_association_set(
-                    ec2::VpcCidrBlockAssociation::builder()
-                        .cidr_block("10.2.0.0/16")
-                        .cidr_block_state(
-                            ec2::VpcCidrBlockState::builder()
-                                .state(ec2::VpcCidrBlockStateCode::Disassociated)
-                                .build(),
-                        )
-                        .build(),
-                )
+                .cidr_block_association_set(cidr_association(
+                    "10.0.0.0/16",
+                    ec2::VpcCidrBlockStateCode::Associated,
+                ))
+                .cidr_block_association_set(cidr_association(
+                    "10.1.0.0/16",
+                    ec2::VpcCidrBlockStateCode::Associated,
+                ))
+                .cidr_block_association_set(cidr_association(
+                    "10.2.0.0/16",
+                    ec2::VpcCidrBlockStateCode::Disassociated,
+                ))
                 .build(),
         );
         let inv = inventory(&[r], &[], Vec::new());
