@@ -153,6 +153,11 @@ impl App {
         )
     }
 
+    /// Bulk requests over this app's engine and store.
+    pub fn bulk(&self) -> crate::bulk::Bulk {
+        crate::bulk::Bulk::new(self.engine.clone(), self.store.clone())
+    }
+
     pub fn router(&self) -> Router {
         Router::new(
             self.engine.clone(),

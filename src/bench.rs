@@ -787,3 +787,86 @@ pub fn synthetic_priced_estate(connections: usize, flows: usize, seed: u64) -> E
         flows: flow_list,
     }
 }
+
+/// `examples/acquisition.csv`, the chapter's acquisition as a bulk request.
+pub const ACQUISITION_CSV: &[u8] = include_bytes!("../examples/acquisition.csv");
+
+#[derive(Debug, Clone)]
+pub struct BulkBench {
+    pub rows: usize,
+    pub workflows: usize,
+    pub refused: usize,
+    pub awaiting: usize,
+    pub failed_policy: usize,
+    pub completed: usize,
+    /// From the file arriving to the batch's card being queued.
+    pub to_card: Duration,
+    /// From the approval to every row being done.
+    pub to_done: Duration,
+}
+
+impl BulkBench {
+    pub fn total(&self) -> Duration {
+        self.to_card + self.to_done
+    }
+}
+
+/// The acquisition bulk request end to end on the lab estate: every row
+/// through parse, compliance and design, one batch approval by an approver,
+/// then provision and validate; against a fresh SQLite file.
+pub async fn bulk(dir: &Path, workers: usize) -> Result<BulkBench, BenchError> {
+    let config = Config {
+        db: dir.join("bench.db"),
+        workers,
+        ..Config::default()
+    };
+    let app = App::open(config).await?;
+    let bulk = app.bulk();
+    let cancel = CancellationToken::new();
+    let engine = app.engine.clone();
+    let runner = tokio::spawn({
+        let cancel = cancel.clone();
+        async move { engine.run(cancel).await }
+    });
+    let setup = |e: crate::bulk::BulkError| BenchError::Setup(e.to_string());
+    let started = Instant::now();
+    let batch = bulk
+        .submit(
+            &UserId::new("fastcheckout-lead"),
+            "bench",
+            "examples/acquisition.csv",
+            ACQUISITION_CSV,
+            crate::bulk::DEFAULT_CONCURRENCY,
+        )
+        .await
+        .map_err(setup)?;
+    bulk.wait_until(batch, |v| v.is_settled())
+        .await
+        .map_err(setup)?;
+    let settled = bulk.advance(batch).await.map_err(setup)?;
+    let to_card = started.elapsed();
+    let approved_at = Instant::now();
+    bulk.approve(batch, &UserId::new(crate::config::DEFAULT_APPROVER))
+        .await
+        .map_err(setup)?;
+    let done = bulk
+        .wait_until(batch, |v| v.is_finished())
+        .await
+        .map_err(setup)?;
+    bulk.advance(batch).await.map_err(setup)?;
+    let to_done = approved_at.elapsed();
+    cancel.cancel();
+    let _ = runner.await;
+    let before = settled.tally();
+    let after = done.tally();
+    Ok(BulkBench {
+        rows: before.rows,
+        workflows: before.rows - before.refused,
+        refused: before.refused,
+        awaiting: before.awaiting_approval,
+        failed_policy: before.failed_policy,
+        completed: after.completed,
+        to_card,
+        to_done,
+    })
+}

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod bench;
 pub mod bench_slack;
+pub mod bulk;
 pub mod chat;
 pub mod compliance;
 pub mod config;

@@ -228,6 +228,22 @@ enum Command {
         #[arg(long)]
         listen: Option<String>,
     },
+    /// Start one workflow per row of a CSV file (a bulk request) and print
+    /// the batch once every row waits for approval or is done; the batch's
+    /// one approval card goes to the requests channel (`approve batch-N`).
+    Bulk {
+        /// The CSV: header `source,destination,traffic,max_latency_ms,encrypted,compliance`
+        /// (or a `request` column), one request per row.
+        file: PathBuf,
+        /// Who is asking (default: your login name).
+        #[arg(long)]
+        user: Option<String>,
+        /// Rows in flight at once.
+        #[arg(long, default_value_t = switchboard::bulk::DEFAULT_CONCURRENCY)]
+        concurrency: usize,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// Performance figures.
     Bench {
         #[command(subcommand)]
@@ -336,6 +352,13 @@ enum LabCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// The acquisition bulk request (examples/acquisition.csv, 89 rows) end
+    /// to end on the lab estate: submit, batch approval, provision, validate.
+    Bulk {
+        /// Engine workers.
+        #[arg(long, default_value_t = 16)]
+        workers: usize,
+    },
     /// Run N workflows end to end with auto-approval; print workflows/s.
     Workflows {
         #[arg(long, default_value_t = 4000)]
@@ -489,6 +512,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 async move { engine.run(cancel).await }
             });
             let discovery = app.discovery_schedule(cancel.clone()).map(tokio::spawn);
+            let batches = tokio::spawn(app.bulk().watch(cancel.clone()));
             let mut console = Console {
                 router: app.router(),
                 engine: app.engine.clone(),
@@ -505,7 +529,66 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             if let Some(discovery) = discovery {
                 discovery.await.context("discovery schedule")?;
             }
+            batches.await.context("batch watcher")?;
             result?;
+        }
+        Command::Bulk {
+            file,
+            user,
+            concurrency,
+            format,
+        } => {
+            if !(1..=256).contains(concurrency) {
+                bail!("--concurrency must be 1..256");
+            }
+            let user = Console::user_from(&user.clone().unwrap_or_else(login_name))
+                .map_err(anyhow::Error::msg)?;
+            let bytes =
+                std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            let config = config(&cli)?;
+            let app = App::open(config).await?;
+            let cancel = CancellationToken::new();
+            let engine = app.engine.clone();
+            let runner = tokio::spawn({
+                let cancel = cancel.clone();
+                async move { engine.run(cancel).await }
+            });
+            let bulk = app.bulk();
+            let outcome = async {
+                let batch = bulk
+                    .submit(
+                        &user,
+                        &app.config.channels.requests,
+                        &file.display().to_string(),
+                        &bytes,
+                        *concurrency,
+                    )
+                    .await?;
+                bulk.wait_until(batch, |v| v.is_settled()).await?;
+                bulk.advance(batch).await
+            }
+            .await;
+            cancel.cancel();
+            runner.await.context("engine task")??;
+            let view = outcome?;
+            match format {
+                Format::Json => print_json(&view)?,
+                Format::Text => {
+                    println!(
+                        "{}",
+                        switchboard::chat::console::render(
+                            &switchboard::bulk::batch::status(&view),
+                            None
+                        )
+                    );
+                    if !view.awaiting_approval().is_empty() {
+                        println!(
+                            "An approver decides the batch with `approve {0}` (or `reject {0} <reason>`) in `switchboard console`, or with the card's buttons in chat.",
+                            view.id
+                        );
+                    }
+                }
+            }
         }
         Command::Parse { text, format } => {
             let config = config(&cli)?;
@@ -984,6 +1067,26 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     r.median.as_secs_f64() * 1000.0,
                     r.runs,
                     kinds.join(", ")
+                );
+            }
+            BenchCommand::Bulk { workers } => {
+                if !(1..=64).contains(workers) {
+                    bail!("--workers must be 1..64");
+                }
+                let dir = tempfile::tempdir()?;
+                let r = switchboard::bench::bulk(dir.path(), *workers).await?;
+                println!(
+                    "bench bulk: {} rows ({} workflows, {} bad rows): card after {:.2} s ({} awaiting approval, {} failed policy); approve all -> {} completed after {:.2} s more; total {:.2} s (target < 10 s, {} workers)",
+                    r.rows,
+                    r.workflows,
+                    r.refused,
+                    r.to_card.as_secs_f64(),
+                    r.awaiting,
+                    r.failed_policy,
+                    r.completed,
+                    r.to_done.as_secs_f64(),
+                    r.total().as_secs_f64(),
+                    workers
                 );
             }
             BenchCommand::Workflows { count, workers } => {

@@ -116,6 +116,10 @@ pub fn render(message: &Message, thread: Option<&str>) -> String {
                 ButtonAction::Reject { workflow } => {
                     format!("[{}: reject {workflow} <reason>]", b.label)
                 }
+                ButtonAction::ApproveBatch { batch } => format!("[{}: approve {batch}]", b.label),
+                ButtonAction::RejectBatch { batch } => {
+                    format!("[{}: reject {batch} <reason>]", b.label)
+                }
             })
             .collect();
         lines.push(format!("  {}", buttons.join("  ")));
@@ -137,6 +141,24 @@ pub struct Console {
 }
 
 /// Why a console user name is refused.
+/// `bulk <file>` in the console: the file's CSV, sent on as `bulk` and its
+/// lines (as a CSV pasted in chat would be). None for any other line.
+fn bulk_file(line: &str) -> Option<Result<String, String>> {
+    let (word, path) = line.split_once(char::is_whitespace)?;
+    if !word.eq_ignore_ascii_case("bulk") || path.trim().is_empty() {
+        return None;
+    }
+    let path = path.trim();
+    let read = std::fs::read(path).map_err(|e| format!("{path}: {e}"));
+    Some(read.and_then(|bytes| {
+        String::from_utf8(bytes)
+            .map(|csv| format!("bulk\n{csv}"))
+            .map_err(|_| {
+                format!("{path} is not UTF-8 text; `switchboard bulk {path}` reports each bad row")
+            })
+    }))
+}
+
 fn check_user(name: &str) -> Result<UserId, String> {
     let name = name.trim();
     if name.is_empty()
@@ -261,18 +283,34 @@ impl Console {
                 }
                 continue;
             }
+            let text = match bulk_file(line) {
+                Some(Ok(csv)) => csv,
+                Some(Err(e)) => {
+                    let _ = writeln!(out, "✖ {e}. Nothing was started.");
+                    continue;
+                }
+                None => line.to_string(),
+            };
             let reply = self
                 .router
                 .handle(&Inbound {
                     user: self.user.clone(),
                     channel: self.channel.clone(),
-                    text: line.to_string(),
+                    text,
                 })
                 .await;
             for message in &reply.messages {
                 let _ = writeln!(out, "{}", render(message, None));
             }
-            if let Some(id) = reply.touched {
+            if let Some(batch) = reply.batch {
+                // Every row of a decided batch moves: wait for all of them,
+                // so what follows sees the batch settled and summarised.
+                let bulk = crate::bulk::Bulk::new(self.engine.clone(), self.store.clone());
+                let settled = bulk.wait_until(batch, |v| v.is_settled()).await;
+                if let Err(e) = settled.and(bulk.advance(batch).await) {
+                    let _ = writeln!(out, "✖ {e}");
+                }
+            } else if let Some(id) = reply.touched {
                 if let Err(e) = self.engine.wait_resting(id).await {
                     let _ = writeln!(out, "✖ {e}");
                 }

@@ -1,7 +1,7 @@
 //! The platform-neutral message model. Steps, the router and alerts speak only
 //! this; each adapter (console, Slack, Discord) renders it in its own way.
 
-use crate::domain::WorkflowId;
+use crate::domain::{BatchId, WorkflowId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -19,8 +19,43 @@ pub enum Tone {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum ButtonAction {
-    Approve { workflow: WorkflowId },
-    Reject { workflow: WorkflowId },
+    Approve {
+        workflow: WorkflowId,
+    },
+    Reject {
+        workflow: WorkflowId,
+    },
+    /// Approve every row of a bulk request that awaits approval.
+    ApproveBatch {
+        batch: BatchId,
+    },
+    /// Reject every row of a bulk request that awaits approval (with a reason).
+    RejectBatch {
+        batch: BatchId,
+    },
+}
+
+impl ButtonAction {
+    /// What the click does (`approve` / `reject`) and the id it decides, as
+    /// people read them.
+    pub fn describe(&self) -> (&'static str, String) {
+        match self {
+            ButtonAction::Approve { workflow } => ("approve", workflow.to_string()),
+            ButtonAction::Reject { workflow } => ("reject", workflow.to_string()),
+            ButtonAction::ApproveBatch { batch } => ("approve", batch.to_string()),
+            ButtonAction::RejectBatch { batch } => ("reject", batch.to_string()),
+        }
+    }
+
+    /// The workflow a single-workflow button decides.
+    pub fn workflow(&self) -> Option<WorkflowId> {
+        match self {
+            ButtonAction::Approve { workflow } | ButtonAction::Reject { workflow } => {
+                Some(*workflow)
+            }
+            ButtonAction::ApproveBatch { .. } | ButtonAction::RejectBatch { .. } => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

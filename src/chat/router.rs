@@ -2,12 +2,14 @@
 //! commands and replies, whatever platform it came from. Free text that reads
 //! as a request starts a workflow; commands are `help`, `connect`, `approve`,
 //! `reject`, `cancel`, `answer`, `status`, `workflows`, `pin`, `unpin`,
-//! `topology`, `discover`, `findings`, `diff`, `paths`, `optimize`.
+//! `topology`, `discover`, `findings`, `diff`, `paths`, `optimize`, `bulk`,
+//! `batch` (and `approve` / `reject` of a whole `batch-N`).
 
 use super::message::{ButtonAction, Message, Tone};
+use crate::bulk::{self, Bulk, BulkError};
 use crate::compliance::Policies;
 use crate::domain::Estate;
-use crate::domain::{UserId, WorkflowId};
+use crate::domain::{BatchId, UserId, WorkflowId};
 use crate::optimizer::choose::{Constraints, CostBasis, Objective};
 use crate::optimizer::query::{answer, compliance_constraints, table, PathsRequest};
 use crate::store::WorkflowRecord;
@@ -30,13 +32,15 @@ pub struct Reply {
     pub messages: Vec<Message>,
     /// The workflow the message started or moved, if any.
     pub touched: Option<WorkflowId>,
+    /// The bulk request the message started or decided, if any.
+    pub batch: Option<BatchId>,
 }
 
 impl Reply {
     fn say(message: Message) -> Reply {
         Reply {
             messages: vec![message],
-            touched: None,
+            ..Reply::default()
         }
     }
 
@@ -52,6 +56,7 @@ impl Reply {
 
 pub struct Router {
     engine: Engine,
+    bulk: Bulk,
     topology: Arc<TopologyService>,
     estate: Arc<Estate>,
     policies: Arc<Policies>,
@@ -78,8 +83,19 @@ Commands:
   paths <from> <to> <traffic> [cost|latency|balanced] [full] [pci_dss] [max <ms>]
                             candidate paths, primary and backup, BGP plan, break-even
   optimize                  estate-wide: reroutes, links to decommission, upgrades, saving
+  bulk                      then a CSV on the next lines (header: source,destination,traffic,
+                            max_latency_ms,encrypted,compliance): one workflow per row, one card
+  batch <batch-id>          a bulk request's rows and where each stands
+  approve <batch-id>        approve every row of a batch awaiting approval (approvers only)
+  reject <batch-id> <reason>  reject them all, with a reason
   help                      this text
-Workflow ids look like wf-42.";
+Workflow ids look like wf-42; batch ids like batch-3.";
+
+/// Whether a command's argument names a batch (`batch-3`) rather than a workflow.
+fn names_batch(rest: &str) -> bool {
+    rest.get(..6)
+        .is_some_and(|p| p.eq_ignore_ascii_case("batch-"))
+}
 
 fn refusal_text(e: &EngineError) -> String {
     match e {
@@ -96,6 +112,7 @@ impl Router {
         policies: Arc<Policies>,
     ) -> Router {
         Router {
+            bulk: Bulk::new(engine.clone(), engine.store().clone()),
             engine,
             topology,
             estate,
@@ -120,6 +137,10 @@ impl Router {
         };
         match word.to_ascii_lowercase().as_str() {
             "help" | "?" => Reply::say(Message::text(HELP)),
+            "approve" if names_batch(rest) => self.decide_batch(&inbound.user, rest, false).await,
+            "reject" if names_batch(rest) => self.decide_batch(&inbound.user, rest, true).await,
+            "batch" => self.batch(rest).await,
+            "bulk" => self.bulk(inbound, rest).await,
             "approve" => match self.id_arg(rest, "approve <id>") {
                 Ok((id, _)) => self.outcome(self.engine.approve(id, &inbound.user).await, id),
                 Err(reply) => reply,
@@ -270,6 +291,13 @@ impl Router {
     /// A button click: the platform adapter has verified who clicked.
     pub async fn click(&self, user: &UserId, action: &ButtonAction, reason: Option<&str>) -> Reply {
         match action {
+            ButtonAction::ApproveBatch { batch } => {
+                self.batch_outcome(self.bulk.approve(*batch, user).await)
+            }
+            ButtonAction::RejectBatch { batch } => {
+                let result = self.bulk.reject(*batch, user, reason.unwrap_or("")).await;
+                self.batch_outcome(result)
+            }
             ButtonAction::Approve { workflow } => {
                 self.outcome(self.engine.approve(*workflow, user).await, *workflow)
             }
@@ -305,6 +333,88 @@ impl Router {
             Ok(()) => Reply::default().touched(id),
             Err(e) => Reply::error(refusal_text(&e)),
         }
+    }
+
+    /// `approve batch-N` / `reject batch-N <reason>`.
+    async fn decide_batch(&self, user: &UserId, rest: &str, reject: bool) -> Reply {
+        let (first, reason) = match rest.split_once(char::is_whitespace) {
+            Some((f, r)) => (f, r.trim()),
+            None => (rest, ""),
+        };
+        let batch = match first.parse::<BatchId>() {
+            Ok(b) => b,
+            Err(e) => return Reply::error(format!("{e}.")),
+        };
+        let result = if reject {
+            self.bulk.reject(batch, user, reason).await
+        } else {
+            self.bulk.approve(batch, user).await
+        };
+        self.batch_outcome(result)
+    }
+
+    /// A batch decision's reply; `touched` is a decided row, so adapters
+    /// see it was done.
+    fn batch_outcome(&self, result: Result<bulk::Decided, BulkError>) -> Reply {
+        match result {
+            Ok(decided) => {
+                let mut text =
+                    format!("{}: {} rows decided.", decided.batch, decided.decided.len());
+                for (id, why) in &decided.skipped {
+                    text.push_str(&format!("\n{id} skipped: {why}"));
+                }
+                let mut reply = Reply::say(Message::text(text).with_tone(Tone::Success));
+                reply.touched = decided.decided.first().copied();
+                reply.batch = Some(decided.batch);
+                reply
+            }
+            Err(BulkError::ReasonRequired(batch)) => Reply::error(format!(
+                "Say why: `reject {batch} <reason>`. Nothing was done."
+            )),
+            Err(e) => Reply::error(format!("Not done: {e}.")),
+        }
+    }
+
+    /// `batch batch-N`: the rows and where each stands.
+    async fn batch(&self, rest: &str) -> Reply {
+        let batch = match rest.parse::<BatchId>() {
+            Ok(b) => b,
+            Err(e) => return Reply::error(format!("{e}. Usage: `batch <batch-id>`.")),
+        };
+        match self.bulk.view(batch).await {
+            Ok(view) => Reply::say(bulk::batch::status(&view)),
+            Err(e) => Reply::error(format!("{e}.")),
+        }
+    }
+
+    /// `bulk` followed by a CSV on the next lines.
+    async fn bulk(&self, inbound: &Inbound, csv: &str) -> Reply {
+        if csv.is_empty() {
+            return Reply::error(
+                "Put the CSV after `bulk` on the next lines (header first: source,destination,traffic,...), \
+                 or run `switchboard bulk FILE.csv`. Nothing was started.",
+            );
+        }
+        let submitted = self
+            .bulk
+            .submit(
+                &inbound.user,
+                &inbound.channel,
+                "chat",
+                csv.as_bytes(),
+                bulk::DEFAULT_CONCURRENCY,
+            )
+            .await;
+        let batch = match submitted {
+            Ok(b) => b,
+            Err(e) => return Reply::error(format!("{e}. Nothing was started.")),
+        };
+        let mut reply = match self.bulk.advance(batch).await {
+            Ok(view) => Reply::say(bulk::batch::status(&view)),
+            Err(e) => Reply::error(format!("{batch} started, but: {e}.")),
+        };
+        reply.batch = Some(batch);
+        reply
     }
 
     async fn submit(&self, inbound: &Inbound, text: &str) -> Reply {

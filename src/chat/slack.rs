@@ -16,7 +16,7 @@ use super::router::{Inbound, Router};
 use super::slack_api::SlackApi;
 use super::slack_blocks::{reject_modal, Click};
 use super::slack_events::SlackRequest;
-use crate::domain::{UserId, WorkflowId};
+use crate::domain::UserId;
 use crate::store::Store;
 use crate::workflow::Engine;
 use std::collections::HashMap;
@@ -149,17 +149,13 @@ impl SlackAdapter {
         channel: Option<&str>,
     ) {
         self.refresh_groups().await;
-        let (what, workflow) = match action {
-            ButtonAction::Approve { workflow } => ("approve", *workflow),
-            ButtonAction::Reject { workflow } => ("reject", *workflow),
-        };
         let reply = self.router.click(user, action, reason).await;
         let outcome = if reply.touched.is_some() {
             "done"
         } else {
             "refused"
         };
-        self.audit(workflow, user, name, what, outcome).await;
+        self.audit(action, user, name, outcome).await;
         if reply.touched.is_none() {
             let text: Vec<&str> = reply.messages.iter().map(|m| m.text.as_str()).collect();
             self.tell(channel, user, &text.join("\n")).await;
@@ -167,22 +163,16 @@ impl SlackAdapter {
         self.delivery.wake();
     }
 
-    async fn audit(
-        &self,
-        workflow: WorkflowId,
-        user: &UserId,
-        name: Option<&str>,
-        what: &str,
-        outcome: &str,
-    ) {
+    async fn audit(&self, action: &ButtonAction, user: &UserId, name: Option<&str>, outcome: &str) {
+        let (what, subject) = action.describe();
         let detail = format!(
-            "slack user {} ({}): {what} {workflow}: {outcome}",
+            "slack user {} ({}): {what} {subject}: {outcome}",
             user,
             name.unwrap_or("name unknown")
         );
         if let Err(e) = self
             .store
-            .audit(Some(workflow), user.as_str(), "slack.decision", &detail)
+            .audit(action.workflow(), user.as_str(), "slack.decision", &detail)
             .await
         {
             tracing::warn!(error = %e, "a decision could not be audited");

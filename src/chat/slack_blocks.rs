@@ -4,7 +4,7 @@
 //! `ButtonAction` plus the clicking user, or a clear error. Pure: no HTTP here.
 
 use super::message::{ButtonAction, Message, Tone};
-use crate::domain::{UserId, WorkflowId};
+use crate::domain::{BatchId, UserId, WorkflowId};
 use serde_json::{json, Value};
 
 // Slack's documented limits.
@@ -30,10 +30,13 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-fn action_id(action: &ButtonAction) -> (&'static str, WorkflowId) {
+/// A button's `action_id` and `value` (the id it decides).
+fn action_id(action: &ButtonAction) -> (&'static str, String) {
     match action {
-        ButtonAction::Approve { workflow } => ("approve", *workflow),
-        ButtonAction::Reject { workflow } => ("reject", *workflow),
+        ButtonAction::Approve { workflow } => ("approve", workflow.to_string()),
+        ButtonAction::Reject { workflow } => ("reject", workflow.to_string()),
+        ButtonAction::ApproveBatch { batch } => ("approve_batch", batch.to_string()),
+        ButtonAction::RejectBatch { batch } => ("reject_batch", batch.to_string()),
     }
 }
 
@@ -76,12 +79,12 @@ pub fn render(message: &Message) -> Value {
             .buttons
             .iter()
             .map(|b| {
-                let (id, workflow) = action_id(&b.action);
+                let (id, value) = action_id(&b.action);
                 let mut button = json!({
                     "type": "button",
                     "text": {"type": "plain_text", "text": clip(&b.label, 75)},
                     "action_id": id,
-                    "value": workflow.to_string(),
+                    "value": value,
                 });
                 match b.tone {
                     Tone::Success => button["style"] = json!("primary"),
@@ -243,12 +246,18 @@ pub(super) fn click_from_payload(value: &Value) -> Result<Click, PayloadError> {
         .get("value")
         .and_then(Value::as_str)
         .ok_or(PayloadError::Missing("action value"))?;
-    let workflow: WorkflowId = raw
-        .parse()
-        .map_err(|_| PayloadError::BadWorkflow(raw.chars().take(40).collect()))?;
+    let bad = || PayloadError::BadWorkflow(raw.chars().take(40).collect());
+    let workflow = || raw.parse::<WorkflowId>().map_err(|_| bad());
+    let batch = || raw.parse::<BatchId>().map_err(|_| bad());
     let action = match id {
-        "approve" => ButtonAction::Approve { workflow },
-        "reject" => ButtonAction::Reject { workflow },
+        "approve" => ButtonAction::Approve {
+            workflow: workflow()?,
+        },
+        "reject" => ButtonAction::Reject {
+            workflow: workflow()?,
+        },
+        "approve_batch" => ButtonAction::ApproveBatch { batch: batch()? },
+        "reject_batch" => ButtonAction::RejectBatch { batch: batch()? },
         other => {
             return Err(PayloadError::UnknownAction(
                 other.chars().take(40).collect(),

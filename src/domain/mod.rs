@@ -14,6 +14,9 @@ pub use estate::{
     Connection, ConnectionKind, ConnectionStatus, Estate, EstateError, Flow, Network, NetworkKind,
     Service,
 };
-pub use ids::{BadWorkflowId, ConnectionId, NetworkId, ResourceId, ServiceId, UserId, WorkflowId};
+pub use ids::{
+    BadBatchId, BadWorkflowId, BatchId, ConnectionId, NetworkId, ResourceId, ServiceId, UserId,
+    WorkflowId,
+};
 pub use intent::{ComplianceTag, Endpoint, Intent, MissingField, Requirements};
 pub use units::{GbPerMonth, Gbps, Millis, Usd, UsdPerGb};

@@ -180,6 +180,7 @@ impl Server {
         if let Some(schedule) = app.discovery_schedule(cancel.clone()) {
             tasks.spawn(schedule);
         }
+        tasks.spawn(app.bulk().watch(cancel.clone()));
         let delivery = Delivery::new(
             app.store.clone(),
             Arc::new(api.clone()),

@@ -4,13 +4,14 @@
 //! so a step's result is durable before the next step starts and two writers can
 //! never both move the same workflow.
 
+pub mod batches;
 pub mod chat;
 pub mod prober;
 pub mod snapshots;
 mod writer;
 
 use crate::chat::message::{Destination, Message};
-use crate::domain::{Change, ResourceId, UserId, WorkflowId};
+use crate::domain::{BatchId, Change, ResourceId, UserId, WorkflowId};
 use crate::workflow::definition::Definition;
 use crate::workflow::machine::{Decision, StepUpdate, Timestamp, Transition, WorkflowState};
 use chrono::Utc;
@@ -67,6 +68,15 @@ pub struct WorkflowRecord {
     pub version: i64,
     pub created_at: String,
     pub updated_at: String,
+    /// The bulk request this workflow is a row of, and its line in the file.
+    pub batch: Option<BatchRow>,
+}
+
+/// Where a batch workflow came from: its batch and the line of the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchRow {
+    pub batch: BatchId,
+    pub line: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -260,6 +270,7 @@ impl Store {
         requester: &UserId,
         channel: &str,
         request_text: &str,
+        batch: Option<BatchRow>,
     ) -> Result<WorkflowId, StoreError> {
         let now = now_text();
         let state = WorkflowState::start();
@@ -284,6 +295,7 @@ impl Store {
                 requester: requester.as_str().to_string(),
                 channel: channel.to_string(),
                 request_text: request_text.to_string(),
+                batch: batch.map(|b| (b.batch.get(), i64::from(b.line))),
                 now,
                 effects: json(&effects),
             })
@@ -310,6 +322,7 @@ impl Store {
     ) -> Result<Option<(WorkflowRecord, Vec<StepRecord>)>, StoreError> {
         let row = sqlx::query(
             "SELECT id, definition, state, requester, channel, request_text, version, created_at, updated_at, \
+             batch_id, batch_line, \
              (SELECT json_group_array(json_object('index', idx, 'name', name, 'action', action, 'status', status, \
                      'attempts', attempts, 'output', json(output), 'error', error, \
                      'started_at', started_at, 'finished_at', finished_at)) \
@@ -591,6 +604,7 @@ impl Store {
                 thread: destination.thread.clone(),
                 message: json(message),
                 at: now_text(),
+                once_key: None,
             })
             .await?;
         Ok(())
@@ -735,5 +749,18 @@ fn workflow_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<WorkflowRecord, St
         version: row.get("version"),
         created_at: row.get("created_at"),
         updated_at: row.get("updated_at"),
+        batch: match (
+            row.get::<Option<i64>, _>("batch_id"),
+            row.get::<Option<i64>, _>("batch_line"),
+        ) {
+            (None, _) => None,
+            (Some(batch), line) => Some(BatchRow {
+                batch: BatchId::new(batch)
+                    .ok_or_else(|| corrupt("batch id", "not positive".into()))?,
+                line: line
+                    .and_then(|l| u32::try_from(l).ok())
+                    .ok_or_else(|| corrupt("batch line", format!("{line:?}")))?,
+            }),
+        },
     })
 }

@@ -35,6 +35,8 @@ pub(super) enum Write {
         requester: String,
         channel: String,
         request_text: String,
+        /// The batch and line of the file, for a bulk request's row.
+        batch: Option<(i64, i64)>,
         now: String,
         effects: String,
     },
@@ -125,6 +127,20 @@ pub(super) enum Write {
         thread: Option<String>,
         message: String,
         at: String,
+        /// Queued at most once under this key (a second post is a no-op).
+        once_key: Option<String>,
+    },
+    CreateBatch {
+        requester: String,
+        channel: String,
+        source: String,
+        at: String,
+    },
+    RefuseBatchLine {
+        batch: i64,
+        line: i64,
+        request_text: String,
+        error: String,
     },
 }
 
@@ -220,13 +236,15 @@ async fn execute(conn: &mut SqliteConnection, write: &Write) -> Result<Written, 
             requester,
             channel,
             request_text,
+            batch,
             now,
             effects,
         } => {
             let row = sqlx::query(
                 "INSERT INTO workflows (definition_name, definition_version, definition, state, status, current_step, \
-                 deadline, requester, channel, request_text, version, created_at, updated_at, last_transition) \
-                 VALUES (?, ?, ?, ?, ?, 0, NULL, ?, ?, ?, 0, ?, ?, ?) RETURNING id",
+                 deadline, requester, channel, request_text, version, created_at, updated_at, last_transition, \
+                 batch_id, batch_line) \
+                 VALUES (?, ?, ?, ?, ?, 0, NULL, ?, ?, ?, 0, ?, ?, ?, ?, ?) RETURNING id",
             )
             .bind(definition_name)
             .bind(definition_version)
@@ -239,6 +257,8 @@ async fn execute(conn: &mut SqliteConnection, write: &Write) -> Result<Written, 
             .bind(now)
             .bind(now)
             .bind(effects)
+            .bind(batch.map(|b| b.0))
+            .bind(batch.map(|b| b.1))
             .fetch_one(&mut *conn)
             .await?;
             Ok(Written::Inserted(row.get(0)))
@@ -402,14 +422,50 @@ async fn execute(conn: &mut SqliteConnection, write: &Write) -> Result<Written, 
             thread,
             message,
             at,
-        } => sqlx::query("INSERT INTO outbox (channel, thread, message, created_at) VALUES (?, ?, ?, ?)")
+            once_key,
+        } => sqlx::query(
+            "INSERT OR IGNORE INTO outbox (channel, thread, message, created_at, once_key) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(channel)
+        .bind(thread)
+        .bind(message)
+        .bind(at)
+        .bind(once_key)
+        .execute(&mut *conn)
+        .await
+        .map(rows),
+        Write::CreateBatch {
+            requester,
+            channel,
+            source,
+            at,
+        } => {
+            let row = sqlx::query(
+                "INSERT INTO batches (requester, channel, source, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+            )
+            .bind(requester)
             .bind(channel)
-            .bind(thread)
-            .bind(message)
+            .bind(source)
             .bind(at)
-            .execute(&mut *conn)
-            .await
-            .map(rows),
+            .fetch_one(&mut *conn)
+            .await?;
+            Ok(Written::Inserted(row.get(0)))
+        }
+        Write::RefuseBatchLine {
+            batch,
+            line,
+            request_text,
+            error,
+        } => sqlx::query(
+            "INSERT OR REPLACE INTO batch_refusals (batch_id, line, request_text, error) VALUES (?, ?, ?, ?)",
+        )
+        .bind(batch)
+        .bind(line)
+        .bind(request_text)
+        .bind(error)
+        .execute(&mut *conn)
+        .await
+        .map(rows),
         Write::MarkDeliveredOn {
             outbox_id,
             at,

@@ -17,7 +17,7 @@ use super::steps::{self, StepEnv};
 use crate::chat::message::{Destination, Message};
 use crate::domain::{UserId, WorkflowId};
 use crate::intent::{parse_request, ParseError, MAX_REQUEST_BYTES};
-use crate::store::{Commit, StepRecord, Store, StoreError, WorkflowRecord};
+use crate::store::{BatchRow, Commit, StepRecord, Store, StoreError, WorkflowRecord};
 use chrono::Utc;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -136,6 +136,11 @@ impl Engine {
     }
 
     /// Committed transitions since start (for benchmarks).
+    /// Ticks whenever a workflow is created or moves.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.inner.changed.subscribe()
+    }
+
     pub fn transitions(&self) -> u64 {
         self.inner.transitions.load(Ordering::Relaxed)
     }
@@ -403,11 +408,14 @@ impl Engine {
             Err(refusal) => return Ok(Err(refusal)),
         };
         let to = notify::destination(record);
-        let messages: Vec<(Destination, Message)> = transition
-            .notices
-            .iter()
-            .map(|n| (to.clone(), notify::render(record, steps, n)))
-            .collect();
+        let messages: Vec<(Destination, Message)> = match record.batch {
+            Some(_) => vec![],
+            None => transition
+                .notices
+                .iter()
+                .map(|n| (to.clone(), notify::render(record, steps, n)))
+                .collect(),
+        };
         let outcome = self
             .inner
             .store
@@ -459,6 +467,28 @@ impl Engine {
         channel: &str,
         text: &str,
     ) -> Result<WorkflowId, EngineError> {
+        self.start(requester, channel, text, None).await
+    }
+
+    /// Starts the workflow for one row of a bulk request. It posts nothing of
+    /// its own: the batch's card and summary speak for it.
+    pub async fn submit_batch_row(
+        &self,
+        requester: &UserId,
+        channel: &str,
+        text: &str,
+        row: BatchRow,
+    ) -> Result<WorkflowId, EngineError> {
+        self.start(requester, channel, text, Some(row)).await
+    }
+
+    async fn start(
+        &self,
+        requester: &UserId,
+        channel: &str,
+        text: &str,
+        batch: Option<BatchRow>,
+    ) -> Result<WorkflowId, EngineError> {
         let text = text.trim();
         if let Err(e) = parse_request(text) {
             return Err(EngineError::NotUnderstood(e));
@@ -467,7 +497,7 @@ impl Engine {
         let id = self
             .inner
             .store
-            .create_workflow(def, requester, channel, text)
+            .create_workflow(def, requester, channel, text, batch)
             .await?;
         self.inner.changed.send_modify(|v| *v += 1);
         self.enqueue(id).await;
