@@ -16,4 +16,4 @@ pub use estate::{
 };
 pub use ids::{BadWorkflowId, ConnectionId, NetworkId, ResourceId, ServiceId, UserId, WorkflowId};
 pub use intent::{ComplianceTag, Endpoint, Intent, MissingField, Requirements};
-pub use units::{GbPerMonth, Gbps, Millis, Usd, UsdPerGb};
+pub use units::{GbPerMonth, Gbps, Gigabytes, Millis, Usd, UsdPerGb};

@@ -7,6 +7,7 @@
 pub mod chat;
 pub mod prober;
 pub mod snapshots;
+pub mod usage;
 mod writer;
 
 use crate::chat::message::{Destination, Message};
