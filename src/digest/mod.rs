@@ -18,7 +18,7 @@ use crate::chat::message::{Message, Tone};
 use crate::domain::{Cloud, ConnectionId, ConnectionKind, Gigabytes, Usd};
 use crate::forecast::cost::{cost_forecast, days_in_month, CostForecast, Costs};
 use crate::optimizer::plan::Plan;
-use crate::usage::{Price, UsageRow};
+use crate::usage::{Price, Pricing, UsageRow};
 use anomaly::{jump, AnomalyConfig};
 use chrono::{Datelike, Days, NaiveDate};
 use serde::Serialize;
@@ -98,6 +98,8 @@ pub struct Digest {
     pub month: Option<CostForecast>,
     pub anomalies: Vec<Anomaly>,
     pub savings: Vec<Saving>,
+    /// Where the prices came from.
+    pub prices_from: String,
     pub notes: Vec<String>,
 }
 
@@ -107,7 +109,7 @@ pub struct DigestInputs<'a> {
     /// Usage rows up to yesterday, from at least [`HISTORY_DAYS`] before
     /// the first of yesterday's month (sorted by day).
     pub usage: &'a [UsageRow],
-    pub prices: &'a BTreeMap<ConnectionId, Price>,
+    pub pricing: &'a Pricing,
     pub plan: Option<&'a Plan>,
 }
 
@@ -130,7 +132,7 @@ fn marginal(row: &UsageRow, prices: &BTreeMap<ConnectionId, Price>) -> Option<Us
 pub fn build(inputs: &DigestInputs<'_>) -> Digest {
     let date = inputs.date;
     let yesterday = date.pred_opt().unwrap_or(date);
-    let prices = inputs.prices;
+    let prices = &inputs.pricing.prices;
     let mut notes = Vec::new();
     let unpriced: Vec<&str> = inputs
         .usage
@@ -258,6 +260,7 @@ pub fn build(inputs: &DigestInputs<'_>) -> Digest {
         month,
         anomalies,
         savings: inputs.plan.map(top_savings).unwrap_or_default(),
+        prices_from: inputs.pricing.source.clone(),
         notes,
     }
 }
@@ -393,6 +396,9 @@ pub fn message(d: &Digest) -> Message {
             lines.push(format!("  {}: {}/month", s.what, dollars(s.monthly_usd)));
         }
     }
+    if d.costs.is_some() || d.month.is_some() {
+        lines.push(format!("Costs: marginal = traffic × per-GB price; full adds base fees spread over the month. Prices: {}.", d.prices_from));
+    }
     for note in &d.notes {
         lines.push(format!("Note: {note}."));
     }
@@ -415,11 +421,11 @@ mod tests {
     use crate::optimizer::pricing::PricingCatalog;
     use crate::providers::lab::EMBEDDED_ESTATE;
     use crate::usage::lab::{history, Spike};
-    use crate::usage::{connection_prices, parse_day};
+    use crate::usage::{parse_day, price_estate};
 
-    fn lab(days: u32, spikes: &[Spike]) -> (Vec<UsageRow>, BTreeMap<ConnectionId, Price>) {
+    fn lab(days: u32, spikes: &[Spike]) -> (Vec<UsageRow>, Pricing) {
         let estate = Estate::from_yaml(EMBEDDED_ESTATE, "globalcart").unwrap();
-        let prices = connection_prices(&estate, &PricingCatalog::embedded().unwrap()).unwrap();
+        let prices = price_estate(&estate, PricingCatalog::embedded());
         (
             history(&estate, parse_day("2026-01-01").unwrap(), days, spikes),
             prices,
@@ -437,7 +443,7 @@ mod tests {
             build(&DigestInputs {
                 date,
                 usage: &rows,
-                prices: &prices,
+                pricing: &prices,
                 plan: None,
             })
         };
@@ -468,7 +474,7 @@ mod tests {
             let d = build(&DigestInputs {
                 date,
                 usage: &rows,
-                prices: &prices,
+                pricing: &prices,
                 plan: None,
             });
             assert!(d.anomalies.is_empty(), "{date}: {:?}", d.anomalies);
@@ -481,7 +487,7 @@ mod tests {
         let d = build(&DigestInputs {
             date: parse_day("2026-03-01").unwrap(),
             usage: &[],
-            prices: &prices,
+            pricing: &prices,
             plan: None,
         });
         assert_eq!((d.costs.is_none(), d.month.is_none()), (true, true));

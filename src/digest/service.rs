@@ -5,22 +5,20 @@
 
 use super::{build, history_start, message, Digest, DigestInputs};
 use crate::chat::message::{Destination, Message};
-use crate::domain::{ConnectionId, Estate};
-use crate::optimizer::plan::{optimize, Plan};
+use crate::domain::Estate;
+use crate::optimizer::plan::optimize;
 use crate::scheduler::{self, Schedule};
 use crate::store::{Store, StoreError};
-use crate::usage::Price;
+use crate::usage::Pricing;
 use chrono::{NaiveDate, Utc};
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 pub struct DigestService {
     store: Store,
-    prices: BTreeMap<ConnectionId, Price>,
-    /// The optimizer's estate-wide plan, made once: the estate does not
-    /// change while the process runs.
-    plan: Plan,
+    pricing: Pricing,
+    /// For the optimizer's estate-wide plan (made per digest: once a day).
+    estate: Arc<Estate>,
     channel: Destination,
     timezone: chrono_tz::Tz,
 }
@@ -28,15 +26,15 @@ pub struct DigestService {
 impl DigestService {
     pub fn new(
         store: Store,
-        estate: &Estate,
-        prices: BTreeMap<ConnectionId, Price>,
+        estate: Arc<Estate>,
+        pricing: Pricing,
         channel: String,
         timezone: chrono_tz::Tz,
     ) -> DigestService {
         DigestService {
             store,
-            prices,
-            plan: optimize(estate),
+            pricing,
+            estate,
             channel: Destination {
                 channel,
                 thread: None,
@@ -57,11 +55,12 @@ impl DigestService {
             .store
             .usage_between(history_start(date), yesterday)
             .await?;
+        let plan = optimize(&self.estate);
         Ok(build(&DigestInputs {
             date,
             usage: &usage,
-            prices: &self.prices,
-            plan: Some(&self.plan),
+            pricing: &self.pricing,
+            plan: Some(&plan),
         }))
     }
 

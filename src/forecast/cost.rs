@@ -10,7 +10,9 @@
 //! The projection: the level is the mean of the last 7 days with data (a
 //! whole week, so the weekday/weekend shape averages out), placed at their
 //! mean day; the trend is the Theil–Sen slope of the last 28 days when
-//! there are at least 14 (fewer: flat). Each future day is
+//! there are at least 14 and the trend is steady (confidence ≥ 0.6; a step
+//! change scores about 0.5 and is carried forward as its new level, not as a
+//! ramp; fewer days or noise: flat). Each future day is
 //! `level + slope × days from the level's day`, never below zero. Month end =
 //! month to date + the projected days left; next month = its projected days.
 
@@ -24,6 +26,8 @@ const LEVEL_DAYS: usize = 7;
 /// Days the slope is fitted over, and the fewest that give a slope.
 const TREND_DAYS: usize = 28;
 const MIN_TREND_DAYS: usize = 14;
+/// Least |Kendall's tau| for the slope to count (see [`super::trend`]).
+const MIN_TREND_CONFIDENCE: f64 = 0.6;
 
 /// A cost on both bases.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
@@ -96,7 +100,10 @@ pub fn cost_forecast(
         / recent.len() as f64;
     let window = &known[known.len().saturating_sub(TREND_DAYS)..];
     let slope = if window.len() >= MIN_TREND_DAYS {
-        fit_daily(window, MIN_TREND_DAYS).map_or(0.0, |line| line.slope)
+        fit_daily(window, MIN_TREND_DAYS)
+            .ok()
+            .filter(|line| line.confidence >= MIN_TREND_CONFIDENCE)
+            .map_or(0.0, |line| line.slope)
     } else {
         0.0
     };
@@ -184,6 +191,18 @@ mod tests {
         // February: Σ (162 + 2k), k = 0..27 = 28 × 162 + 2 × 378 = 5292.
         assert!((f.next_month.marginal.0 - 5292.0).abs() < 1e-6, "{f:?}");
         assert_eq!(f.month_end.marginal, f.month_to_date.marginal);
+    }
+
+    #[test]
+    fn a_step_change_is_carried_forward_as_its_new_level_not_a_ramp() {
+        // 18 days at $100, then 10 at $2,000 (egress suddenly through the
+        // internet): March is 31 days at $2,000.
+        let values: Vec<f64> = (0..28)
+            .map(|i| if i < 18 { 100.0 } else { 2000.0 })
+            .collect();
+        let f = cost_forecast(&series("2026-02-01", values), Usd(0.0), day("2026-02-28")).unwrap();
+        assert_eq!(f.trend_per_day, 0.0);
+        assert!((f.next_month.marginal.0 - 62_000.0).abs() < 1e-6, "{f:?}");
     }
 
     #[test]

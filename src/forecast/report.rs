@@ -24,7 +24,7 @@ use crate::chat::message::{Message, Tone};
 use crate::digest::dollars;
 use crate::domain::{Cloud, ConnectionId, ConnectionKind, Gbps, Millis, Usd};
 use crate::store::usage::{ConditionKey, Raise};
-use crate::usage::{ConnectionFacts, Price, UsageRow};
+use crate::usage::{ConnectionFacts, Pricing, UsageRow};
 use chrono::NaiveDate;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -76,6 +76,8 @@ pub struct ConnectionForecast {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CostSection {
     pub basis: &'static str,
+    /// Where the prices came from (the catalog, or the estate's own figures).
+    pub prices_from: String,
     pub total: Option<CostForecast>,
     pub clouds: Vec<CloudForecast>,
     pub connections: Vec<ConnectionForecast>,
@@ -195,10 +197,12 @@ pub fn capacity(
 }
 
 /// Cost forecasts for the estate, each cloud and each connection with usage.
-pub fn cost(usage: &[UsageRow], prices: &BTreeMap<ConnectionId, Price>) -> CostSection {
+pub fn cost(usage: &[UsageRow], pricing: &Pricing) -> CostSection {
+    let prices = &pricing.prices;
     let Some(as_of) = usage.iter().map(|r| r.day).max() else {
         return CostSection {
             basis: COST_BASIS,
+            prices_from: pricing.source.clone(),
             total: None,
             clouds: Vec::new(),
             connections: Vec::new(),
@@ -265,6 +269,7 @@ pub fn cost(usage: &[UsageRow], prices: &BTreeMap<ConnectionId, Price>) -> CostS
     });
     CostSection {
         basis: COST_BASIS,
+        prices_from: pricing.source.clone(),
         total: cost_forecast(&dated(total), base_of(None), as_of),
         clouds,
         connections,
@@ -462,6 +467,7 @@ pub fn text(f: &Forecasts, top: usize) -> String {
                 ));
             }
             out.push(format!("  Basis: {}.", f.cost.basis));
+            out.push(format!("  Prices: {}.", f.cost.prices_from));
         }
     }
     for s in &f.skipped {
@@ -492,7 +498,13 @@ mod tests {
         Forecasts {
             latency,
             capacity: Vec::new(),
-            cost: cost(&[], &BTreeMap::new()),
+            cost: cost(
+                &[],
+                &Pricing {
+                    prices: BTreeMap::new(),
+                    source: "none".into(),
+                },
+            ),
             skipped: Vec::new(),
         }
     }

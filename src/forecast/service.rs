@@ -5,9 +5,9 @@
 
 use super::report::{alert_changes, capacity, cost, daily_medians, latency, Forecasts, Skipped};
 use super::{CapacityConfig, TrendConfig};
-use crate::domain::{ConnectionId, Estate};
+use crate::domain::Estate;
 use crate::store::{Store, StoreError};
-use crate::usage::{connection_facts, Price};
+use crate::usage::{connection_facts, Pricing};
 use chrono::{DateTime, Days};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -58,7 +58,7 @@ pub struct ForecastRun {
 pub struct ForecastService {
     store: Store,
     estate: std::sync::Arc<Estate>,
-    prices: BTreeMap<ConnectionId, Price>,
+    pricing: Pricing,
     alerts_channel: String,
 }
 
@@ -66,13 +66,13 @@ impl ForecastService {
     pub fn new(
         store: Store,
         estate: std::sync::Arc<Estate>,
-        prices: BTreeMap<ConnectionId, Price>,
+        pricing: Pricing,
         alerts_channel: String,
     ) -> ForecastService {
         ForecastService {
             store,
             estate,
-            prices,
+            pricing,
             alerts_channel,
         }
     }
@@ -148,7 +148,7 @@ impl ForecastService {
         };
         let facts = connection_facts(&self.estate);
         let capacity = capacity(&usage, &facts, &settings.capacity, &mut skipped);
-        let cost = cost(&usage, &self.prices);
+        let cost = cost(&usage, &self.pricing);
         Ok(Forecasts {
             latency,
             capacity,

@@ -180,6 +180,9 @@ impl Server {
         if let Some(schedule) = app.discovery_schedule(cancel.clone()) {
             tasks.spawn(schedule);
         }
+        if let Some(digest) = app.digest_schedule(cancel.clone()) {
+            tasks.spawn(digest);
+        }
         let delivery = Delivery::new(
             app.store.clone(),
             Arc::new(api.clone()),

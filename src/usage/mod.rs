@@ -107,6 +107,49 @@ pub fn connection_prices(
         .collect())
 }
 
+/// Connection prices and where they came from (said in every cost output).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pricing {
+    pub prices: BTreeMap<ConnectionId, Price>,
+    pub source: String,
+}
+
+/// Prices the estate from the catalog; when there is no usable catalog or it
+/// lacks a price the estate needs, from the estate file's own figures
+/// (`cost_per_gb`, `monthly_base_usd`), saying why.
+pub fn price_estate(estate: &Estate, catalog: Result<PricingCatalog, PricingError>) -> Pricing {
+    match catalog.and_then(|c| connection_prices(estate, &c).map(|p| (p, c))) {
+        Ok((prices, catalog)) => Pricing {
+            prices,
+            source: format!(
+                "the pricing catalog of {} ({})",
+                catalog.as_of, catalog.origin
+            ),
+        },
+        Err(e) => {
+            let facts = connection_facts(estate);
+            let prices = estate
+                .connections
+                .iter()
+                .map(|c| {
+                    let price = Price {
+                        cloud: facts.get(&c.id).map_or(Cloud::Onprem, |f| f.cloud),
+                        per_gb: c.cost_per_gb,
+                        monthly_base: c.monthly_base_usd,
+                    };
+                    (c.id.clone(), price)
+                })
+                .collect();
+            Pricing {
+                prices,
+                source: format!(
+                    "the estate file's own prices (the pricing catalog could not be used: {e})"
+                ),
+            }
+        }
+    }
+}
+
 /// Parses a day written `YYYY-MM-DD`.
 pub fn parse_day(text: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
@@ -150,6 +193,23 @@ mod tests {
         let inet = prices[&ConnectionId::new("inet-aws-use1-prod")];
         assert_eq!(inet.per_gb, UsdPerGb(0.09));
         assert_eq!(prices.len(), estate.connections.len());
+    }
+
+    #[test]
+    fn without_a_usable_catalog_the_estate_prices_itself_and_says_so() {
+        let estate = Estate::from_yaml(EMBEDDED_ESTATE, "globalcart").unwrap();
+        let broken = PricingCatalog::from_yaml("as_of: x", "broken.yaml");
+        assert!(broken.is_err());
+        let pricing = price_estate(&estate, broken);
+        assert!(pricing.source.contains("broken.yaml"), "{}", pricing.source);
+        let inet = pricing.prices[&ConnectionId::new("inet-aws-use1-prod")];
+        assert_eq!((inet.cloud, inet.per_gb), (Cloud::Aws, UsdPerGb(0.09)));
+        let good = price_estate(&estate, PricingCatalog::embedded());
+        assert!(
+            good.source.starts_with("the pricing catalog of"),
+            "{}",
+            good.source
+        );
     }
 
     #[test]
