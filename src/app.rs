@@ -202,6 +202,10 @@ impl App {
             self.estate.clone(),
             self.policies.clone(),
         )
+        .with_forecasts(
+            Arc::new(self.forecast_service()),
+            Arc::new(self.digest_service()),
+        )
     }
 }
 

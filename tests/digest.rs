@@ -80,7 +80,10 @@ fn a_digest_without_usage_says_so_and_shows_no_made_up_costs() {
     assert!(text.contains("switchboard usage import"), "{text}");
     // No zeros pretending to be data: no day's or month's figures at all
     // (the optimizer's savings, from the estate, are still real).
-    assert!(!text.contains("$0.00") && !text.contains("Yesterday ("), "{text}");
+    assert!(
+        !text.contains("$0.00") && !text.contains("Yesterday ("),
+        "{text}"
+    );
     assert!(!text.contains("to date"), "{text}");
     let json = lab.json(&["digest", "--date", "2026-03-01", "--format", "json"]);
     assert_eq!(
@@ -146,4 +149,24 @@ fn the_schedule_posts_the_digest_to_the_digest_channel_under_console() {
         "{}",
         posted.message.text
     );
+}
+
+#[test]
+fn chat_answers_digest_and_forecast() {
+    let lab = Lab::new();
+    lab.succeed(&[
+        "lab",
+        "usage",
+        "--days",
+        "40",
+        "--from",
+        "2026-01-01",
+        "--spike",
+        "inet-aws-use1-prod:2026-02-08:20",
+    ]);
+    let out = lab.console("alice", "digest 2026-02-09\ndigest 9 February\nforecast\n");
+    assert!(out.contains("Daily cost digest · 2026-02-09"), "{out}");
+    assert!(out.contains("⚠ inet-aws-use1-prod"), "{out}");
+    assert!(out.contains("Usage: digest [YYYY-MM-DD]"), "{out}");
+    assert!(out.contains("Cost as of 2026-02-09"), "{out}");
 }

@@ -2,12 +2,15 @@
 //! commands and replies, whatever platform it came from. Free text that reads
 //! as a request starts a workflow; commands are `help`, `connect`, `approve`,
 //! `reject`, `cancel`, `answer`, `status`, `workflows`, `pin`, `unpin`,
-//! `topology`, `discover`, `findings`, `diff`, `paths`, `optimize`.
+//! `topology`, `discover`, `findings`, `diff`, `paths`, `optimize`,
+//! `forecast`, `digest`.
 
 use super::message::{ButtonAction, Message, Tone};
 use crate::compliance::Policies;
+use crate::digest::service::DigestService;
 use crate::domain::Estate;
 use crate::domain::{UserId, WorkflowId};
+use crate::forecast::service::{ForecastService, ForecastSettings};
 use crate::optimizer::choose::{Constraints, CostBasis, Objective};
 use crate::optimizer::query::{answer, compliance_constraints, table, PathsRequest};
 use crate::store::WorkflowRecord;
@@ -55,6 +58,8 @@ pub struct Router {
     topology: Arc<TopologyService>,
     estate: Arc<Estate>,
     policies: Arc<Policies>,
+    /// Predictions and the cost digest (see [`Router::with_forecasts`]).
+    forecasts: Option<(Arc<ForecastService>, Arc<DigestService>)>,
 }
 
 const HELP: &str = "\
@@ -78,6 +83,8 @@ Commands:
   paths <from> <to> <traffic> [cost|latency|balanced] [full] [pci_dss] [max <ms>]
                             candidate paths, primary and backup, BGP plan, break-even
   optimize                  estate-wide: reroutes, links to decommission, upgrades, saving
+  forecast                  latency trends, capacity dates, month-end cost; raises prediction alerts once
+  digest [YYYY-MM-DD]       the daily cost digest for that morning (default: today)
   help                      this text
 Workflow ids look like wf-42.";
 
@@ -100,6 +107,54 @@ impl Router {
             topology,
             estate,
             policies,
+            forecasts: None,
+        }
+    }
+
+    /// Answers `forecast` and `digest` with these services.
+    pub fn with_forecasts(
+        mut self,
+        forecast: Arc<ForecastService>,
+        digest: Arc<DigestService>,
+    ) -> Router {
+        self.forecasts = Some((forecast, digest));
+        self
+    }
+
+    async fn forecast(&self) -> Reply {
+        let Some((service, _)) = &self.forecasts else {
+            return Reply::error("Forecasts are not set up here.");
+        };
+        match service.run(&ForecastSettings::default()).await {
+            Ok(run) => Reply::say(
+                Message::text(format!(
+                    "{}\nAlerts: {} raised, {} cleared, {} still standing.",
+                    crate::forecast::report::text(&run.forecasts, 5),
+                    run.alerts.raised.len(),
+                    run.alerts.cleared.len(),
+                    run.alerts.standing
+                ))
+                .with_title("Forecast"),
+            ),
+            Err(e) => Reply::error(format!("Forecast failed: {e}")),
+        }
+    }
+
+    async fn digest(&self, rest: &str) -> Reply {
+        let Some((_, service)) = &self.forecasts else {
+            return Reply::error("The cost digest is not set up here.");
+        };
+        let date = if rest.is_empty() {
+            service.today()
+        } else {
+            match crate::usage::parse_day(rest) {
+                Ok(day) => day,
+                Err(e) => return Reply::error(format!("{e}. Usage: digest [YYYY-MM-DD]")),
+            }
+        };
+        match service.digest(date).await {
+            Ok(digest) => Reply::say(crate::digest::message(&digest)),
+            Err(e) => Reply::error(format!("Digest failed: {e}")),
         }
     }
 
@@ -173,6 +228,8 @@ impl Router {
             },
             "diff" => self.diff(rest).await,
             "paths" => self.paths(rest),
+            "forecast" | "forecasts" | "predict" => self.forecast().await,
+            "digest" => self.digest(rest).await,
             "optimize" => Reply::say(
                 Message::text(crate::optimizer::plan::report(
                     &crate::optimizer::plan::optimize(&self.estate),
