@@ -196,6 +196,9 @@ pub fn capacity(
     out
 }
 
+/// A connection's billed cloud, kind and daily marginal costs.
+type DailyCosts = (Cloud, ConnectionKind, Vec<(NaiveDate, Usd)>);
+
 /// Cost forecasts for the estate, each cloud and each connection with usage.
 pub fn cost(usage: &[UsageRow], pricing: &Pricing) -> CostSection {
     let prices = &pricing.prices;
@@ -210,10 +213,7 @@ pub fn cost(usage: &[UsageRow], pricing: &Pricing) -> CostSection {
     };
     let mut total: BTreeMap<NaiveDate, f64> = BTreeMap::new();
     let mut per_cloud: BTreeMap<Cloud, BTreeMap<NaiveDate, f64>> = BTreeMap::new();
-    let mut per_connection: BTreeMap<
-        &ConnectionId,
-        (Cloud, ConnectionKind, Vec<(NaiveDate, Usd)>),
-    > = BTreeMap::new();
+    let mut per_connection: BTreeMap<&ConnectionId, DailyCosts> = BTreeMap::new();
     for row in usage {
         let Some(price) = prices.get(&row.connection) else {
             continue;

@@ -213,7 +213,7 @@ mod tests {
         store.raise_condition(&raise).await.unwrap();
         assert_eq!(
             store.raised_conditions().await.unwrap(),
-            [raise.key.clone()]
+            std::slice::from_ref(&raise.key)
         );
         store.clear_condition(&raise.key).await.unwrap();
         store.clear_condition(&raise.key).await.unwrap();
