@@ -313,6 +313,11 @@ pub fn dollars(amount: Usd) -> String {
     )
 }
 
+/// `dx-1 (direct_connect, aws)`: a connection as the digest and forecast name it.
+pub fn connection_label(connection: &ConnectionId, kind: ConnectionKind, cloud: Cloud) -> String {
+    format!("{connection} ({}, {cloud})", kind.as_str())
+}
+
 fn both(c: Costs) -> String {
     format!(
         "{} marginal · {} full",
@@ -346,10 +351,8 @@ pub fn message(d: &Digest) -> Message {
             ));
             for c in &y.top_connections {
                 lines.push(format!(
-                    "  {} ({}, {}): {:.0} GB, {}",
-                    c.connection,
-                    c.kind.as_str(),
-                    c.cloud,
+                    "  {}: {:.0} GB, {}",
+                    connection_label(&c.connection, c.kind, c.cloud),
                     c.gigabytes.0,
                     dollars(c.cost.marginal)
                 ));
@@ -378,10 +381,8 @@ pub fn message(d: &Digest) -> Message {
         lines.push("Anomalies:".into());
         for a in &d.anomalies {
             lines.push(format!(
-                "  ⚠ {} ({}, {}): {:.0} GB against a normal {:.0} GB ({:.1}×): {} extra yesterday, about {} a month if it stays.",
-                a.connection,
-                a.kind.as_str(),
-                a.cloud,
+                "  ⚠ {}: {:.0} GB against a normal {:.0} GB ({:.1}×): {} extra yesterday, about {} a month if it stays.",
+                connection_label(&a.connection, a.kind, a.cloud),
                 a.gigabytes.0,
                 a.normal_gigabytes.0,
                 a.ratio,

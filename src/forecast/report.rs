@@ -21,7 +21,7 @@ use super::{
     capacity_forecast, latency_trend, CapacityConfig, CapacityReport, TrendConfig, TrendReport,
 };
 use crate::chat::message::{Message, Tone};
-use crate::digest::dollars;
+use crate::digest::{connection_label, dollars};
 use crate::domain::{Cloud, ConnectionId, ConnectionKind, Gbps, Millis, Usd};
 use crate::store::usage::{ConditionKey, Raise};
 use crate::usage::{ConnectionFacts, Pricing, UsageRow};
@@ -456,10 +456,8 @@ pub fn text(f: &Forecasts, top: usize) -> String {
             ));
             for c in f.cost.connections.iter().take(top) {
                 out.push(format!(
-                    "    {} ({}, {}): month end {} / {}, next month {} / {}",
-                    c.connection,
-                    c.kind.as_str(),
-                    c.cloud,
+                    "    {}: month end {} / {}, next month {} / {}",
+                    connection_label(&c.connection, c.kind, c.cloud),
                     dollars(c.forecast.month_end.marginal),
                     dollars(c.forecast.month_end.full),
                     dollars(c.forecast.next_month.marginal),

@@ -1,7 +1,8 @@
 //! `switchboard serve`: the long-running bot. One HTTP listener (axum) serves
 //! Slack's Events API and interactivity at `POST /slack/events`, plus
 //! `GET /healthz` and `GET /metrics`; beside it run the workflow engine, the
-//! outbox delivery worker, the scheduled discovery refresh and a bounded pool
+//! outbox delivery worker, the scheduled discovery refresh, the daily cost
+//! digest (`[digest] schedule`) and a bounded pool
 //! of background tasks that do what Slack asked.
 //!
 //! Invariants:
