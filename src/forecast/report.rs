@@ -477,7 +477,7 @@ pub fn text(f: &Forecasts, top: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Days;
+    use chrono::{Datelike, Days};
 
     fn day0() -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, 2, 8).unwrap()
@@ -549,6 +549,56 @@ mod tests {
         );
         let (raise, clear) = alert_changes(&forecasts(flat), &raised, "alerts");
         assert_eq!((raise.len(), clear), (0, raised));
+    }
+
+    #[test]
+    fn a_weekly_pattern_is_not_a_trend() {
+        // Busy weekdays (20 ms, 6 Gbps) and quiet weekends (14 ms, 4 Gbps)
+        // for six weeks, ±3 % noise: no latency or capacity alert.
+        let mut state = 7u64;
+        let mut noise = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            1.0 + 0.03 * ((state >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0)
+        };
+        let weekend = |i: usize| {
+            (day0() + Days::new(i as u64))
+                .weekday()
+                .number_from_monday()
+                > 5
+        };
+        let ms: Vec<f64> = (0..42)
+            .map(|i| if weekend(i) { 14.0 } else { 20.0 } * noise())
+            .collect();
+        let mut skipped = Vec::new();
+        let trends = latency(&one_path(&ms), &TrendConfig::default(), &mut skipped);
+        assert!(!trends[0].report.alert, "{:?}", trends[0]);
+        let id = ConnectionId::new("dx-1");
+        let usage: Vec<UsageRow> = (0..42)
+            .map(|i| UsageRow {
+                day: day0() + Days::new(i as u64),
+                connection: id.clone(),
+                cloud: Cloud::Aws,
+                kind: ConnectionKind::DirectConnect,
+                gigabytes: crate::domain::Gigabytes(
+                    if weekend(i) { 4.0 } else { 6.0 } * noise() * 86_400.0 / 8.0,
+                ),
+                peak_gbps: None,
+            })
+            .collect();
+        let facts = BTreeMap::from([(
+            id,
+            ConnectionFacts {
+                cloud: Cloud::Aws,
+                kind: ConnectionKind::DirectConnect,
+                bandwidth: Gbps(10.0),
+            },
+        )]);
+        let outlook = capacity(&usage, &facts, &CapacityConfig::default(), &mut skipped);
+        assert_eq!(outlook[0].measure, "average");
+        assert!(!outlook[0].report.alert, "{:?}", outlook[0]);
+        assert!(skipped.is_empty(), "{skipped:?}");
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! Slack's Events API and interactivity at `POST /slack/events`, plus
 //! `GET /healthz` and `GET /metrics`; beside it run the workflow engine, the
 //! outbox delivery worker, the scheduled discovery refresh, the daily cost
-//! digest (`[digest] schedule`) and a bounded pool
-//! of background tasks that do what Slack asked.
+//! digest (`[digest] schedule`) and a bounded pool of background tasks that
+//! do what Slack asked.
 //!
 //! Invariants:
 //! - The signature is verified (and the replay guard consulted) before the
