@@ -6,7 +6,10 @@ use crate::chat::message::Destination;
 use crate::chat::router::Router;
 use crate::compliance::{Policies, PolicyError};
 use crate::config::{Config, DiscoveryProvider};
+use crate::digest::service::DigestService;
 use crate::domain::{Estate, EstateError};
+use crate::forecast::service::ForecastService;
+use crate::optimizer::pricing::PricingCatalog;
 use crate::providers::aws::AwsDiscovery;
 use crate::providers::azure::AzureDiscovery;
 use crate::providers::gcp::GcpDiscovery;
@@ -18,6 +21,7 @@ use crate::topology::discovery::Discovery;
 use crate::topology::findings::Usage;
 use crate::topology::service::TopologyService;
 use crate::topology::InventorySource;
+use crate::usage::{price_estate, Pricing};
 use crate::workflow::definition::{Definition, DefinitionError};
 use crate::workflow::steps::StepEnv;
 use crate::workflow::{Engine, EngineSettings};
@@ -158,12 +162,54 @@ impl App {
         crate::bulk::Bulk::new(self.engine.clone(), self.store.clone())
     }
 
+    /// The estate priced from the configured catalog (or its own figures,
+    /// said in the output, when the catalog cannot price it).
+    pub fn pricing(&self) -> Pricing {
+        let catalog = match &self.config.pricing {
+            Some(path) => PricingCatalog::load(path),
+            None => PricingCatalog::embedded(),
+        };
+        price_estate(&self.estate, catalog)
+    }
+
+    pub fn forecast_service(&self) -> ForecastService {
+        ForecastService::new(
+            self.store.clone(),
+            self.estate.clone(),
+            self.pricing(),
+            self.config.channels.alerts.clone(),
+        )
+    }
+
+    pub fn digest_service(&self) -> DigestService {
+        DigestService::new(
+            self.store.clone(),
+            self.estate.clone(),
+            self.pricing(),
+            self.config.channels.digest.clone(),
+            self.config.digest.timezone,
+        )
+    }
+
+    /// The daily cost digest, when `[digest] schedule` is not "off".
+    pub fn digest_schedule(
+        &self,
+        cancel: CancellationToken,
+    ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let schedule = self.config.digest.schedule.clone()?;
+        Some(Arc::new(self.digest_service()).post_on_schedule(schedule, cancel))
+    }
+
     pub fn router(&self) -> Router {
         Router::new(
             self.engine.clone(),
             self.topology.clone(),
             self.estate.clone(),
             self.policies.clone(),
+        )
+        .with_forecasts(
+            Arc::new(self.forecast_service()),
+            Arc::new(self.digest_service()),
         )
     }
 }

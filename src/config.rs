@@ -61,6 +61,42 @@ struct FileConfig {
     slack: SlackSection,
     #[serde(default)]
     pricing: PathSection,
+    #[serde(default)]
+    digest: DigestSection,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DigestSection {
+    schedule: Option<String>,
+    timezone: Option<String>,
+}
+
+/// When the daily cost digest is posted (to `channels.digest`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DigestConfig {
+    /// None: not scheduled (`schedule = "off"`); `switchboard digest` still prints it.
+    pub schedule: Option<Schedule>,
+    /// The zone the schedule's wall-clock time and "yesterday" are read in.
+    pub timezone: chrono_tz::Tz,
+}
+
+pub const DEFAULT_DIGEST_SCHEDULE: &str = "0 0 9 * * *";
+
+fn check_digest_schedule(expression: &str) -> Result<Option<Schedule>, String> {
+    if expression.trim().eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    check_schedule(expression).map(Some)
+}
+
+fn check_timezone(name: &str) -> Result<chrono_tz::Tz, String> {
+    name.trim().parse::<chrono_tz::Tz>().map_err(|_| {
+        format!(
+            "an IANA time zone such as UTC or Europe/Berlin, got '{}'",
+            name.chars().take(60).collect::<String>()
+        )
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -173,6 +209,7 @@ pub struct Config {
     pub slack_api: String,
     /// The pricing catalog; None: the embedded `examples/pricing.yaml`.
     pub pricing: Option<PathBuf>,
+    pub digest: DigestConfig,
 }
 
 /// Which inventory sources discovery reads, when, and the files it compares with.
@@ -312,6 +349,10 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
             slack_api: crate::chat::slack_api::SLACK_API.to_string(),
             pricing: None,
+            digest: DigestConfig {
+                schedule: Schedule::parse(DEFAULT_DIGEST_SCHEDULE).ok(),
+                timezone: chrono_tz::UTC,
+            },
         }
     }
 }
@@ -435,6 +476,14 @@ impl Config {
         if let Some(base) = file.slack.api_base {
             config.slack_api = check_url(&base).map_err(|e| invalid("slack.api_base", e))?;
         }
+        if let Some(expr) = file.digest.schedule {
+            config.digest.schedule =
+                check_digest_schedule(&expr).map_err(|e| invalid("digest.schedule", e))?;
+        }
+        if let Some(zone) = file.digest.timezone {
+            config.digest.timezone =
+                check_timezone(&zone).map_err(|e| invalid("digest.timezone", e))?;
+        }
         if let Some(d) = file.lab.apply_delay {
             config.lab_apply_delay =
                 parse_duration(&d).map_err(|e| invalid("lab.apply_delay", e))?;
@@ -491,6 +540,12 @@ impl Config {
                     self.discovery.onprem_inventory = Some(PathBuf::from(value))
                 }
                 "SWITCHBOARD_PRICING" => self.pricing = Some(PathBuf::from(value)),
+                "SWITCHBOARD_DIGEST_SCHEDULE" => {
+                    self.digest.schedule = check_digest_schedule(value).map_err(invalid)?
+                }
+                "SWITCHBOARD_DIGEST_TIMEZONE" => {
+                    self.digest.timezone = check_timezone(value).map_err(invalid)?
+                }
                 "SWITCHBOARD_DOCUMENTED" => self.discovery.documented = Some(PathBuf::from(value)),
                 "SWITCHBOARD_LISTEN" => self.listen = check_listen(value).map_err(invalid)?,
                 "SWITCHBOARD_SLACK_API" => self.slack_api = check_url(value).map_err(invalid)?,
@@ -651,6 +706,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("slack.api_base"), "{err}");
+    }
+
+    #[test]
+    fn the_digest_runs_at_nine_utc_unless_told_otherwise() {
+        let c = Config::default();
+        assert_eq!(
+            c.digest.schedule.as_ref().map(Schedule::as_str),
+            Some(DEFAULT_DIGEST_SCHEDULE)
+        );
+        assert_eq!(c.digest.timezone, chrono_tz::UTC);
+        let c = Config::from_toml(
+            "[digest]\nschedule = \"off\"\ntimezone = \"Europe/Berlin\"\n",
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(
+            (c.digest.schedule, c.digest.timezone),
+            (None, chrono_tz::Europe::Berlin)
+        );
+        let err = Config::from_toml("[digest]\ntimezone = \"Mars/Olympus\"\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("digest.timezone") && err.contains("Mars/Olympus"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -2,11 +2,13 @@
 
 pub mod app;
 pub mod bench;
+pub mod bench_forecast;
 pub mod bench_slack;
 pub mod bulk;
 pub mod chat;
 pub mod compliance;
 pub mod config;
+pub mod digest;
 pub mod domain;
 pub mod forecast;
 pub mod intent;
@@ -17,4 +19,5 @@ pub mod scheduler;
 pub mod server;
 pub mod store;
 pub mod topology;
+pub mod usage;
 pub mod workflow;

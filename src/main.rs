@@ -244,6 +244,32 @@ enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// Usage history (gigabytes per connection per day) for forecasts and the digest.
+    Usage {
+        #[command(subcommand)]
+        command: UsageCommand,
+    },
+    /// Latency trend per monitored path, capacity per connection, cost at
+    /// month end and next month; raises (once) or clears prediction alerts
+    /// on the alerts channel.
+    Forecast {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Days ahead a projected crossing still alerts, for latency and
+        /// capacity (default: 90 and 180).
+        #[arg(long)]
+        horizon: Option<u32>,
+    },
+    /// The daily cost digest the `[digest] schedule` posts to the digest
+    /// channel, printed (nothing is posted).
+    Digest {
+        /// The morning it is for, YYYY-MM-DD; it reports the day before
+        /// (default: today in `[digest] timezone`).
+        #[arg(long)]
+        date: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// Performance figures.
     Bench {
         #[command(subcommand)]
@@ -348,6 +374,33 @@ enum LabCommand {
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
+    /// Write a deterministic daily usage history for the lab estate (its
+    /// fake billing export) into the usage table.
+    Usage {
+        /// Days of history.
+        #[arg(long)]
+        days: u32,
+        /// First day, YYYY-MM-DD (default: `days` days before today, UTC,
+        /// so the history ends yesterday).
+        #[arg(long)]
+        from: Option<String>,
+        /// connection:YYYY-MM-DD:factor — multiply a connection's traffic
+        /// from that day on (repeatable).
+        #[arg(long = "spike")]
+        spikes: Vec<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsageCommand {
+    /// Import `day,connection,gigabytes[,peak_gbps]` rows (header required);
+    /// bad rows are listed by line and the good ones imported; a day and
+    /// connection imported again replaces the earlier row.
+    Import {
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
 }
 
 #[derive(Subcommand)]
@@ -358,6 +411,17 @@ enum BenchCommand {
         /// Engine workers.
         #[arg(long, default_value_t = 16)]
         workers: usize,
+    },
+    /// Latency trends over N paths × D days of hourly samples and capacity
+    /// over C connections × D days; then the digest and forecast over D days
+    /// of the lab estate's usage.
+    Forecast {
+        #[arg(long, default_value_t = 1_000)]
+        paths: usize,
+        #[arg(long, default_value_t = 90)]
+        days: u32,
+        #[arg(long, default_value_t = 1_000)]
+        connections: usize,
     },
     /// Run N workflows end to end with auto-approval; print workflows/s.
     Workflows {
@@ -513,6 +577,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             });
             let discovery = app.discovery_schedule(cancel.clone()).map(tokio::spawn);
             let batches = tokio::spawn(app.bulk().watch(cancel.clone()));
+            let digest = app.digest_schedule(cancel.clone()).map(tokio::spawn);
             let mut console = Console {
                 router: app.router(),
                 engine: app.engine.clone(),
@@ -530,6 +595,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 discovery.await.context("discovery schedule")?;
             }
             batches.await.context("batch watcher")?;
+            if let Some(digest) = digest {
+                digest.await.context("digest schedule")?;
+            }
             result?;
         }
         Command::Bulk {
@@ -934,8 +1002,151 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                         }
                     }
                 }
+                LabCommand::Usage { days, from, spikes } => {
+                    use switchboard::usage::lab::{history, Spike, MAX_DAYS};
+                    if !(1..=MAX_DAYS).contains(days) {
+                        bail!("--days must be 1..{MAX_DAYS}");
+                    }
+                    let from = match from {
+                        Some(text) => switchboard::usage::parse_day(text)
+                            .map_err(|e| anyhow::anyhow!("--from: {e}"))?,
+                        None => chrono::Utc::now()
+                            .date_naive()
+                            .checked_sub_days(chrono::Days::new(u64::from(*days)))
+                            .context("--days reaches before the calendar")?,
+                    };
+                    let spikes = spikes
+                        .iter()
+                        .map(|s| Spike::parse(s, &app.estate))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(|e| anyhow::anyhow!("--spike {e}"))?;
+                    let rows = history(&app.estate, from, *days, &spikes);
+                    let connections = rows
+                        .iter()
+                        .map(|r| &r.connection)
+                        .collect::<std::collections::BTreeSet<_>>()
+                        .len();
+                    let last = rows.last().map(|r| r.day).unwrap_or(from);
+                    let written = app.store.upsert_usage(rows, "lab").await?;
+                    println!(
+                        "lab usage: {written} rows, {connections} connections, {from} to {last}{}",
+                        if spikes.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                "; spikes: {}",
+                                spikes
+                                    .iter()
+                                    .map(|s| format!(
+                                        "{} ×{} from {}",
+                                        s.connection, s.factor, s.from
+                                    ))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        }
+                    );
+                }
             }
             let _ = app.lab.name();
+        }
+        Command::Usage { command } => match command {
+            UsageCommand::Import { file, format } => {
+                let config = config(&cli)?;
+                let estate = load_estate(&config)?;
+                let text = std::fs::read_to_string(file)
+                    .with_context(|| format!("reading the usage file {}", file.display()))?;
+                let shown = file.display().to_string();
+                let facts = switchboard::usage::connection_facts(&estate);
+                let parsed = switchboard::usage::csv::parse(&text, &shown, &facts)?;
+                let days = parsed
+                    .rows
+                    .iter()
+                    .map(|r| r.day)
+                    .collect::<std::collections::BTreeSet<_>>();
+                let span = days.first().zip(days.last());
+                let store = Store::open(&config.db).await?;
+                let imported = parsed.rows.len();
+                store
+                    .upsert_usage(parsed.rows, &format!("import:{shown}"))
+                    .await?;
+                match format {
+                    Format::Json => print_json(&serde_json::json!({
+                        "file": shown,
+                        "imported": imported,
+                        "days": days.len(),
+                        "first_day": span.map(|(f, _)| f),
+                        "last_day": span.map(|(_, l)| l),
+                        "refused": parsed.errors,
+                    }))?,
+                    Format::Text => {
+                        println!(
+                            "{shown}: imported {imported} rows over {} days{}; refused {}",
+                            days.len(),
+                            span.map_or(String::new(), |(f, l)| format!(" ({f} to {l})")),
+                            parsed.errors.len()
+                        );
+                        for e in &parsed.errors {
+                            println!("  line {}: {}", e.line, e.reason);
+                        }
+                    }
+                }
+                if !parsed.errors.is_empty() {
+                    return Ok(std::process::ExitCode::FAILURE);
+                }
+            }
+        },
+        Command::Forecast { format, horizon } => {
+            use switchboard::forecast::service::ForecastSettings;
+            let app = App::open(config(&cli)?).await?;
+            let mut settings = ForecastSettings::default();
+            if let Some(days) = horizon {
+                if !(1..=3650).contains(days) {
+                    bail!("--horizon must be 1..3650 days");
+                }
+                settings = settings.with_horizon(*days);
+            }
+            let run = app.forecast_service().run(&settings).await?;
+            match format {
+                Format::Json => print_json(&run)?,
+                Format::Text => {
+                    println!(
+                        "{}",
+                        switchboard::forecast::report::text(&run.forecasts, 10)
+                    );
+                    println!(
+                        "Alerts: {} raised{}, {} cleared, {} still standing (not repeated).",
+                        run.alerts.raised.len(),
+                        if run.alerts.raised.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", run.alerts.raised.join(", "))
+                        },
+                        run.alerts.cleared.len(),
+                        run.alerts.standing
+                    );
+                }
+            }
+        }
+        Command::Digest { date, format } => {
+            let app = App::open(config(&cli)?).await?;
+            let service = app.digest_service();
+            let date = match date {
+                Some(text) => switchboard::usage::parse_day(text)
+                    .map_err(|e| anyhow::anyhow!("--date: {e}"))?,
+                None => service.today(),
+            };
+            let digest = service.digest(date).await?;
+            match format {
+                Format::Json => print_json(&digest)?,
+                Format::Text => println!(
+                    "{}",
+                    switchboard::chat::console::render(
+                        &switchboard::digest::message(&digest),
+                        None
+                    )
+                ),
+            }
         }
         Command::Probe { paths } => {
             let config = config(&cli)?;
@@ -1010,6 +1221,31 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             server.run_until(shutdown_signal()).await;
         }
         Command::Bench { command } => match command {
+            BenchCommand::Forecast {
+                paths,
+                days,
+                connections,
+            } => {
+                if !(1..=100_000).contains(paths)
+                    || !(14..=1000).contains(days)
+                    || !(1..=100_000).contains(connections)
+                {
+                    bail!("--paths and --connections must be 1..100000, --days 14..1000");
+                }
+                let r = switchboard::bench_forecast::forecast(*paths, *days, *connections)?;
+                println!(
+                    "bench forecast: {} paths × {} days of hourly samples ({} samples) → daily medians → trends in {:.1} ms ({} alert); capacity on {} connections × {} days in {:.1} ms ({} alert); total {:.1} ms (target < 1000 ms)",
+                    r.paths, r.days, r.samples, r.latency.as_secs_f64() * 1000.0, r.latency_alerts,
+                    r.connections, r.days, r.capacity.as_secs_f64() * 1000.0, r.capacity_alerts,
+                    (r.latency + r.capacity).as_secs_f64() * 1000.0
+                );
+                let dir = tempfile::tempdir()?;
+                let d = switchboard::bench_forecast::digest(dir.path(), *days).await?;
+                println!(
+                    "bench digest: lab estate, {} usage rows over {} days: digest in {:.1} ms, forecast (store read + trends + capacity + cost) in {:.1} ms",
+                    d.rows, d.days, d.digest.as_secs_f64() * 1000.0, d.forecast.as_secs_f64() * 1000.0
+                );
+            }
             BenchCommand::Probes { targets, seconds } => {
                 if *targets == 0 || *targets > 1 << 22 || *seconds == 0 {
                     bail!("--targets must be 1..4194304 and --seconds at least 1");

@@ -2,14 +2,17 @@
 //! commands and replies, whatever platform it came from. Free text that reads
 //! as a request starts a workflow; commands are `help`, `connect`, `approve`,
 //! `reject`, `cancel`, `answer`, `status`, `workflows`, `pin`, `unpin`,
-//! `topology`, `discover`, `findings`, `diff`, `paths`, `optimize`, `bulk`,
-//! `batch` (and `approve` / `reject` of a whole `batch-N`).
+//! `topology`, `discover`, `findings`, `diff`, `paths`, `optimize`,
+//! `forecast`, `digest`, `bulk`, `batch` (and `approve` / `reject` of a whole
+//! `batch-N`).
 
 use super::message::{ButtonAction, Message, Tone};
 use crate::bulk::{self, Bulk, BulkError};
 use crate::compliance::Policies;
+use crate::digest::service::DigestService;
 use crate::domain::Estate;
 use crate::domain::{BatchId, UserId, WorkflowId};
+use crate::forecast::service::{ForecastService, ForecastSettings};
 use crate::optimizer::choose::{Constraints, CostBasis, Objective};
 use crate::optimizer::query::{answer, compliance_constraints, table, PathsRequest};
 use crate::store::WorkflowRecord;
@@ -60,6 +63,8 @@ pub struct Router {
     topology: Arc<TopologyService>,
     estate: Arc<Estate>,
     policies: Arc<Policies>,
+    /// Predictions and the cost digest (see [`Router::with_forecasts`]).
+    forecasts: Option<(Arc<ForecastService>, Arc<DigestService>)>,
 }
 
 const HELP: &str = "\
@@ -88,6 +93,8 @@ Commands:
   batch <batch-id>          a bulk request's rows and where each stands
   approve <batch-id>        approve every row of a batch awaiting approval (approvers only)
   reject <batch-id> <reason>  reject them all, with a reason
+  forecast                  latency trends, capacity dates, month-end cost; raises prediction alerts once
+  digest [YYYY-MM-DD]       the daily cost digest for that morning (default: today)
   help                      this text
 Workflow ids look like wf-42; batch ids like batch-3.";
 
@@ -117,6 +124,54 @@ impl Router {
             topology,
             estate,
             policies,
+            forecasts: None,
+        }
+    }
+
+    /// Answers `forecast` and `digest` with these services.
+    pub fn with_forecasts(
+        mut self,
+        forecast: Arc<ForecastService>,
+        digest: Arc<DigestService>,
+    ) -> Router {
+        self.forecasts = Some((forecast, digest));
+        self
+    }
+
+    async fn forecast(&self) -> Reply {
+        let Some((service, _)) = &self.forecasts else {
+            return Reply::error("Forecasts are not set up here.");
+        };
+        match service.run(&ForecastSettings::default()).await {
+            Ok(run) => Reply::say(
+                Message::text(format!(
+                    "{}\nAlerts: {} raised, {} cleared, {} still standing.",
+                    crate::forecast::report::text(&run.forecasts, 5),
+                    run.alerts.raised.len(),
+                    run.alerts.cleared.len(),
+                    run.alerts.standing
+                ))
+                .with_title("Forecast"),
+            ),
+            Err(e) => Reply::error(format!("Forecast failed: {e}")),
+        }
+    }
+
+    async fn digest(&self, rest: &str) -> Reply {
+        let Some((_, service)) = &self.forecasts else {
+            return Reply::error("The cost digest is not set up here.");
+        };
+        let date = if rest.is_empty() {
+            service.today()
+        } else {
+            match crate::usage::parse_day(rest) {
+                Ok(day) => day,
+                Err(e) => return Reply::error(format!("{e}. Usage: digest [YYYY-MM-DD]")),
+            }
+        };
+        match service.digest(date).await {
+            Ok(digest) => Reply::say(crate::digest::message(&digest)),
+            Err(e) => Reply::error(format!("Digest failed: {e}")),
         }
     }
 
@@ -194,6 +249,8 @@ impl Router {
             },
             "diff" => self.diff(rest).await,
             "paths" => self.paths(rest),
+            "forecast" | "forecasts" | "predict" => self.forecast().await,
+            "digest" => self.digest(rest).await,
             "optimize" => Reply::say(
                 Message::text(crate::optimizer::plan::report(
                     &crate::optimizer::plan::optimize(&self.estate),

@@ -19,4 +19,4 @@ pub use ids::{
     WorkflowId,
 };
 pub use intent::{ComplianceTag, Endpoint, Intent, MissingField, Requirements};
-pub use units::{GbPerMonth, Gbps, Millis, Usd, UsdPerGb};
+pub use units::{GbPerMonth, Gbps, Gigabytes, Millis, Usd, UsdPerGb};

@@ -42,6 +42,10 @@ unit!(
     Usd, "${:.2}"
 );
 unit!(
+    /// A volume of traffic in gigabytes (one day's, in the usage history).
+    Gigabytes, "{:.1} GB"
+);
+unit!(
     /// Traffic volume per month in gigabytes.
     GbPerMonth, "{} GB/month"
 );

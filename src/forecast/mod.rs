@@ -1,7 +1,11 @@
 //! Forecasts over daily series: where a path's latency is heading
-//! ([`latency_trend`]) and when a connection's traffic fills its bandwidth
-//! ([`capacity_forecast`]). Pure: callers hand in daily points (medians or
-//! averages they computed) and get a report back; no clock, no store, no IO.
+//! ([`latency_trend`]), when a connection's traffic fills its bandwidth
+//! ([`capacity_forecast`]) and what the month's bill will be
+//! ([`cost::cost_forecast`]); [`report`] assembles them for every path and
+//! connection and decides which prediction alerts to raise or clear. Pure:
+//! callers hand in daily points (medians or averages they computed) and get a
+//! report back; no clock, no store, no IO — except [`service`], the driver
+//! that reads the store and queues the alerts.
 //! "Today" is the last day in the series, so the same input always gives the
 //! same dates.
 //!
@@ -20,6 +24,9 @@
 //!   reached today.
 
 pub mod capacity;
+pub mod cost;
+pub mod report;
+pub mod service;
 pub mod trend;
 
 pub use capacity::{capacity_forecast, CapacityConfig, CapacityReport};

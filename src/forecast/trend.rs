@@ -237,7 +237,7 @@ pub(super) fn fit_daily(
 }
 
 /// The median (mean of the middle two for an even count); `None` if empty.
-fn median(values: &mut [f64]) -> Option<f64> {
+pub(crate) fn median(values: &mut [f64]) -> Option<f64> {
     values.sort_unstable_by(f64::total_cmp);
     let n = values.len();
     match n {

@@ -3,7 +3,7 @@
 //! the edge and asked for its next time. `run` is the driver: it sleeps until
 //! each occurrence, runs the job, and stops when cancelled.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use croner::Cron;
 use std::future::Future;
 use tokio_util::sync::CancellationToken;
@@ -57,18 +57,42 @@ impl Schedule {
     pub fn next_after(&self, t: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.cron.find_next_occurrence(&t, false).ok()
     }
+
+    /// The first occurrence strictly after `t` with the expression read as
+    /// wall-clock time in `zone` (`0 0 9 * * *` in Europe/Berlin is 09:00
+    /// Berlin time, summer or winter).
+    pub fn next_after_in<Tz: TimeZone>(
+        &self,
+        t: DateTime<Utc>,
+        zone: &Tz,
+    ) -> Option<DateTime<Utc>> {
+        self.cron
+            .find_next_occurrence(&t.with_timezone(zone), false)
+            .ok()
+            .map(|next| next.with_timezone(&Utc))
+    }
 }
 
 /// Runs `job` at every occurrence of `schedule` until `cancel` fires. A job
 /// that overruns its next occurrence skips it (no pile-up).
-pub async fn run<F, Fut>(schedule: Schedule, cancel: CancellationToken, mut job: F)
+pub async fn run<F, Fut>(schedule: Schedule, cancel: CancellationToken, job: F)
 where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    run_in(schedule, Utc, cancel, job).await
+}
+
+/// [`run`] with the schedule read as wall-clock time in `zone`.
+pub async fn run_in<Tz, F, Fut>(schedule: Schedule, zone: Tz, cancel: CancellationToken, mut job: F)
+where
+    Tz: TimeZone,
     F: FnMut() -> Fut,
     Fut: Future<Output = ()>,
 {
     loop {
         let now = Utc::now();
-        let Some(next) = schedule.next_after(now) else {
+        let Some(next) = schedule.next_after_in(now, &zone) else {
             return;
         };
         let wait = (next - now).to_std().unwrap_or_default();
@@ -100,6 +124,23 @@ mod tests {
         assert_eq!(
             five_fields.next_after(t),
             Some(Utc.with_ymd_and_hms(2026, 11, 26, 9, 15, 0).unwrap())
+        );
+    }
+
+    #[test]
+    fn a_zoned_schedule_fires_at_local_wall_clock_time() {
+        let nine = Schedule::parse("0 0 9 * * *").unwrap();
+        let berlin = chrono_tz::Europe::Berlin;
+        // Winter: 09:00 CET is 08:00 UTC; summer: 09:00 CEST is 07:00 UTC.
+        let t = Utc.with_ymd_and_hms(2026, 1, 15, 12, 0, 0).unwrap();
+        assert_eq!(
+            nine.next_after_in(t, &berlin),
+            Some(Utc.with_ymd_and_hms(2026, 1, 16, 8, 0, 0).unwrap())
+        );
+        let t = Utc.with_ymd_and_hms(2026, 7, 15, 12, 0, 0).unwrap();
+        assert_eq!(
+            nine.next_after_in(t, &berlin),
+            Some(Utc.with_ymd_and_hms(2026, 7, 16, 7, 0, 0).unwrap())
         );
     }
 

@@ -1,8 +1,9 @@
 //! `switchboard serve`: the long-running bot. One HTTP listener (axum) serves
 //! Slack's Events API and interactivity at `POST /slack/events`, plus
 //! `GET /healthz` and `GET /metrics`; beside it run the workflow engine, the
-//! outbox delivery worker, the scheduled discovery refresh and a bounded pool
-//! of background tasks that do what Slack asked.
+//! outbox delivery worker, the scheduled discovery refresh, the daily cost
+//! digest (`[digest] schedule`) and a bounded pool of background tasks that
+//! do what Slack asked.
 //!
 //! Invariants:
 //! - The signature is verified (and the replay guard consulted) before the
@@ -181,6 +182,9 @@ impl Server {
             tasks.spawn(schedule);
         }
         tasks.spawn(app.bulk().watch(cancel.clone()));
+        if let Some(digest) = app.digest_schedule(cancel.clone()) {
+            tasks.spawn(digest);
+        }
         let delivery = Delivery::new(
             app.store.clone(),
             Arc::new(api.clone()),

@@ -8,6 +8,7 @@ pub mod batches;
 pub mod chat;
 pub mod prober;
 pub mod snapshots;
+pub mod usage;
 mod writer;
 
 use crate::chat::message::{Destination, Message};

@@ -239,6 +239,28 @@ impl Store {
             .collect())
     }
 
+    /// Mean RTT per path per hour over the last `window_ms` of per-minute
+    /// aggregates (counted back from the newest minute, not the clock), as
+    /// `(path, hour start in ms, mean RTT)`, by path then hour. Hours in which
+    /// every probe was lost are left out.
+    pub async fn hourly_latency(
+        &self,
+        window_ms: u64,
+    ) -> Result<Vec<(String, u64, f64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT path_id, (minute / 3600000) * 3600000 AS hour, SUM(rtt_sum) / SUM(sent - lost) AS rtt \
+             FROM probe_minutes WHERE minute >= (SELECT MAX(minute) FROM probe_minutes) - ? \
+             GROUP BY path_id, hour HAVING SUM(sent - lost) > 0 ORDER BY path_id, hour",
+        )
+        .bind(db_ms(window_ms))
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get("path_id"), ms(r.get("hour")), r.get("rtt")))
+            .collect())
+    }
+
     /// Pins (pair → role) set from chat or CLI; `None` role means unpinned.
     pub async fn set_pin(
         &self,

@@ -11,6 +11,7 @@
 //! statements (downsampling) wraps them in a savepoint for the same effect.
 
 use super::prober::{db_ms as ms, PathHealthRow, SampleRow, SwitchRow};
+use crate::usage::UsageRow;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::Row;
 use tokio::sync::{mpsc, oneshot};
@@ -120,6 +121,25 @@ pub(super) enum Write {
         networks: i64,
         connections: i64,
         topology: String,
+    },
+    /// Usage rows, replacing any for the same day and connection.
+    UpsertUsage {
+        rows: Vec<UsageRow>,
+        source: String,
+    },
+    /// A prediction condition; its trigger queues the alert (migrations/0008).
+    RaiseCondition {
+        subject: String,
+        condition: String,
+        at: String,
+        channel: String,
+        alert: String,
+        all_clear: String,
+    },
+    /// Its trigger queues the all-clear.
+    ClearCondition {
+        subject: String,
+        condition: String,
     },
     /// A message outside any workflow transition (an alert).
     Post {
@@ -503,6 +523,35 @@ async fn execute(conn: &mut SqliteConnection, write: &Write) -> Result<Written, 
         .execute(&mut *conn)
         .await
         .map(rows),
+        Write::UpsertUsage { rows, source } => upsert_usage(conn, rows, source).await,
+        Write::RaiseCondition {
+            subject,
+            condition,
+            at,
+            channel,
+            alert,
+            all_clear,
+        } => sqlx::query(
+            "INSERT INTO forecast_conditions (subject, condition, raised_at, channel, alert, all_clear) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(subject, condition) DO NOTHING",
+        )
+        .bind(subject)
+        .bind(condition)
+        .bind(at)
+        .bind(channel)
+        .bind(alert)
+        .bind(all_clear)
+        .execute(&mut *conn)
+        .await
+        .map(rows),
+        Write::ClearCondition { subject, condition } => {
+            sqlx::query("DELETE FROM forecast_conditions WHERE subject = ? AND condition = ?")
+                .bind(subject)
+                .bind(condition)
+                .execute(&mut *conn)
+                .await
+                .map(rows)
+        }
         Write::MarkDelivered { outbox_id, at } => {
             sqlx::query("UPDATE outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?")
                 .bind(at)
@@ -597,4 +646,33 @@ async fn insert_samples(
         inserted += query.execute(&mut *conn).await?.rows_affected();
     }
     Ok(Written::Rows(inserted))
+}
+
+async fn upsert_usage(
+    conn: &mut SqliteConnection,
+    usage: &[UsageRow],
+    source: &str,
+) -> Result<Written, sqlx::Error> {
+    let mut written = 0;
+    for chunk in usage.chunks(ROWS_PER_INSERT) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO usage_daily (day, connection_id, cloud, path_kind, gigabytes, peak_gbps, source) ",
+        );
+        insert.push_values(chunk, |mut row, u| {
+            row.push_bind(u.day.format("%Y-%m-%d").to_string())
+                .push_bind(u.connection.as_str().to_string())
+                .push_bind(u.cloud.as_str())
+                .push_bind(u.kind.as_str())
+                .push_bind(u.gigabytes.0)
+                .push_bind(u.peak_gbps.map(|p| p.0))
+                .push_bind(source.to_string());
+        });
+        insert.push(
+            " ON CONFLICT(day, connection_id) DO UPDATE SET cloud = excluded.cloud, \
+             path_kind = excluded.path_kind, gigabytes = excluded.gigabytes, \
+             peak_gbps = excluded.peak_gbps, source = excluded.source",
+        );
+        written += insert.build().execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(Written::Rows(written))
 }

@@ -1,0 +1,88 @@
+//! The digest driver: reads the usage window from the store, builds the
+//! digest ([`super::build`]) and, on the cron schedule, posts it to the
+//! digest channel through the outbox. `switchboard digest` prints the same
+//! message without posting.
+
+use super::{build, history_start, message, Digest, DigestInputs};
+use crate::chat::message::{Destination, Message};
+use crate::domain::Estate;
+use crate::optimizer::plan::optimize;
+use crate::scheduler::{self, Schedule};
+use crate::store::{Store, StoreError};
+use crate::usage::Pricing;
+use chrono::{NaiveDate, Utc};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+pub struct DigestService {
+    store: Store,
+    pricing: Pricing,
+    /// For the optimizer's estate-wide plan (made per digest: once a day).
+    estate: Arc<Estate>,
+    channel: Destination,
+    timezone: chrono_tz::Tz,
+}
+
+impl DigestService {
+    pub fn new(
+        store: Store,
+        estate: Arc<Estate>,
+        pricing: Pricing,
+        channel: String,
+        timezone: chrono_tz::Tz,
+    ) -> DigestService {
+        DigestService {
+            store,
+            pricing,
+            estate,
+            channel: Destination {
+                channel,
+                thread: None,
+            },
+            timezone,
+        }
+    }
+
+    /// Today in the digest's time zone.
+    pub fn today(&self) -> NaiveDate {
+        Utc::now().with_timezone(&self.timezone).date_naive()
+    }
+
+    /// The digest for the morning of `date` (reporting the day before).
+    pub async fn digest(&self, date: NaiveDate) -> Result<Digest, StoreError> {
+        let yesterday = date.pred_opt().unwrap_or(date);
+        let usage = self
+            .store
+            .usage_between(history_start(date), yesterday)
+            .await?;
+        let plan = optimize(&self.estate);
+        Ok(build(&DigestInputs {
+            date,
+            usage: &usage,
+            pricing: &self.pricing,
+            plan: Some(&plan),
+        }))
+    }
+
+    /// Builds today's digest and queues it for the digest channel.
+    pub async fn post_today(&self) -> Result<Message, StoreError> {
+        let text = message(&self.digest(self.today()).await?);
+        self.store.post(&self.channel, &text).await?;
+        Ok(text)
+    }
+
+    /// Posts the digest at every occurrence of `schedule` (wall-clock time in
+    /// the digest's zone) until `cancel`.
+    pub async fn post_on_schedule(self: Arc<Self>, schedule: Schedule, cancel: CancellationToken) {
+        let zone = self.timezone;
+        scheduler::run_in(schedule, zone, cancel, || async {
+            match self.post_today().await {
+                Ok(_) => {
+                    tracing::info!(channel = %self.channel.channel, "daily cost digest queued")
+                }
+                Err(e) => tracing::warn!(error = %e, "daily cost digest failed"),
+            }
+        })
+        .await;
+    }
+}
