@@ -59,7 +59,8 @@ impl Bot {
         };
         let app = App::open(config).await.unwrap();
         let credentials = SlackCredentials {
-            signing_secret: SigningSecret::new(SECRET),
+            signing_secret: Some(SigningSecret::new(SECRET)),
+            app_token: None,
             bot_token: BotToken::new("xoxb-test"),
         };
         let mut settings = ServeSettings::new(
