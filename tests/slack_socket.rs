@@ -488,3 +488,29 @@ async fn a_missing_picture_leaves_a_note_and_the_text_still_goes_out() {
     assert!(fake.uploads().is_empty());
     assert!(text_of(&fake.calls()[1]).contains("is empty"));
 }
+
+#[test]
+fn the_manifest_asks_for_socket_mode_and_the_scopes_the_bot_uses() {
+    let manifest: serde_yaml::Value = serde_yaml::from_str(include_str!("../slack/manifest.yaml"))
+        .expect("slack/manifest.yaml is YAML");
+    assert_eq!(
+        manifest["settings"]["socket_mode_enabled"],
+        serde_yaml::Value::Bool(true)
+    );
+    let scopes: Vec<&str> = manifest["oauth_config"]["scopes"]["bot"]
+        .as_sequence()
+        .expect("bot scopes")
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    for needed in [
+        "chat:write",
+        "commands",
+        "app_mentions:read",
+        "im:history",
+        "usergroups:read",
+        "files:write",
+    ] {
+        assert!(scopes.contains(&needed), "{needed} missing from {scopes:?}");
+    }
+}
