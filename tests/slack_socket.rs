@@ -7,19 +7,21 @@
 
 mod common;
 
+use common::slack::{
+    fast_delivery, has_buttons, posted_text, posts, text_of, wait_for_calls, workflow_status,
+};
 use common::FLAGSHIP;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use switchboard::app::App;
 use switchboard::bench_slack::{FakeCall, FakeSlack};
-use switchboard::chat::delivery::{ChatSink, DeliverySettings};
+use switchboard::chat::delivery::ChatSink;
 use switchboard::chat::message::Message;
 use switchboard::chat::slack_api::{AppToken, BotToken, SlackApi};
 use switchboard::chat::slack_socket::SocketSettings;
 use switchboard::config::Config;
-use switchboard::domain::WorkflowId;
 use switchboard::server::{ServeSettings, Server, SlackCredentials};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -175,12 +177,7 @@ impl Bot {
             credentials,
             fake.base(),
         );
-        settings.delivery = DeliverySettings {
-            poll: Duration::from_millis(20),
-            base_backoff: Duration::from_millis(20),
-            max_backoff: Duration::from_millis(200),
-            ..DeliverySettings::default()
-        };
+        settings.delivery = fast_delivery();
         settings.socket = SocketSettings {
             base_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_millis(400),
@@ -197,27 +194,11 @@ impl Bot {
     }
 
     async fn wait_for(&self, what: &str, check: impl Fn(&[FakeCall]) -> bool) -> Vec<FakeCall> {
-        let started = Instant::now();
-        loop {
-            let calls = self.fake.calls();
-            if check(&calls) {
-                return calls;
-            }
-            assert!(
-                started.elapsed() < LIMIT,
-                "timed out waiting for {what}: {calls:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for_calls(&self.fake, what, check).await
     }
 
     async fn state(&self, id: i64) -> Option<String> {
-        self.app
-            .store
-            .load(WorkflowId::new(id).unwrap())
-            .await
-            .unwrap()
-            .map(|r| r.state.status().to_string())
+        workflow_status(&self.app, id).await
     }
 
     fn opens(&self) -> Vec<FakeCall> {
@@ -237,20 +218,6 @@ fn calls_of(calls: &[FakeCall], method: &str) -> Vec<FakeCall> {
         .filter(|c| c.method == method)
         .cloned()
         .collect()
-}
-
-fn posts(calls: &[FakeCall]) -> Vec<FakeCall> {
-    calls_of(calls, "chat.postMessage")
-}
-
-fn text_of(call: &FakeCall) -> String {
-    call.body.to_string()
-}
-
-fn has_buttons(body: &Value) -> bool {
-    body["blocks"]
-        .as_array()
-        .is_some_and(|b| b.iter().any(|b| b["type"] == "actions"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -292,9 +259,7 @@ async fn a_whole_workflow_runs_over_socket_mode_card_click_update_thread() {
         .await;
     let calls = bot
         .wait_for("completion in the thread", |c| {
-            posts(c)
-                .iter()
-                .any(|p| text_of(p).contains("wf-1 · completed"))
+            posted_text(c, "wf-1 · completed")
         })
         .await;
     let updates = calls_of(&calls, "chat.update");
