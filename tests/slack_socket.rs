@@ -16,8 +16,8 @@ use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::time::Duration;
 use switchboard::app::App;
-use switchboard::bench_slack::{FakeCall, FakeSlack};
-use switchboard::chat::delivery::ChatSink;
+use switchboard::bench_slack::{FakeCall, FakeFault, FakeSlack};
+use switchboard::chat::delivery::{ChatSink, SendError};
 use switchboard::chat::message::Message;
 use switchboard::chat::slack_api::{AppToken, BotToken, SlackApi};
 use switchboard::chat::slack_socket::SocketSettings;
@@ -478,4 +478,55 @@ fn the_manifest_asks_for_socket_mode_and_the_scopes_the_bot_uses() {
     ] {
         assert!(scopes.contains(&needed), "{needed} missing from {scopes:?}");
     }
+}
+
+#[tokio::test]
+async fn a_picture_goes_under_the_workflow_thread_root_and_a_slack_outage_posts_nothing() {
+    let fake = FakeSlack::start().await.unwrap();
+    let api = SlackApi::new(
+        fake.base(),
+        BotToken::new(BOT_TOKEN),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("topology-3.png");
+    let mut png = PNG_SIGNATURE.to_vec();
+    png.extend_from_slice(b"rest of the picture");
+    std::fs::write(&path, &png).unwrap();
+    let message = Message::text("5 networks").with_image(path.display().to_string());
+
+    // Slack fails before anything is posted: the whole message is retried
+    // later by the outbox, so nothing may have gone out.
+    fake.fail_next([FakeFault::ServerError]);
+    let e = api.post("C1", Some("1699.1"), &message).await.unwrap_err();
+    assert!(matches!(e, SendError::Retryable(_)), "{e:?}");
+    assert!(posts(&fake.calls()).is_empty());
+
+    let ts = api.post("C1", Some("1699.1"), &message).await.unwrap();
+    let calls = fake.calls();
+    let shared = calls_of(&calls, "files.completeUploadExternal");
+    assert_eq!(shared.len(), 1);
+    assert_eq!(shared[0].body["thread_ts"], "1699.1", "the thread's root");
+    assert_ne!(ts, "1699.1");
+    assert_eq!(shared[0].body["files"][0]["title"], "topology-3.png");
+    assert_eq!(fake.uploads()[0].bytes, png);
+    assert!(!text_of(posts(&calls)[0]).contains("not attached"));
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_transport_and_names_both() {
+    let lab = common::Lab::new().with_env("SLACK_BOT_TOKEN", "xoxb-secret-bot");
+    let out = lab
+        .command(&["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("SLACK_APP_TOKEN")
+        .env_remove("SLACK_SIGNING_SECRET")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("SLACK_APP_TOKEN"), "{stderr}");
+    assert!(stderr.contains("SLACK_SIGNING_SECRET"), "{stderr}");
+    assert!(stderr.contains("connections:write"), "{stderr}");
+    assert!(!stderr.contains("xoxb-secret-bot"), "{stderr}");
 }
