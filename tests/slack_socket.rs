@@ -331,6 +331,22 @@ async fn the_bot_reconnects_on_disconnect_and_on_a_dropped_link_and_shrugs_off_j
         posts(c).iter().any(|p| p.body["channel"] == "C8")
     })
     .await;
+    let addr = bot.server.as_ref().unwrap().addr();
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("switchboard_slack_socket_connections_total 3"),
+        "{metrics}"
+    );
+    // env-x, env-y, env-5 and env-6.
+    assert!(
+        metrics.contains("switchboard_slack_socket_envelopes_total 4"),
+        "{metrics}"
+    );
     bot.stop().await;
 }
 

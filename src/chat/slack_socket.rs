@@ -33,6 +33,8 @@ use super::slack_events::{decode_payload, event_id, PayloadKind, SlackRequest};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message as Frame;
@@ -167,12 +169,22 @@ impl Default for SocketSettings {
     }
 }
 
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct SocketStats {
+    /// Connections Slack greeted with `hello`.
+    pub connections: AtomicU64,
+    /// Envelopes acknowledged.
+    pub envelopes: AtomicU64,
+}
+
 /// The Socket Mode driver: owns the connection, does the IO.
 pub struct SocketMode {
     api: SlackApi,
     token: AppToken,
     intake: Intake,
     settings: SocketSettings,
+    stats: Arc<SocketStats>,
 }
 
 /// What one text frame asks of the connection.
@@ -195,7 +207,12 @@ impl SocketMode {
             token,
             intake,
             settings,
+            stats: Arc::default(),
         }
+    }
+
+    pub fn stats(&self) -> Arc<SocketStats> {
+        self.stats.clone()
     }
 
     /// Connects, reconnects and hands payloads over until `cancel` fires.
@@ -297,8 +314,12 @@ impl SocketMode {
                         tracing::warn!(error = %e, "Socket Mode acknowledgement not sent");
                         return SessionEnd::Lost { greeted };
                     }
+                    self.stats.envelopes.fetch_add(1, Ordering::Relaxed);
                 }
-                Step::Greeted => greeted = true,
+                Step::Greeted => {
+                    greeted = true;
+                    self.stats.connections.fetch_add(1, Ordering::Relaxed);
+                }
                 Step::End(end) => {
                     let _ = write.send(Frame::Close(None)).await;
                     return end;

@@ -26,7 +26,7 @@ use crate::chat::signing::{header_time, verify_slack, ReplayGuard};
 use crate::chat::slack::{Admitted, Intake, SlackAdapter};
 use crate::chat::slack_api::{AppToken, BotToken, SlackApi, SlackError};
 use crate::chat::slack_events::{decode, event_id, SlackRequest};
-use crate::chat::slack_socket::{SocketMode, SocketSettings};
+use crate::chat::slack_socket::{SocketMode, SocketSettings, SocketStats};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -147,6 +147,7 @@ struct MetricsSources {
     metrics: Arc<Metrics>,
     store: crate::store::Store,
     delivery: Delivery,
+    socket: Option<Arc<SocketStats>>,
 }
 
 pub struct Server {
@@ -215,16 +216,19 @@ impl Server {
             });
         }
 
-        if let Some(token) = settings.slack.app_token.clone() {
+        let socket = settings.slack.app_token.clone().map(|token| {
             let socket = SocketMode::new(api, token, intake.clone(), settings.socket.clone());
+            let stats = socket.stats();
             tasks.spawn(socket.run(cancel.clone()));
-        }
+            stats
+        });
 
         let metrics = Arc::new(Metrics::default());
         let sources = Arc::new(MetricsSources {
             metrics: metrics.clone(),
             store: app.store.clone(),
             delivery,
+            socket,
         });
         let mut router = axum::Router::new();
         if let Some(secret) = settings.slack.signing_secret.clone() {
@@ -398,6 +402,10 @@ async fn metrics_text(State(sources): State<Arc<MetricsSources>>) -> Answer {
     let stats = sources.delivery.stats();
     gauges.delivery_retries = stats.failures.load(Ordering::Relaxed);
     gauges.card_updates = stats.card_updates.load(Ordering::Relaxed);
+    if let Some(socket) = &sources.socket {
+        gauges.socket_connections = socket.connections.load(Ordering::Relaxed);
+        gauges.socket_envelopes = socket.envelopes.load(Ordering::Relaxed);
+    }
     sources.metrics.request("/metrics", 200);
     answer(StatusCode::OK, sources.metrics.render(&gauges))
 }
