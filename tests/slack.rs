@@ -6,7 +6,8 @@
 mod common;
 
 use common::slack::{
-    fast_delivery, has_buttons, posted_text, posts, text_of, wait_for_calls, workflow_status,
+    fast_delivery, has_buttons, posted_text, posts, scrape_metrics, text_of, wait_for_calls,
+    workflow_status,
 };
 use common::FLAGSHIP;
 use serde_json::{json, Value};
@@ -364,15 +365,7 @@ async fn bad_signatures_are_refused_with_401_and_leave_no_trace() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(bot.counts().await, settled, "a retried event ran twice");
 
-    let metrics = bot
-        .http
-        .get(bot.url().replace("/slack/events", "/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape_metrics(bot.server.as_ref().unwrap().addr()).await;
     assert!(
         metrics.contains("switchboard_slack_signature_failures_total 5"),
         "{metrics}"

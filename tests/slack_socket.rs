@@ -8,7 +8,8 @@
 mod common;
 
 use common::slack::{
-    fast_delivery, has_buttons, posted_text, posts, text_of, wait_for_calls, workflow_status,
+    fast_delivery, has_buttons, posted_text, posts, scrape_metrics, text_of, wait_for_calls,
+    workflow_status,
 };
 use common::FLAGSHIP;
 use futures_util::{SinkExt, StreamExt};
@@ -331,13 +332,7 @@ async fn the_bot_reconnects_on_disconnect_and_on_a_dropped_link_and_shrugs_off_j
         posts(c).iter().any(|p| p.body["channel"] == "C8")
     })
     .await;
-    let addr = bot.server.as_ref().unwrap().addr();
-    let metrics = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape_metrics(bot.server.as_ref().unwrap().addr()).await;
     assert!(
         metrics.contains("switchboard_slack_socket_connections_total 3"),
         "{metrics}"
@@ -435,8 +430,8 @@ async fn the_topology_command_uploads_the_png_into_the_thread() {
     bot.stop().await;
 }
 
-#[tokio::test]
-async fn a_missing_picture_leaves_a_note_and_the_text_still_goes_out() {
+/// The Slack sink alone against the fake, and a folder for pictures.
+async fn sink() -> (FakeSlack, SlackApi, tempfile::TempDir) {
     let fake = FakeSlack::start().await.unwrap();
     let api = SlackApi::new(
         fake.base(),
@@ -444,7 +439,12 @@ async fn a_missing_picture_leaves_a_note_and_the_text_still_goes_out() {
         Duration::from_secs(5),
     )
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    (fake, api, tempfile::tempdir().unwrap())
+}
+
+#[tokio::test]
+async fn a_missing_picture_leaves_a_note_and_the_text_still_goes_out() {
+    let (fake, api, dir) = sink().await;
     let missing = dir.path().join("topology-9.png");
     let message = Message::text("12 networks")
         .with_title("Topology (snapshot 9)")
@@ -498,14 +498,7 @@ fn the_manifest_asks_for_socket_mode_and_the_scopes_the_bot_uses() {
 
 #[tokio::test]
 async fn a_picture_goes_under_the_workflow_thread_root_and_a_slack_outage_posts_nothing() {
-    let fake = FakeSlack::start().await.unwrap();
-    let api = SlackApi::new(
-        fake.base(),
-        BotToken::new(BOT_TOKEN),
-        Duration::from_secs(5),
-    )
-    .unwrap();
-    let dir = tempfile::tempdir().unwrap();
+    let (fake, api, dir) = sink().await;
     let path = dir.path().join("topology-3.png");
     let mut png = PNG_SIGNATURE.to_vec();
     png.extend_from_slice(b"rest of the picture");

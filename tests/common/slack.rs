@@ -67,3 +67,13 @@ pub fn has_buttons(body: &Value) -> bool {
 pub fn posted_text(calls: &[FakeCall], needle: &str) -> bool {
     posts(calls).iter().any(|p| text_of(p).contains(needle))
 }
+
+/// `GET /metrics` of a server on `addr`.
+pub async fn scrape_metrics(addr: std::net::SocketAddr) -> String {
+    reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
