@@ -4,8 +4,11 @@
 //!
 //! `FakeSlack` is the Slack Web API stand-in the bench and the integration
 //! tests share: it answers every method Switchboard calls, records each call
-//! it accepted (method and JSON body), and can answer HTTP 500 or 429 with
-//! `Retry-After` for the first calls.
+//! it accepted (method, bearer token and body, JSON or form), and can answer
+//! HTTP 500 or 429 with `Retry-After` for the first calls. It serves the
+//! external file upload too (the upload URL is on the fake itself, and the
+//! bytes are recorded) and answers `apps.connections.open` with the
+//! WebSocket URL a test set (`set_socket_url`).
 
 use crate::app::App;
 use crate::bench::BenchError;
@@ -14,7 +17,7 @@ use crate::config::Config;
 use crate::server::{ServeSettings, Server, SigningSecret, SlackCredentials};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
@@ -35,15 +38,30 @@ pub enum FakeFault {
 #[derive(Debug, Clone)]
 pub struct FakeCall {
     pub method: String,
+    /// The bearer token it came with (which token a method gets matters).
+    pub token: String,
+    /// The JSON body, or a form body as an object of strings.
     pub body: Value,
+}
+
+/// Bytes POSTed to an upload URL the fake handed out.
+#[derive(Debug, Clone)]
+pub struct FakeUpload {
+    pub file_id: String,
+    pub bytes: Vec<u8>,
 }
 
 #[derive(Default)]
 struct FakeState {
+    /// `http://addr`, for the upload URLs it hands out.
+    origin: String,
     calls: Mutex<Vec<FakeCall>>,
     faults: Mutex<VecDeque<FakeFault>>,
     group_members: Mutex<Vec<String>>,
     next_ts: Mutex<u64>,
+    next_file: Mutex<u64>,
+    uploads: Mutex<Vec<FakeUpload>>,
+    socket_url: Mutex<Option<String>>,
 }
 
 pub struct FakeSlack {
@@ -56,9 +74,13 @@ impl FakeSlack {
     pub async fn start() -> Result<FakeSlack, std::io::Error> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let state = Arc::new(FakeState::default());
+        let state = Arc::new(FakeState {
+            origin: format!("http://{addr}"),
+            ..FakeState::default()
+        });
         let app = axum::Router::new()
             .route("/api/{method}", axum::routing::post(fake_method))
+            .route("/upload/{file}", axum::routing::post(fake_upload))
             .with_state(state.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -83,6 +105,15 @@ impl FakeSlack {
     pub fn calls(&self) -> Vec<FakeCall> {
         lock(&self.state.calls).clone()
     }
+
+    /// What `apps.connections.open` answers from now on.
+    pub fn set_socket_url(&self, url: impl Into<String>) {
+        *lock(&self.state.socket_url) = Some(url.into());
+    }
+
+    pub fn uploads(&self) -> Vec<FakeUpload> {
+        lock(&self.state.uploads).clone()
+    }
 }
 
 impl Drop for FakeSlack {
@@ -95,9 +126,37 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+async fn fake_upload(
+    State(state): State<Arc<FakeState>>,
+    Path(file_id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let length = body.len();
+    lock(&state.uploads).push(FakeUpload {
+        file_id,
+        bytes: body.to_vec(),
+    });
+    (StatusCode::OK, format!("OK - {length}")).into_response()
+}
+
+/// A JSON body, else a form body as an object of strings.
+fn fake_body(body: &[u8]) -> Value {
+    if let Ok(value) = serde_json::from_slice(body) {
+        return value;
+    }
+    let text = String::from_utf8_lossy(body);
+    Value::Object(
+        crate::chat::slack_blocks::form_pairs(&text)
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+    )
+}
+
 async fn fake_method(
     State(state): State<Arc<FakeState>>,
     Path(method): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let fault = lock(&state.faults).pop_front();
@@ -114,7 +173,13 @@ async fn fake_method(
         }
         None => {}
     }
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let body = fake_body(&body);
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .to_string();
     let answer = match method.as_str() {
         "chat.postMessage" => {
             let ts = {
@@ -128,9 +193,41 @@ async fn fake_method(
         "chat.postEphemeral" => json!({"ok": true, "message_ts": "1700000000.999999"}),
         "views.open" => json!({"ok": true, "view": {"id": "V1"}}),
         "usergroups.users.list" => json!({"ok": true, "users": *lock(&state.group_members)}),
+        "apps.connections.open" => match lock(&state.socket_url).clone() {
+            Some(url) => json!({"ok": true, "url": url}),
+            None => json!({"ok": false, "error": "socket_mode_not_served"}),
+        },
+        "files.getUploadURLExternal" => {
+            let id = {
+                let mut next = lock(&state.next_file);
+                *next += 1;
+                format!("F{:04}", *next)
+            };
+            json!({"ok": true, "file_id": id, "upload_url": format!("{}/upload/{id}", state.origin)})
+        }
+        "files.completeUploadExternal" => {
+            let uploaded = lock(&state.uploads);
+            let ids: Vec<&str> = body["files"]
+                .as_array()
+                .map(|files| files.iter().filter_map(|f| f["id"].as_str()).collect())
+                .unwrap_or_default();
+            if !ids.is_empty()
+                && ids
+                    .iter()
+                    .all(|id| uploaded.iter().any(|u| u.file_id == *id))
+            {
+                json!({"ok": true, "files": body["files"]})
+            } else {
+                json!({"ok": false, "error": "file_not_found"})
+            }
+        }
         _ => json!({"ok": false, "error": "unknown_method"}),
     };
-    lock(&state.calls).push(FakeCall { method, body });
+    lock(&state.calls).push(FakeCall {
+        method,
+        token,
+        body,
+    });
     axum::Json(answer).into_response()
 }
 
@@ -186,7 +283,8 @@ pub async fn slack_ack(dir: &std::path::Path, clicks: usize) -> Result<AckBench,
     };
     let app = App::open(config).await?;
     let credentials = SlackCredentials {
-        signing_secret: SigningSecret::new(BENCH_SECRET),
+        signing_secret: Some(SigningSecret::new(BENCH_SECRET)),
+        app_token: None,
         bot_token: BotToken::new("xoxb-bench"),
     };
     let listen = SocketAddr::from(([127, 0, 0, 1], 0));

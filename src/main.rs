@@ -221,7 +221,8 @@ enum Command {
         #[arg(long)]
         user: Option<String>,
     },
-    /// Run the bot: Slack at POST /slack/events, /healthz, /metrics, the
+    /// Run the bot: Slack over Socket Mode (SLACK_APP_TOKEN) and/or at
+    /// POST /slack/events (SLACK_SIGNING_SECRET), /healthz, /metrics, the
     /// workflow engine and outbox delivery (tokens from SLACK_* variables).
     Serve {
         /// Address to listen on (default: `[server] listen`, else 127.0.0.1:3000).

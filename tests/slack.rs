@@ -5,6 +5,10 @@
 
 mod common;
 
+use common::slack::{
+    fast_delivery, has_buttons, posted_text, posts, scrape_metrics, text_of, wait_for_calls,
+    workflow_status,
+};
 use common::FLAGSHIP;
 use serde_json::{json, Value};
 use sqlx::Row;
@@ -13,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use switchboard::app::App;
 use switchboard::bench_slack::{form_payload, sign, FakeCall, FakeFault, FakeSlack};
-use switchboard::chat::delivery::{closed_card, Delivery, DeliverySettings};
+use switchboard::chat::delivery::{closed_card, Delivery};
 use switchboard::chat::message::{Destination, Message, Tone};
 use switchboard::chat::slack_api::{BotToken, SlackApi};
 use switchboard::chat::slack_blocks::{reject_modal, render};
@@ -25,15 +29,6 @@ use tokio_util::sync::CancellationToken;
 const SECRET: &[u8] = b"test-signing-secret";
 const ALICE: &str = "UALICE";
 const APPROVER: &str = "UAPPROVER";
-
-fn fast_delivery() -> DeliverySettings {
-    DeliverySettings {
-        poll: Duration::from_millis(20),
-        base_backoff: Duration::from_millis(20),
-        max_backoff: Duration::from_millis(200),
-        ..DeliverySettings::default()
-    }
-}
 
 struct Bot {
     _dir: tempfile::TempDir,
@@ -59,7 +54,8 @@ impl Bot {
         };
         let app = App::open(config).await.unwrap();
         let credentials = SlackCredentials {
-            signing_secret: SigningSecret::new(SECRET),
+            signing_secret: Some(SigningSecret::new(SECRET)),
+            app_token: None,
             bot_token: BotToken::new("xoxb-test"),
         };
         let mut settings = ServeSettings::new(
@@ -123,27 +119,11 @@ impl Bot {
     }
 
     async fn state(&self, id: i64) -> Option<String> {
-        self.app
-            .store
-            .load(WorkflowId::new(id).unwrap())
-            .await
-            .unwrap()
-            .map(|r| r.state.status().to_string())
+        workflow_status(&self.app, id).await
     }
 
     async fn wait_for(&self, what: &str, check: impl Fn(&[FakeCall]) -> bool) -> Vec<FakeCall> {
-        let started = Instant::now();
-        loop {
-            let calls = self.fake.calls();
-            if check(&calls) {
-                return calls;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "timed out waiting for {what}: {calls:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_for_calls(&self.fake, what, check).await
     }
 
     async fn audit(&self, id: i64) -> Vec<switchboard::store::AuditRecord> {
@@ -190,23 +170,6 @@ fn mention(user: &str, text: &str) -> Vec<u8> {
         "text": format!("<@UBOT> {text}")}})
     .to_string()
     .into_bytes()
-}
-
-fn posts(calls: &[FakeCall]) -> Vec<&FakeCall> {
-    calls
-        .iter()
-        .filter(|c| c.method == "chat.postMessage")
-        .collect()
-}
-
-fn text_of(call: &FakeCall) -> String {
-    call.body.to_string()
-}
-
-fn has_buttons(body: &Value) -> bool {
-    body["blocks"]
-        .as_array()
-        .is_some_and(|b| b.iter().any(|b| b["type"] == "actions"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -270,9 +233,7 @@ async fn a_whole_workflow_runs_in_one_slack_thread_with_the_card_updated_in_plac
     assert_eq!(bot.click(APPROVER, "approve", "wf-1", &card_ts).await, 200);
     let calls = bot
         .wait_for("completion in the thread", |c| {
-            posts(c)
-                .iter()
-                .any(|p| text_of(p).contains("wf-1 · completed"))
+            posted_text(c, "wf-1 · completed")
         })
         .await;
     let update = calls
@@ -404,15 +365,7 @@ async fn bad_signatures_are_refused_with_401_and_leave_no_trace() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(bot.counts().await, settled, "a retried event ran twice");
 
-    let metrics = bot
-        .http
-        .get(bot.url().replace("/slack/events", "/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape_metrics(bot.server.as_ref().unwrap().addr()).await;
     assert!(
         metrics.contains("switchboard_slack_signature_failures_total 5"),
         "{metrics}"

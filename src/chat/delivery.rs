@@ -70,12 +70,16 @@ pub trait ChatSink: Send + Sync {
 pub fn backoff(error: &SendError, failures: u32, base: Duration, max: Duration) -> Duration {
     match error {
         SendError::RateLimited(after) => (*after).max(base),
-        SendError::Retryable(_) => {
-            let shift = failures.saturating_sub(1).min(20);
-            base.saturating_mul(1 << shift).min(max)
-        }
+        SendError::Retryable(_) => exponential(failures, base, max),
         SendError::Permanent(_) => max,
     }
+}
+
+/// `base`, doubled for each consecutive failure after the first, capped at
+/// `max` (the Socket Mode reconnects share it). Pure.
+pub fn exponential(failures: u32, base: Duration, max: Duration) -> Duration {
+    let shift = failures.saturating_sub(1).min(20);
+    base.saturating_mul(1 << shift).min(max)
 }
 
 /// The approval card once its decision is known: no buttons, the decision

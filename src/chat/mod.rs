@@ -11,3 +11,4 @@ pub mod slack;
 pub mod slack_api;
 pub mod slack_blocks;
 pub mod slack_events;
+pub mod slack_socket;

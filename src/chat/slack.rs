@@ -6,6 +6,11 @@
 //! (`chat.postEphemeral`); the engine audits the refusal. Every decision is
 //! also audited here with the Slack user id and display name.
 //!
+//! `Intake` is where both transports (the HTTP endpoint and Socket Mode)
+//! hand a decoded request over: a bounded queue in front of the adapter, and
+//! the event ids already taken, so a retry Slack sends because it missed our
+//! acknowledgement runs once.
+//!
 //! Approvers may be Slack user-group ids (`S…`): their members are read with
 //! `usergroups.users.list` before a decision when the last read is older than
 //! `GROUP_TTL`, and handed to the engine.
@@ -13,6 +18,7 @@
 use super::delivery::Delivery;
 use super::message::{ButtonAction, Destination, Message, Tone};
 use super::router::{Inbound, Router};
+use super::signing::ReplayGuard;
 use super::slack_api::SlackApi;
 use super::slack_blocks::{reject_modal, Click};
 use super::slack_events::SlackRequest;
@@ -20,8 +26,69 @@ use crate::domain::UserId;
 use crate::store::Store;
 use crate::workflow::Engine;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Event ids remembered for Slack's retries (a window's worth at 300/s).
+const EVENTS_REMEMBERED: usize = 100_000;
+
+/// What became of a request handed to the `Intake`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admitted {
+    /// Queued for the adapter: acknowledge it.
+    Queued,
+    /// A retry of an event already taken: acknowledge it, do nothing.
+    Duplicate,
+    /// The queue is full: do not acknowledge, so Slack sends it again.
+    Busy,
+}
+
+/// The hand-off from a transport to the adapter's workers; cheap to clone.
+#[derive(Clone)]
+pub struct Intake {
+    jobs: mpsc::Sender<SlackRequest>,
+    events_seen: Arc<Mutex<ReplayGuard>>,
+}
+
+impl Intake {
+    /// An intake in front of a queue of `capacity`; the receiver goes to the
+    /// adapter's workers.
+    pub fn new(capacity: usize) -> (Intake, mpsc::Receiver<SlackRequest>) {
+        let (jobs, queue) = mpsc::channel(capacity.max(1));
+        let intake = Intake {
+            jobs,
+            events_seen: Arc::new(Mutex::new(ReplayGuard::new(EVENTS_REMEMBERED))),
+        };
+        (intake, queue)
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, ReplayGuard> {
+        // Every update is one insert or remove: a poisoned guard is whole.
+        self.events_seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues a decoded request, unless its event id (Slack's retries of an
+    /// event carry the same one) was taken before. When the queue is full
+    /// the id is given back, so Slack's resend is not taken for a duplicate.
+    pub fn take(&self, request: SlackRequest, event_id: Option<&str>, now_unix: i64) -> Admitted {
+        if let Some(id) = event_id {
+            if !self.seen().first_time(id, now_unix, now_unix) {
+                return Admitted::Duplicate;
+            }
+        }
+        match self.jobs.try_send(request) {
+            Ok(()) => Admitted::Queued,
+            Err(e) => {
+                if let Some(id) = event_id {
+                    self.seen().forget(id);
+                }
+                tracing::warn!(error = %e, "background queue full; Slack will resend");
+                Admitted::Busy
+            }
+        }
+    }
+}
 
 /// How long a user group's members are trusted before they are read again.
 const GROUP_TTL: Duration = Duration::from_secs(60);
@@ -235,5 +302,23 @@ mod tests {
         assert!(!is_group_id("S"));
         assert!(!is_group_id("Sam"));
         assert!(!is_group_id("approver"));
+    }
+
+    #[test]
+    fn an_event_is_taken_once_unless_the_queue_was_full() {
+        let (intake, mut queue) = Intake::new(1);
+        let ignored = || SlackRequest::Ignored("test");
+        assert_eq!(intake.take(ignored(), Some("Ev1"), 100), Admitted::Queued);
+        assert_eq!(
+            intake.take(ignored(), Some("Ev1"), 101),
+            Admitted::Duplicate
+        );
+        // Full: refused, and the id is given back for Slack's resend.
+        assert_eq!(intake.take(ignored(), Some("Ev2"), 102), Admitted::Busy);
+        assert!(queue.try_recv().is_ok());
+        assert_eq!(intake.take(ignored(), Some("Ev2"), 103), Admitted::Queued);
+        // Requests without an event id (clicks, commands) are never held back.
+        assert!(queue.try_recv().is_ok());
+        assert_eq!(intake.take(ignored(), None, 104), Admitted::Queued);
     }
 }

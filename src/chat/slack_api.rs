@@ -3,8 +3,17 @@
 //! Slack's answers turned into typed outcomes: posted (channel + ts), rate
 //! limited (HTTP 429 with Retry-After), a Slack error that is worth retrying
 //! or not, or a transport failure. The base URL is configurable so tests run
-//! against a fake Slack on loopback. The bot token never appears in Debug
-//! output or errors.
+//! against a fake Slack on loopback. Neither the bot token nor the app token
+//! appears in Debug output or errors.
+//!
+//! Also: `apps.connections.open` (with the app token) for Socket Mode, and
+//! the external upload flow for a message's picture (`image`):
+//! `files.getUploadURLExternal` → the bytes POSTed to the upload URL Slack
+//! gave (no token sent there) → `files.completeUploadExternal` into the
+//! message's thread. A picture that cannot be read or that Slack refuses
+//! outright does not hold the message back: it goes out with a note saying
+//! why; a retryable Slack failure before anything was posted retries the
+//! whole message through the outbox.
 
 use super::delivery::{ChatSink, SendError};
 use super::message::Message;
@@ -27,6 +36,23 @@ impl BotToken {
 impl std::fmt::Debug for BotToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("BotToken(redacted)")
+    }
+}
+
+/// An app-level token (`xapp-…`, scope `connections:write`) that opens
+/// Socket Mode connections; shown redacted.
+#[derive(Clone)]
+pub struct AppToken(String);
+
+impl AppToken {
+    pub fn new(token: impl Into<String>) -> AppToken {
+        AppToken(token.into())
+    }
+}
+
+impl std::fmt::Debug for AppToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AppToken(redacted)")
     }
 }
 
@@ -101,12 +127,25 @@ impl SlackApi {
         })
     }
 
-    async fn call(&self, method: &'static str, body: Value) -> Result<Value, SlackError> {
-        let response = self
-            .http
+    /// A POST of `method` with `token`, body still to be added.
+    fn request(&self, method: &str, token: &str) -> reqwest::RequestBuilder {
+        self.http
             .post(format!("{}/{method}", self.base))
-            .bearer_auth(&self.token.0)
-            .json(&body)
+            .bearer_auth(token)
+    }
+
+    async fn call(&self, method: &'static str, body: Value) -> Result<Value, SlackError> {
+        self.send(method, self.request(method, &self.token.0).json(&body))
+            .await
+    }
+
+    /// Sends a Web API request and turns Slack's answer into a typed outcome.
+    async fn send(
+        &self,
+        method: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Value, SlackError> {
+        let response = request
             .send()
             .await
             // reqwest's errors carry the URL, never the token.
@@ -231,6 +270,187 @@ impl SlackApi {
     }
 }
 
+impl SlackApi {
+    /// A fresh Socket Mode WebSocket URL (`apps.connections.open`, with the
+    /// app-level token). The URL carries a one-time ticket: callers must not
+    /// log it.
+    pub async fn open_connection(&self, app: &AppToken) -> Result<String, SlackError> {
+        const METHOD: &str = "apps.connections.open";
+        let answer = self
+            .send(
+                METHOD,
+                // No arguments: the token goes in the header (Slack refuses
+                // it as a POST parameter here).
+                self.request(METHOD, &app.0).header(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/x-www-form-urlencoded",
+                ),
+            )
+            .await?;
+        let url = answer
+            .get("url")
+            .and_then(Value::as_str)
+            .ok_or_else(|| SlackError::BadResponse(format!("{METHOD} answer without `url`")))?;
+        if !(url.starts_with("wss://") || url.starts_with("ws://")) {
+            return Err(SlackError::BadResponse(format!(
+                "{METHOD} answered a URL that is not ws:// or wss://"
+            )));
+        }
+        Ok(url.to_string())
+    }
+
+    /// Uploads a file's bytes (`files.getUploadURLExternal`, then a POST of
+    /// the bytes to the URL Slack gave); it is shared by `share_upload`.
+    pub async fn upload(&self, filename: &str, bytes: Vec<u8>) -> Result<FileId, SlackError> {
+        const METHOD: &str = "files.getUploadURLExternal";
+        let length = bytes.len().to_string();
+        let answer = self
+            .send(
+                METHOD,
+                self.request(METHOD, &self.token.0)
+                    .form(&[("filename", filename), ("length", length.as_str())]),
+            )
+            .await?;
+        let field = |name: &str| {
+            answer
+                .get(name)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| SlackError::BadResponse(format!("{METHOD} answer without `{name}`")))
+        };
+        let (url, id) = (field("upload_url")?, field("file_id")?);
+        // The upload URL authorises itself: the bot token is not sent there.
+        let response = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| SlackError::Transport(e.without_url().to_string()))?;
+        let status = response.status();
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(SlackError::Transport(format!("file upload: HTTP {status}")));
+        }
+        if !status.is_success() {
+            return Err(SlackError::Api {
+                method: "file upload",
+                error: format!("HTTP {status}"),
+                retryable: false,
+            });
+        }
+        Ok(FileId(id))
+    }
+
+    /// Shares uploaded files into a channel, under `thread_ts`
+    /// (`files.completeUploadExternal`).
+    pub async fn share_upload(
+        &self,
+        file: &FileId,
+        title: &str,
+        channel: &str,
+        thread_ts: &str,
+    ) -> Result<(), SlackError> {
+        let body = json!({
+            "files": [{"id": file.0, "title": title}],
+            "channel_id": channel,
+            "thread_ts": thread_ts,
+            "initial_comment": title,
+        });
+        self.call("files.completeUploadExternal", body)
+            .await
+            .map(|_| ())
+    }
+
+    /// Posts a message with its picture: the bytes are uploaded first (a
+    /// retryable failure there posts nothing, so the outbox retries the
+    /// whole message), then the message, then the picture is shared in the
+    /// message's thread. A picture that cannot be read or is refused
+    /// outright is replaced by a note; the message always goes out.
+    async fn post_with_image(
+        &self,
+        channel: &str,
+        thread: Option<&str>,
+        message: &Message,
+        path: &str,
+    ) -> Result<String, SlackError> {
+        let filename = path.rsplit('/').next().unwrap_or(path).to_string();
+        let uploaded = match read_image(path).await {
+            Ok(bytes) => match self.upload(&filename, bytes).await {
+                Ok(file) => Ok(file),
+                Err(e) if e.is_retryable() => return Err(e),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e),
+        };
+        let file = match uploaded {
+            Ok(file) => file,
+            Err(why) => {
+                tracing::warn!(picture = %filename, %why, "picture not attached; the message goes without it");
+                let noted = with_note(message, &format!("picture not attached: {why}"));
+                return Ok(self.post_message(channel, thread, &noted).await?.ts);
+            }
+        };
+        let ts = self.post_message(channel, thread, message).await?.ts;
+        // Into the workflow's thread, else under the message itself; Slack
+        // wants the thread's root, never a reply's ts.
+        let root = thread.unwrap_or(&ts);
+        let title = message.title.as_deref().unwrap_or(&filename);
+        if let Err(e) = self.share_upload(&file, title, channel, root).await {
+            // The message is out: retrying it would post it twice. Say so on
+            // the message instead.
+            tracing::warn!(picture = %filename, error = %e, "picture uploaded but not shared");
+            let noted = with_note(message, &format!("picture not shared: {e}"));
+            if let Err(e) = self.update_message(channel, &ts, &noted).await {
+                tracing::warn!(error = %e, "the note about the picture was not added");
+            }
+        }
+        Ok(ts)
+    }
+}
+
+/// An uploaded file not yet shared (`files.getUploadURLExternal`'s `file_id`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileId(pub String);
+
+/// The largest picture uploaded (topology PNGs are far smaller).
+const MAX_IMAGE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// A picture's bytes, or why it cannot be sent (naming the file).
+async fn read_image(path: &str) -> Result<Vec<u8>, String> {
+    use tokio::io::AsyncReadExt;
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| format!("cannot read {path}: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_IMAGE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|e| format!("cannot read {path}: {e}"))?;
+    if bytes.len() as u64 > MAX_IMAGE_BYTES {
+        return Err(format!(
+            "{path} is larger than {} MiB",
+            MAX_IMAGE_BYTES / 1024 / 1024
+        ));
+    }
+    if bytes.is_empty() {
+        return Err(format!("{path} is empty"));
+    }
+    Ok(bytes)
+}
+
+/// The message without its picture, a note in its place.
+fn with_note(message: &Message, note: &str) -> Message {
+    let mut noted = message.clone();
+    noted.image = None;
+    noted.text = if noted.text.is_empty() {
+        format!("({note})")
+    } else {
+        format!("{}\n({note})", noted.text)
+    };
+    noted
+}
+
 /// A message's Block Kit body for `channel`, with one more field (`ts` of
 /// the message to update, `user` of an ephemeral).
 fn message_body(message: &Message, channel: &str, key: &str, value: &str) -> Value {
@@ -262,7 +482,10 @@ impl ChatSink for SlackApi {
         thread: Option<&str>,
         message: &Message,
     ) -> Result<String, SendError> {
-        Ok(self.post_message(channel, thread, message).await?.ts)
+        match &message.image {
+            Some(path) => Ok(self.post_with_image(channel, thread, message, path).await?),
+            None => Ok(self.post_message(channel, thread, message).await?.ts),
+        }
     }
 
     async fn update(&self, channel: &str, id: &str, message: &Message) -> Result<(), SendError> {

@@ -162,7 +162,7 @@ pub enum PayloadError {
 }
 
 /// Decodes `application/x-www-form-urlencoded` into (name, value) pairs.
-pub(super) fn form_pairs(body: &str) -> Vec<(String, String)> {
+pub(crate) fn form_pairs(body: &str) -> Vec<(String, String)> {
     fn decode(part: &str) -> String {
         let bytes = part.as_bytes();
         let mut out = Vec::with_capacity(bytes.len());

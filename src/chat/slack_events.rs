@@ -1,10 +1,14 @@
-//! What Slack posts to `/slack/events`, decoded into one typed request: the
+//! What Slack sends, decoded into one typed request: the
 //! `url_verification` challenge, an `event_callback` (app mention, direct
 //! message), the `/switchboard` slash command, a button click
 //! (`block_actions`) or the rejection modal's `view_submission`. Bot messages,
-//! edits and other events decode to `Ignored`. Pure: the signature has been
-//! checked before anything here runs; nothing here trusts more than the
-//! fields it needs, and nothing panics on any input.
+//! edits and other events decode to `Ignored`. One decoder of the payload
+//! (`decode_payload`) serves both transports: the HTTP endpoint's bodies
+//! (JSON or form, unwrapped by `decode`) and Socket Mode's envelopes. Pure:
+//! the transport has been authenticated before anything here runs (HTTP: the
+//! signature; Socket Mode: the app token that opened the connection);
+//! nothing here trusts more than the fields it needs, and nothing panics on
+//! any input.
 
 use super::slack_blocks::{click_from_payload, form_pairs, Click, PayloadError, REJECT_CALLBACK};
 use crate::domain::{UserId, WorkflowId};
@@ -61,18 +65,64 @@ fn plain_text(text: &str) -> String {
         .replace("&amp;", "&")
 }
 
-/// Decodes a verified request body. `form` says whether it came as
+/// Which of Slack's payloads a body or a Socket Mode envelope carries. The
+/// HTTP endpoint tells them apart by content type and form field; Socket
+/// Mode by the envelope's `type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadKind {
+    /// Events API: `url_verification` or an `event_callback`.
+    Event,
+    /// A slash command's fields (`command`, `text`, `user_id`, `channel_id`).
+    SlashCommand,
+    /// Interactivity: a button click or a modal submission.
+    Interactive,
+}
+
+/// Decodes a verified HTTP request body. `form` says whether it came as
 /// `application/x-www-form-urlencoded` (slash commands, interactivity) rather
-/// than JSON (Events API).
+/// than JSON (Events API). The transport's wrapping is undone here; the
+/// payload inside goes to `decode_payload`, as Socket Mode's do.
 pub fn decode(body: &[u8], form: bool) -> Result<SlackRequest, PayloadError> {
     let text = std::str::from_utf8(body).map_err(|e| PayloadError::NotJson(e.to_string()))?;
-    if form {
-        decode_form(text)
-    } else {
+    if !form {
         let value: Value =
             serde_json::from_str(text).map_err(|e| PayloadError::NotJson(e.to_string()))?;
-        decode_event(&value)
+        return decode_payload(PayloadKind::Event, &value);
     }
+    let pairs = form_pairs(text);
+    if let Some((_, payload)) = pairs.iter().find(|(k, _)| k == "payload") {
+        let value: Value =
+            serde_json::from_str(payload).map_err(|e| PayloadError::NotJson(e.to_string()))?;
+        return decode_payload(PayloadKind::Interactive, &value);
+    }
+    if pairs.iter().any(|(k, _)| k == "command") {
+        // The form's fields are the slash command payload Socket Mode sends
+        // as a JSON object.
+        let fields: serde_json::Map<String, Value> = pairs
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        return decode_payload(PayloadKind::SlashCommand, &Value::Object(fields));
+    }
+    Err(PayloadError::NoPayload)
+}
+
+/// Decodes the payload itself, whichever transport brought it.
+pub fn decode_payload(kind: PayloadKind, value: &Value) -> Result<SlackRequest, PayloadError> {
+    match kind {
+        PayloadKind::Event => decode_event(value),
+        PayloadKind::SlashCommand => decode_command(value),
+        PayloadKind::Interactive => match str_at(value, "/type") {
+            Some("view_submission") => decode_submission(value),
+            _ => click_from_payload(value).map(SlackRequest::Click),
+        },
+    }
+}
+
+/// An Events API payload's `event_id`: Slack resends an event under the
+/// same id when it did not see our acknowledgement in time.
+pub fn event_id(value: &Value) -> Option<&str> {
+    str_at(value, "/event_id")
 }
 
 fn decode_event(value: &Value) -> Result<SlackRequest, PayloadError> {
@@ -111,35 +161,18 @@ fn decode_event(value: &Value) -> Result<SlackRequest, PayloadError> {
     }
 }
 
-fn decode_form(body: &str) -> Result<SlackRequest, PayloadError> {
-    let pairs = form_pairs(body);
-    let field = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    if let Some(payload) = field("payload") {
-        let value: Value =
-            serde_json::from_str(payload).map_err(|e| PayloadError::NotJson(e.to_string()))?;
-        return match str_at(&value, "/type") {
-            Some("view_submission") => decode_submission(&value),
-            _ => click_from_payload(&value).map(SlackRequest::Click),
-        };
+fn decode_command(value: &Value) -> Result<SlackRequest, PayloadError> {
+    let command = str_at(value, "/command").ok_or(PayloadError::Missing("command"))?;
+    if command != "/switchboard" {
+        return Ok(SlackRequest::Ignored("another slash command"));
     }
-    if let Some(command) = field("command") {
-        if command != "/switchboard" {
-            return Ok(SlackRequest::Ignored("another slash command"));
-        }
-        return Ok(SlackRequest::Text {
-            user: user_id(field("user_id").unwrap_or(""))?,
-            channel: field("channel_id")
-                .ok_or(PayloadError::Missing("channel_id"))?
-                .to_string(),
-            text: field("text").unwrap_or("").to_string(),
-        });
-    }
-    Err(PayloadError::NoPayload)
+    Ok(SlackRequest::Text {
+        user: user_id(str_at(value, "/user_id").unwrap_or(""))?,
+        channel: str_at(value, "/channel_id")
+            .ok_or(PayloadError::Missing("channel_id"))?
+            .to_string(),
+        text: str_at(value, "/text").unwrap_or("").to_string(),
+    })
 }
 
 fn decode_submission(value: &Value) -> Result<SlackRequest, PayloadError> {
@@ -289,6 +322,43 @@ mod tests {
                 reason: "too dear".into()
             })
         );
+    }
+
+    #[test]
+    fn socket_mode_payloads_decode_as_their_http_bodies_do() {
+        let command = json!({"command": "/switchboard", "text": "status wf-1", "user_id": "U2", "channel_id": "C9"});
+        let form = form_encode(&[
+            ("command", "/switchboard"),
+            ("text", "status wf-1"),
+            ("user_id", "U2"),
+            ("channel_id", "C9"),
+        ]);
+        assert_eq!(
+            decode_payload(PayloadKind::SlashCommand, &command),
+            decode(form.as_bytes(), true)
+        );
+        let click = json!({"type": "block_actions", "user": {"id": "U3"},
+            "actions": [{"action_id": "approve", "value": "wf-4"}]});
+        assert_eq!(
+            decode_payload(PayloadKind::Interactive, &click),
+            decode(
+                form_encode(&[("payload", &click.to_string())]).as_bytes(),
+                true
+            )
+        );
+        let event = json!({"type": "event_callback", "event_id": "Ev1",
+            "event": {"type": "app_mention", "user": "U1", "channel": "C1", "text": "<@UBOT> status"}});
+        assert_eq!(event_id(&event), Some("Ev1"));
+        assert_eq!(
+            decode_payload(PayloadKind::Event, &event),
+            decode(event.to_string().as_bytes(), false)
+        );
+        let other = json!({"command": "/weather", "user_id": "U1", "channel_id": "C1"});
+        assert_eq!(
+            decode_payload(PayloadKind::SlashCommand, &other),
+            Ok(SlackRequest::Ignored("another slash command"))
+        );
+        assert!(decode_payload(PayloadKind::SlashCommand, &json!("x")).is_err());
     }
 
     #[test]

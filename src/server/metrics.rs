@@ -31,6 +31,10 @@ pub struct Gauges {
     pub outbox_failed_attempts: i64,
     pub delivery_retries: u64,
     pub card_updates: u64,
+    /// Socket Mode connections greeted and envelopes acknowledged (zero
+    /// when Socket Mode is off).
+    pub socket_connections: u64,
+    pub socket_envelopes: u64,
     pub workflows: Vec<(String, i64)>,
 }
 
@@ -92,6 +96,8 @@ impl Metrics {
         let _ = writeln!(out, "# HELP switchboard_outbox_failed_attempts Failed delivery attempts recorded in the outbox.\n# TYPE switchboard_outbox_failed_attempts gauge\nswitchboard_outbox_failed_attempts {}", gauges.outbox_failed_attempts);
         let _ = writeln!(out, "# HELP switchboard_delivery_retries_total Failed deliveries since start (each is retried).\n# TYPE switchboard_delivery_retries_total counter\nswitchboard_delivery_retries_total {}", gauges.delivery_retries);
         let _ = writeln!(out, "# HELP switchboard_card_updates_total Approval cards updated in place since start.\n# TYPE switchboard_card_updates_total counter\nswitchboard_card_updates_total {}", gauges.card_updates);
+        let _ = writeln!(out, "# HELP switchboard_slack_socket_connections_total Socket Mode connections Slack greeted since start (more than one: reconnects).\n# TYPE switchboard_slack_socket_connections_total counter\nswitchboard_slack_socket_connections_total {}", gauges.socket_connections);
+        let _ = writeln!(out, "# HELP switchboard_slack_socket_envelopes_total Socket Mode envelopes acknowledged since start.\n# TYPE switchboard_slack_socket_envelopes_total counter\nswitchboard_slack_socket_envelopes_total {}", gauges.socket_envelopes);
         let _ = writeln!(
             out,
             "# HELP switchboard_workflows Workflows by status.\n# TYPE switchboard_workflows gauge"
@@ -133,6 +139,7 @@ mod tests {
         assert!(text.contains("switchboard_slack_ack_seconds_bucket{le=\"+Inf\"} 2"));
         assert!(text.contains("switchboard_slack_ack_seconds_count 2"));
         assert!(text.contains("switchboard_outbox_pending 3"));
+        assert!(text.contains("switchboard_slack_socket_connections_total 0"));
         assert!(text.contains("switchboard_workflows{status=\"completed\"} 2"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             assert_eq!(line.split(' ').count(), 2, "{line}");

@@ -1,9 +1,11 @@
-//! `switchboard serve`: the long-running bot. One HTTP listener (axum) serves
-//! Slack's Events API and interactivity at `POST /slack/events`, plus
+//! `switchboard serve`: the long-running bot. Slack reaches it over Socket
+//! Mode (`chat::slack_socket`, when `SLACK_APP_TOKEN` is set) and/or the HTTP
+//! endpoint (when `SLACK_SIGNING_SECRET` is set): one HTTP listener (axum)
+//! serves Slack's Events API and interactivity at `POST /slack/events`, plus
 //! `GET /healthz` and `GET /metrics`; beside it run the workflow engine, the
 //! outbox delivery worker, the scheduled discovery refresh, the daily cost
-//! digest (`[digest] schedule`) and a bounded pool of background tasks that
-//! do what Slack asked.
+//! digest (`[digest] schedule`), the batch watcher, and a bounded pool of
+//! background tasks that do what Slack asked, whichever way it came.
 //!
 //! Invariants:
 //! - The signature is verified (and the replay guard consulted) before the
@@ -22,9 +24,10 @@ pub mod metrics;
 use crate::app::App;
 use crate::chat::delivery::{Delivery, DeliverySettings};
 use crate::chat::signing::{header_time, verify_slack, ReplayGuard};
-use crate::chat::slack::SlackAdapter;
-use crate::chat::slack_api::{BotToken, SlackApi, SlackError};
-use crate::chat::slack_events::{decode, SlackRequest};
+use crate::chat::slack::{Admitted, Intake, SlackAdapter};
+use crate::chat::slack_api::{AppToken, BotToken, SlackApi, SlackError};
+use crate::chat::slack_events::{decode, event_id, SlackRequest};
+use crate::chat::slack_socket::{SocketMode, SocketSettings, SocketStats};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -34,7 +37,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -42,6 +44,8 @@ use tokio_util::sync::CancellationToken;
 pub enum ServeError {
     #[error("{0} is not set: {1}")]
     MissingEnv(&'static str, &'static str),
+    #[error("neither SLACK_APP_TOKEN (Socket Mode: an app-level token xapp-… with connections:write, Basic Information → App-Level Tokens) nor SLACK_SIGNING_SECRET (the HTTP endpoint: Basic Information → App Credentials) is set")]
+    NoTransport,
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -67,32 +71,32 @@ impl std::fmt::Debug for SigningSecret {
     }
 }
 
-/// What Slack gave the app at install; from the environment only.
+/// What Slack gave the app at install; from the environment only. The
+/// signing secret turns on the HTTP endpoint, the app token Socket Mode; at
+/// least one of them is set, and both may be.
 #[derive(Debug, Clone)]
 pub struct SlackCredentials {
-    pub signing_secret: SigningSecret,
+    pub signing_secret: Option<SigningSecret>,
+    pub app_token: Option<AppToken>,
     pub bot_token: BotToken,
 }
 
 impl SlackCredentials {
-    /// `SLACK_SIGNING_SECRET` and `SLACK_BOT_TOKEN`.
+    /// `SLACK_BOT_TOKEN`, and `SLACK_APP_TOKEN` and/or `SLACK_SIGNING_SECRET`.
     pub fn from_env() -> Result<SlackCredentials, ServeError> {
-        let read = |name: &'static str, what: &'static str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .ok_or(ServeError::MissingEnv(name, what))
-        };
-        Ok(SlackCredentials {
-            signing_secret: SigningSecret::new(read(
-                "SLACK_SIGNING_SECRET",
-                "the app's signing secret (Basic Information → App Credentials)",
-            )?),
-            bot_token: BotToken::new(read(
+        let read = |name: &'static str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let credentials = SlackCredentials {
+            signing_secret: read("SLACK_SIGNING_SECRET").map(SigningSecret::new),
+            app_token: read("SLACK_APP_TOKEN").map(AppToken::new),
+            bot_token: BotToken::new(read("SLACK_BOT_TOKEN").ok_or(ServeError::MissingEnv(
                 "SLACK_BOT_TOKEN",
                 "the bot token xoxb-… (OAuth & Permissions)",
-            )?),
-        })
+            ))?),
+        };
+        if credentials.signing_secret.is_none() && credentials.app_token.is_none() {
+            return Err(ServeError::NoTransport);
+        }
+        Ok(credentials)
     }
 }
 
@@ -104,6 +108,7 @@ pub struct ServeSettings {
     pub slack_api: String,
     pub slack_timeout: Duration,
     pub delivery: DeliverySettings,
+    pub socket: SocketSettings,
     /// Background tasks doing what acknowledged requests ask.
     pub workers: usize,
     /// Acknowledged requests waiting for a background task.
@@ -118,6 +123,7 @@ impl ServeSettings {
             slack_api,
             slack_timeout: Duration::from_secs(10),
             delivery: DeliverySettings::default(),
+            socket: SocketSettings::default(),
             workers: 8,
             queue: 1024,
         }
@@ -130,10 +136,10 @@ const REPLAY_CAPACITY: usize = 100_000;
 struct Shared {
     secret: SigningSecret,
     replay: Mutex<ReplayGuard>,
-    /// Event ids already taken: Slack resends an event (newly signed, with
-    /// `X-Slack-Retry-Num`) when our 200 did not reach it in time.
-    events_seen: Mutex<ReplayGuard>,
-    jobs: mpsc::Sender<SlackRequest>,
+    /// The queue to the adapter, and the event ids already taken: Slack
+    /// resends an event (newly signed, with `X-Slack-Retry-Num`) when our
+    /// 200 did not reach it in time.
+    intake: Intake,
     metrics: Arc<Metrics>,
 }
 
@@ -142,6 +148,7 @@ struct MetricsSources {
     metrics: Arc<Metrics>,
     store: crate::store::Store,
     delivery: Delivery,
+    socket: Option<Arc<SocketStats>>,
 }
 
 pub struct Server {
@@ -195,15 +202,15 @@ impl Server {
         let adapter = Arc::new(SlackAdapter::new(
             app.router(),
             app.engine.clone(),
-            api,
+            api.clone(),
             delivery.clone(),
         ));
-        let (jobs, queue) = mpsc::channel(settings.queue.max(1));
+        let (intake, queue) = Intake::new(settings.queue);
         let queue = Arc::new(tokio::sync::Mutex::new(queue));
         for _ in 0..settings.workers.max(1) {
             let queue = queue.clone();
             let adapter = adapter.clone();
-            // Ends when the HTTP server (the only sender) is gone and the
+            // Ends when the transports (the only senders) are gone and the
             // queue is drained.
             tasks.spawn(async move {
                 loop {
@@ -214,21 +221,31 @@ impl Server {
             });
         }
 
-        let metrics = Arc::new(Metrics::default());
-        let shared = Arc::new(Shared {
-            secret: settings.slack.signing_secret.clone(),
-            replay: Mutex::new(ReplayGuard::new(REPLAY_CAPACITY)),
-            events_seen: Mutex::new(ReplayGuard::new(REPLAY_CAPACITY)),
-            jobs,
-            metrics: metrics.clone(),
+        let socket = settings.slack.app_token.clone().map(|token| {
+            let socket = SocketMode::new(api, token, intake.clone(), settings.socket.clone());
+            let stats = socket.stats();
+            tasks.spawn(socket.run(cancel.clone()));
+            stats
         });
+
+        let metrics = Arc::new(Metrics::default());
         let sources = Arc::new(MetricsSources {
             metrics: metrics.clone(),
             store: app.store.clone(),
             delivery,
+            socket,
         });
-        let router = axum::Router::new()
-            .route("/slack/events", post(slack_events).with_state(shared))
+        let mut router = axum::Router::new();
+        if let Some(secret) = settings.slack.signing_secret.clone() {
+            let shared = Arc::new(Shared {
+                secret,
+                replay: Mutex::new(ReplayGuard::new(REPLAY_CAPACITY)),
+                intake,
+                metrics: metrics.clone(),
+            });
+            router = router.route("/slack/events", post(slack_events).with_state(shared));
+        }
+        let router = router
             .route("/metrics", get(metrics_text).with_state(sources))
             .route("/healthz", get(healthz).with_state(metrics));
         let http_cancel = cancel.clone();
@@ -240,7 +257,12 @@ impl Server {
                 tracing::error!(error = %e, "the HTTP server stopped");
             }
         });
-        tracing::info!(%addr, "serving Slack at /slack/events, /healthz and /metrics");
+        tracing::info!(
+            %addr,
+            socket_mode = settings.slack.app_token.is_some(),
+            http_events = settings.slack.signing_secret.is_some(),
+            "serving Slack, /healthz and /metrics"
+        );
         Ok(Server {
             addr,
             cancel,
@@ -325,26 +347,6 @@ impl Shared {
             return answer(StatusCode::UNAUTHORIZED, "invalid signature");
         }
         let form = text("content-type").starts_with("application/x-www-form-urlencoded");
-        if !form {
-            let event_id = serde_json::from_slice::<serde_json::Value>(body)
-                .ok()
-                .and_then(|v| {
-                    v.get("event_id")
-                        .and_then(|e| e.as_str())
-                        .map(str::to_string)
-                });
-            if let Some(id) = event_id {
-                let first = self
-                    .events_seen
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .first_time(&id, now, now);
-                if !first {
-                    tracing::info!(event_id = %id, retry = text("x-slack-retry-num"), "Slack event seen before: acknowledged, not run again");
-                    return answer(StatusCode::OK, "");
-                }
-            }
-        }
         let request = match decode(body, form) {
             Ok(r) => r,
             Err(e) => {
@@ -358,13 +360,27 @@ impl Shared {
                 tracing::debug!(why, "Slack request ignored");
                 answer(StatusCode::OK, "")
             }
-            request => match self.jobs.try_send(request) {
-                Ok(()) => answer(StatusCode::OK, ""),
-                Err(e) => {
-                    tracing::warn!(error = %e, "background queue full; Slack will retry");
-                    answer(StatusCode::SERVICE_UNAVAILABLE, "busy")
+            request => {
+                let event = if form {
+                    None
+                } else {
+                    serde_json::from_slice::<serde_json::Value>(body)
+                        .ok()
+                        .and_then(|v| event_id(&v).map(str::to_string))
+                };
+                match self.intake.take(request, event.as_deref(), now) {
+                    Admitted::Queued => answer(StatusCode::OK, ""),
+                    Admitted::Duplicate => {
+                        tracing::info!(
+                            event_id = event.as_deref().unwrap_or(""),
+                            retry = text("x-slack-retry-num"),
+                            "Slack event seen before: acknowledged, not run again"
+                        );
+                        answer(StatusCode::OK, "")
+                    }
+                    Admitted::Busy => answer(StatusCode::SERVICE_UNAVAILABLE, "busy"),
                 }
-            },
+            }
         }
     }
 }
@@ -391,6 +407,10 @@ async fn metrics_text(State(sources): State<Arc<MetricsSources>>) -> Answer {
     let stats = sources.delivery.stats();
     gauges.delivery_retries = stats.failures.load(Ordering::Relaxed);
     gauges.card_updates = stats.card_updates.load(Ordering::Relaxed);
+    if let Some(socket) = &sources.socket {
+        gauges.socket_connections = socket.connections.load(Ordering::Relaxed);
+        gauges.socket_envelopes = socket.envelopes.load(Ordering::Relaxed);
+    }
     sources.metrics.request("/metrics", 200);
     answer(StatusCode::OK, sources.metrics.render(&gauges))
 }
