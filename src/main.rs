@@ -24,7 +24,7 @@ use switchboard::prober::paths::PathsConfig;
 use switchboard::prober::probe::Prober;
 use switchboard::providers::lab::Fault;
 use switchboard::providers::CloudProvider;
-use switchboard::server::{ServeSettings, Server, SlackCredentials};
+use switchboard::server::{ServeSettings, Server};
 use switchboard::store::Store;
 use switchboard::topology::service::{Refreshed, TopologyService};
 use switchboard::topology::{render, report};
@@ -221,8 +221,9 @@ enum Command {
         #[arg(long)]
         user: Option<String>,
     },
-    /// Run the bot: Slack at POST /slack/events, /healthz, /metrics, the
-    /// workflow engine and outbox delivery (tokens from SLACK_* variables).
+    /// Run the bot: Slack at POST /slack/events and/or Discord at POST
+    /// /discord/interactions, /healthz, /metrics, the workflow engine and
+    /// outbox delivery (tokens from SLACK_* / DISCORD_* variables).
     Serve {
         /// Address to listen on (default: `[server] listen`, else 127.0.0.1:3000).
         #[arg(long)]
@@ -919,8 +920,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 config.listen = switchboard::config::check_listen(listen)
                     .map_err(|e| anyhow::anyhow!("--listen: {e}"))?;
             }
-            let credentials = SlackCredentials::from_env()?;
-            let settings = ServeSettings::new(config.listen, credentials, config.slack_api.clone());
+            let settings = ServeSettings::from_env(&config)?;
             let app = App::open(config).await?;
             let server = Server::start(&app, settings).await?;
             eprintln!("switchboard serve: listening on http://{}", server.addr());

@@ -1,8 +1,12 @@
-//! Outbox delivery: the worker that hands persisted outbox messages to a chat
-//! platform through the `ChatSink` trait (Slack today; Discord plugs in beside
-//! it), and the pure backoff that decides when a channel is tried again.
+//! Outbox delivery: the worker that hands persisted outbox messages to the
+//! chat platforms through the `ChatSink` trait (Slack, Discord; one worker
+//! serves both), and the pure backoff that decides when a channel is tried
+//! again.
 //!
 //! Invariants:
+//! - Each channel belongs to the first sink that `owns` it (Discord: snowflake
+//!   ids; Slack: the rest). A channel no sink owns (the console's) is left
+//!   pending for whoever reads it.
 //! - Per channel, messages go out in outbox order. A message that fails blocks
 //!   only its own channel (the rest of that channel waits behind it, order
 //!   kept); other channels go on. It is tried again later, never dropped.
@@ -53,6 +57,11 @@ pub enum SendError {
 pub trait ChatSink: Send + Sync {
     /// The platform's name as stored with delivered messages (`slack`).
     fn platform(&self) -> &'static str;
+    /// Whether `channel` is one of this platform's; the worker asks its sinks
+    /// in order and the first that says yes gets the channel.
+    fn owns(&self, _channel: &str) -> bool {
+        true
+    }
     /// Posts a message, under `thread` when given; returns the platform's id
     /// for the new message (Slack's `ts`).
     async fn post(
@@ -129,7 +138,7 @@ struct ChannelState {
 
 struct Inner {
     store: Store,
-    sink: Arc<dyn ChatSink>,
+    sinks: Vec<Arc<dyn ChatSink>>,
     settings: DeliverySettings,
     channels: Mutex<HashMap<String, ChannelState>>,
     wake: Notify,
@@ -152,10 +161,20 @@ enum Failure {
 
 impl Delivery {
     pub fn new(store: Store, sink: Arc<dyn ChatSink>, settings: DeliverySettings) -> Delivery {
+        Delivery::with_sinks(store, vec![sink], settings)
+    }
+
+    /// A worker for several platforms; `sinks` in the order they are asked
+    /// whether they own a channel (the most specific first).
+    pub fn with_sinks(
+        store: Store,
+        sinks: Vec<Arc<dyn ChatSink>>,
+        settings: DeliverySettings,
+    ) -> Delivery {
         Delivery {
             inner: Arc::new(Inner {
                 store,
-                sink,
+                sinks,
                 settings,
                 channels: Mutex::new(HashMap::new()),
                 wake: Notify::new(),
@@ -217,6 +236,9 @@ impl Delivery {
         };
         let mut queues: Vec<(String, Vec<OutboxItem>)> = Vec::new();
         for item in pending {
+            if self.sink_for(&item.destination.channel).is_none() {
+                continue;
+            }
             match queues
                 .iter_mut()
                 .find(|(c, _)| *c == item.destination.channel)
@@ -300,11 +322,17 @@ impl Delivery {
         }
     }
 
+    fn sink_for(&self, channel: &str) -> Option<&Arc<dyn ChatSink>> {
+        self.inner.sinks.iter().find(|s| s.owns(channel))
+    }
+
     async fn deliver(&self, item: &OutboxItem) -> Result<(), Failure> {
-        let sink = &self.inner.sink;
+        let channel = &item.destination.channel;
+        let sink = self.sink_for(channel).ok_or_else(|| {
+            SendError::Permanent(format!("no chat platform owns channel {channel}"))
+        })?;
         let store = &self.inner.store;
         let platform = sink.platform();
-        let channel = &item.destination.channel;
         let thread = match &item.destination.thread {
             Some(key) => store
                 .chat_thread(platform, channel, key)

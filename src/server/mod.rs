@@ -1,8 +1,10 @@
 //! `switchboard serve`: the long-running bot. One HTTP listener (axum) serves
-//! Slack's Events API and interactivity at `POST /slack/events`, plus
-//! `GET /healthz` and `GET /metrics`; beside it run the workflow engine, the
-//! outbox delivery worker, the scheduled discovery refresh and a bounded pool
-//! of background tasks that do what Slack asked.
+//! Slack's Events API and interactivity at `POST /slack/events` and Discord's
+//! interactions at `POST /discord/interactions` (either or both, as
+//! configured), plus `GET /healthz` and `GET /metrics`; beside them run the
+//! workflow engine, one outbox delivery worker for both platforms, the
+//! scheduled discovery refresh and a bounded pool of background tasks per
+//! platform that do what was asked.
 //!
 //! Invariants:
 //! - The signature is verified (and the replay guard consulted) before the
@@ -16,10 +18,14 @@
 //! - Tokens and the signing secret come from the environment only and are
 //!   never logged.
 
+pub mod discord;
 pub mod metrics;
 
 use crate::app::App;
-use crate::chat::delivery::{Delivery, DeliverySettings};
+use crate::chat::delivery::{ChatSink, Delivery, DeliverySettings};
+use crate::chat::discord::DiscordAdapter;
+use crate::chat::discord_api::{DiscordApi, DiscordError};
+use crate::chat::discord_interactions::command_definitions;
 use crate::chat::signing::{header_time, verify_slack, ReplayGuard};
 use crate::chat::slack::SlackAdapter;
 use crate::chat::slack_api::{BotToken, SlackApi, SlackError};
@@ -46,8 +52,14 @@ pub enum ServeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("{0} is not usable: {1}")]
+    BadEnv(&'static str, String),
     #[error(transparent)]
     Slack(#[from] SlackError),
+    #[error(transparent)]
+    Discord(#[from] DiscordError),
+    #[error("nothing to serve: set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN for Slack, or DISCORD_PUBLIC_KEY and DISCORD_TOKEN (with [discord] application_id) for Discord")]
+    NoPlatform,
 }
 
 /// Slack's signing secret; shown redacted.
@@ -98,7 +110,8 @@ impl SlackCredentials {
 #[derive(Debug, Clone)]
 pub struct ServeSettings {
     pub listen: SocketAddr,
-    pub slack: SlackCredentials,
+    /// None: Slack is not served.
+    pub slack: Option<SlackCredentials>,
     /// Slack's Web API base (`https://slack.com/api`; a fake in tests).
     pub slack_api: String,
     pub slack_timeout: Duration,
@@ -107,25 +120,131 @@ pub struct ServeSettings {
     pub workers: usize,
     /// Acknowledged requests waiting for a background task.
     pub queue: usize,
+    /// None: Discord is not served.
+    pub discord: Option<discord::DiscordSettings>,
 }
 
 impl ServeSettings {
     pub fn new(listen: SocketAddr, slack: SlackCredentials, slack_api: String) -> ServeSettings {
         ServeSettings {
             listen,
-            slack,
+            slack: Some(slack),
             slack_api,
             slack_timeout: Duration::from_secs(10),
             delivery: DeliverySettings::default(),
             workers: 8,
             queue: 1024,
+            discord: None,
         }
     }
+
+    /// What the environment and config enable: Slack when a `SLACK_*`
+    /// credential is set, Discord when a `DISCORD_*` one is (each then needs
+    /// its whole set); at least one.
+    pub fn from_env(config: &crate::config::Config) -> Result<ServeSettings, ServeError> {
+        let set = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
+        let slack = if set("SLACK_SIGNING_SECRET") || set("SLACK_BOT_TOKEN") {
+            Some(SlackCredentials::from_env()?)
+        } else {
+            None
+        };
+        let discord = if set("DISCORD_PUBLIC_KEY") || set("DISCORD_TOKEN") {
+            let d = &config.discord;
+            let application_id = d.application_id.clone().ok_or(ServeError::MissingEnv(
+                "[discord] application_id (or SWITCHBOARD_DISCORD_APPLICATION_ID)",
+                "the application id (Developer Portal → General Information)",
+            ))?;
+            Some(discord::DiscordSettings {
+                credentials: discord::DiscordCredentials::from_env()?,
+                api_base: d.api_base.clone(),
+                application_id,
+                approver_roles: d.approver_roles.clone(),
+                register_commands: d.register_commands.then(|| d.guild.clone()),
+                timeout: Duration::from_secs(10),
+            })
+        } else {
+            None
+        };
+        if slack.is_none() && discord.is_none() {
+            return Err(ServeError::NoPlatform);
+        }
+        let mut settings = match (slack, discord) {
+            (Some(slack), discord) => {
+                let mut s = ServeSettings::new(config.listen, slack, config.slack_api.clone());
+                s.discord = discord;
+                s
+            }
+            (None, Some(discord)) => ServeSettings::discord(config.listen, discord),
+            (None, None) => return Err(ServeError::NoPlatform),
+        };
+        settings.slack_api = config.slack_api.clone();
+        Ok(settings)
+    }
+
+    /// Discord only.
+    pub fn discord(listen: SocketAddr, discord: discord::DiscordSettings) -> ServeSettings {
+        ServeSettings {
+            listen,
+            slack: None,
+            slack_api: crate::chat::slack_api::SLACK_API.to_string(),
+            slack_timeout: Duration::from_secs(10),
+            delivery: DeliverySettings::default(),
+            workers: 8,
+            queue: 1024,
+            discord: Some(discord),
+        }
+    }
+}
+
+/// An adapter's work after the acknowledgement, run by a worker pool.
+#[async_trait::async_trait]
+trait Handler<J>: Send + Sync {
+    async fn handle(&self, job: J);
+}
+
+#[async_trait::async_trait]
+impl Handler<SlackRequest> for SlackAdapter {
+    async fn handle(&self, job: SlackRequest) {
+        SlackAdapter::handle(self, job).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler<crate::chat::discord::DiscordJob> for DiscordAdapter {
+    async fn handle(&self, job: crate::chat::discord::DiscordJob) {
+        DiscordAdapter::handle(self, job).await
+    }
+}
+
+/// Starts `workers` tasks taking jobs from a queue of `capacity`; returns the
+/// queue's sender. The tasks end when every sender is gone and the queue is
+/// drained.
+fn spawn_pool<J: Send + 'static>(
+    tasks: &mut JoinSet<()>,
+    workers: usize,
+    capacity: usize,
+    handler: Arc<dyn Handler<J>>,
+) -> mpsc::Sender<J> {
+    let (jobs, queue) = mpsc::channel(capacity.max(1));
+    let queue = Arc::new(tokio::sync::Mutex::new(queue));
+    for _ in 0..workers.max(1) {
+        let queue = queue.clone();
+        let handler = handler.clone();
+        tasks.spawn(async move {
+            loop {
+                let next = queue.lock().await.recv().await;
+                let Some(job) = next else { return };
+                handler.handle(job).await;
+            }
+        });
+    }
+    jobs
 }
 
 /// Signatures remembered for the replay check (a window's worth at 300/s).
 const REPLAY_CAPACITY: usize = 100_000;
 
+/// Slack's endpoint state.
 struct Shared {
     secret: SigningSecret,
     replay: Mutex<ReplayGuard>,
@@ -162,11 +281,26 @@ impl Server {
             addr: settings.listen,
             source,
         })?;
-        let api = SlackApi::new(
-            settings.slack_api.clone(),
-            settings.slack.bot_token.clone(),
-            settings.slack_timeout,
-        )?;
+        let slack_api = match &settings.slack {
+            Some(slack) => Some(SlackApi::new(
+                settings.slack_api.clone(),
+                slack.bot_token.clone(),
+                settings.slack_timeout,
+            )?),
+            None => None,
+        };
+        let discord_api = match &settings.discord {
+            Some(d) => Some(DiscordApi::new(
+                d.api_base.clone(),
+                d.credentials.token.clone(),
+                d.application_id.clone(),
+                d.timeout,
+            )?),
+            None => None,
+        };
+        if slack_api.is_none() && discord_api.is_none() {
+            return Err(ServeError::NoPlatform);
+        }
         let cancel = CancellationToken::new();
         let mut tasks = JoinSet::new();
 
@@ -180,52 +314,73 @@ impl Server {
         if let Some(schedule) = app.discovery_schedule(cancel.clone()) {
             tasks.spawn(schedule);
         }
-        let delivery = Delivery::new(
-            app.store.clone(),
-            Arc::new(api.clone()),
-            settings.delivery.clone(),
-        );
+        // Discord first: it owns only snowflake channel ids; Slack takes the
+        // rest (ids and channel names).
+        let mut sinks: Vec<Arc<dyn ChatSink>> = Vec::new();
+        if let Some(api) = &discord_api {
+            sinks.push(Arc::new(api.clone()));
+        }
+        if let Some(api) = &slack_api {
+            sinks.push(Arc::new(api.clone()));
+        }
+        let delivery = Delivery::with_sinks(app.store.clone(), sinks, settings.delivery.clone());
         tasks.spawn(delivery.clone().run(cancel.clone()));
 
-        let adapter = Arc::new(SlackAdapter::new(
-            app.router(),
-            app.engine.clone(),
-            api,
-            delivery.clone(),
-        ));
-        let (jobs, queue) = mpsc::channel(settings.queue.max(1));
-        let queue = Arc::new(tokio::sync::Mutex::new(queue));
-        for _ in 0..settings.workers.max(1) {
-            let queue = queue.clone();
-            let adapter = adapter.clone();
-            // Ends when the HTTP server (the only sender) is gone and the
-            // queue is drained.
-            tasks.spawn(async move {
-                loop {
-                    let next = queue.lock().await.recv().await;
-                    let Some(request) = next else { return };
-                    adapter.handle(request).await;
-                }
-            });
-        }
-
         let metrics = Arc::new(Metrics::default());
-        let shared = Arc::new(Shared {
-            secret: settings.slack.signing_secret.clone(),
-            replay: Mutex::new(ReplayGuard::new(REPLAY_CAPACITY)),
-            events_seen: Mutex::new(ReplayGuard::new(REPLAY_CAPACITY)),
-            jobs,
-            metrics: metrics.clone(),
-        });
         let sources = Arc::new(MetricsSources {
             metrics: metrics.clone(),
             store: app.store.clone(),
-            delivery,
+            delivery: delivery.clone(),
         });
-        let router = axum::Router::new()
-            .route("/slack/events", post(slack_events).with_state(shared))
+        let mut router = axum::Router::new()
             .route("/metrics", get(metrics_text).with_state(sources))
-            .route("/healthz", get(healthz).with_state(metrics));
+            .route("/healthz", get(healthz).with_state(metrics.clone()));
+        if let (Some(api), Some(slack)) = (slack_api, &settings.slack) {
+            let adapter = Arc::new(SlackAdapter::new(
+                app.router(),
+                app.engine.clone(),
+                api,
+                delivery.clone(),
+            ));
+            let jobs = spawn_pool(&mut tasks, settings.workers, settings.queue, adapter);
+            let shared = Arc::new(Shared {
+                secret: slack.signing_secret.clone(),
+                replay: Mutex::new(ReplayGuard::new(REPLAY_CAPACITY)),
+                events_seen: Mutex::new(ReplayGuard::new(REPLAY_CAPACITY)),
+                jobs,
+                metrics: metrics.clone(),
+            });
+            router = router.route("/slack/events", post(slack_events).with_state(shared));
+        }
+        if let (Some(api), Some(d)) = (discord_api, &settings.discord) {
+            if let Some(guild) = &d.register_commands {
+                match api
+                    .register_commands(guild.as_deref(), command_definitions())
+                    .await
+                {
+                    Ok(n) => tracing::info!(commands = n, "Discord slash commands registered"),
+                    // Commands registered earlier keep working.
+                    Err(e) => tracing::warn!(error = %e, "Discord slash commands not registered"),
+                }
+            }
+            let adapter = Arc::new(DiscordAdapter::new(
+                app.router(),
+                app.engine.clone(),
+                api,
+                delivery.clone(),
+                d.approver_roles.clone(),
+            ));
+            let jobs = spawn_pool(&mut tasks, settings.workers, settings.queue, adapter);
+            let endpoint = Arc::new(discord::Endpoint::new(
+                d.credentials.public_key.clone(),
+                jobs,
+                metrics.clone(),
+            ));
+            router = router.route(
+                "/discord/interactions",
+                post(discord::interactions).with_state(endpoint),
+            );
+        }
         let http_cancel = cancel.clone();
         tasks.spawn(async move {
             let served = axum::serve(listener, router)
@@ -235,7 +390,7 @@ impl Server {
                 tracing::error!(error = %e, "the HTTP server stopped");
             }
         });
-        tracing::info!(%addr, "serving Slack at /slack/events, /healthz and /metrics");
+        tracing::info!(%addr, slack = settings.slack.is_some(), discord = settings.discord.is_some(), "serving /slack/events, /discord/interactions (as configured), /healthz and /metrics");
         Ok(Server {
             addr,
             cancel,
