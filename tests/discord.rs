@@ -19,15 +19,17 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use switchboard::app::App;
+use switchboard::bench_slack::{sign, FakeSlack};
 use switchboard::chat::delivery::{closed_card, Delivery, DeliverySettings};
 use switchboard::chat::discord_api::{DiscordApi, DiscordToken};
 use switchboard::chat::discord_render::{reject_modal, render};
 use switchboard::chat::message::{Destination, Message, Tone};
 use switchboard::chat::signing::DiscordPublicKey;
+use switchboard::chat::slack_api::BotToken;
 use switchboard::config::{Config, DiscordConfig};
 use switchboard::domain::WorkflowId;
 use switchboard::server::discord::{DiscordCredentials, DiscordSettings};
-use switchboard::server::{ServeSettings, Server};
+use switchboard::server::{ServeSettings, Server, SigningSecret, SlackCredentials};
 use tokio_util::sync::CancellationToken;
 
 const APP_ID: &str = "7777";
@@ -37,6 +39,7 @@ const ALICE: &str = "1111";
 const APPROVER: &str = "2222";
 const STRANGER: &str = "3333";
 const BOT_TOKEN: &str = "discord-bot-token-for-tests";
+const SLACK_SECRET: &[u8] = b"slack-signing-secret";
 
 /// One call the fake Discord accepted.
 #[derive(Debug, Clone)]
@@ -285,6 +288,11 @@ fn interaction(kind: u8, user: &str, roles: &[&str], data: Value) -> (Vec<u8>, S
 
 impl Bot {
     async fn start() -> Bot {
+        Bot::start_beside(None).await
+    }
+
+    /// Discord, and Slack too when a fake Slack is given.
+    async fn start_beside(slack: Option<&FakeSlack>) -> Bot {
         let dir = tempfile::tempdir().unwrap();
         let fake = FakeDiscord::start().await;
         let db = dir.path().join("switchboard.db");
@@ -312,7 +320,19 @@ impl Bot {
             register_commands: Some(Some("8888".into())),
             timeout: Duration::from_secs(5),
         };
-        let mut settings = ServeSettings::discord(SocketAddr::from(([127, 0, 0, 1], 0)), settings);
+        let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut settings = match slack {
+            Some(fake) => {
+                let credentials = SlackCredentials {
+                    signing_secret: SigningSecret::new(SLACK_SECRET),
+                    bot_token: BotToken::new("xoxb-test"),
+                };
+                let mut both = ServeSettings::new(listen, credentials, fake.base());
+                both.discord = Some(settings);
+                both
+            }
+            None => ServeSettings::discord(listen, settings),
+        };
         settings.delivery = fast_delivery();
         let server = Server::start(&app, settings).await.unwrap();
         Bot {
@@ -616,6 +636,61 @@ async fn a_whole_workflow_runs_in_one_discord_thread_with_the_card_edited_in_pla
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slack_and_discord_side_by_side_each_get_their_own_workflows() {
+    let slack = FakeSlack::start().await.unwrap();
+    let bot = Bot::start_beside(Some(&slack)).await;
+    let mention = json!({"type": "event_callback", "event_id": "Ev1", "event": {
+        "type": "app_mention", "user": "UALICE", "channel": "C1", "ts": "1700000000.000001",
+        "text": format!("<@UBOT> {FLAGSHIP}")}})
+    .to_string();
+    let now = chrono::Utc::now().timestamp();
+    let status = bot
+        .http
+        .post(bot.url("/slack/events"))
+        .header("content-type", "application/json")
+        .header("x-slack-request-timestamp", now.to_string())
+        .header(
+            "x-slack-signature",
+            sign(SLACK_SECRET, now, mention.as_bytes()),
+        )
+        .body(mention)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    let started = Instant::now();
+    while !slack.calls().iter().any(|c| {
+        c.method == "chat.postMessage" && c.body.to_string().contains("wf-1 · approval needed")
+    }) {
+        assert!(started.elapsed() < Duration::from_secs(20), "no Slack card");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bot.command(ALICE, &[], connect_data()).await;
+    let calls = bot
+        .wait_for("the Discord card", |c| c.iter().any(has_buttons))
+        .await;
+    assert!(
+        calls
+            .iter()
+            .filter(|c| is_post(c))
+            .all(|c| !text_of(c).contains("wf-1")),
+        "wf-1 belongs to Slack"
+    );
+    assert!(calls
+        .iter()
+        .any(|c| has_buttons(c) && text_of(c).contains("wf-2 · approval needed")));
+    assert!(
+        slack
+            .calls()
+            .iter()
+            .all(|c| c.body["channel"] == "C1" && !c.body.to_string().contains("wf-2")),
+        "wf-2 belongs to Discord"
+    );
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reject_opens_a_modal_and_the_submitted_reason_rejects() {
     let bot = Bot::start().await;
     let (_, _) = bot.command(ALICE, &[], connect_data()).await;
@@ -762,6 +837,18 @@ async fn the_outbox_delivers_everything_once_in_order_after_5xx_and_429s() {
         Fault::ServerError,
         Fault::RateLimited { seconds: 0.8 },
     ]);
+    // Not Discord's, and first in the outbox: left alone by a Discord-only
+    // worker, and never crowding Discord's messages out of its small batches.
+    let console = Destination {
+        channel: "console".into(),
+        thread: None,
+    };
+    for i in 0..6 {
+        store
+            .post(&console, &Message::text(format!("for the console {i}")))
+            .await
+            .unwrap();
+    }
     let alerts = Destination {
         channel: "4444".into(),
         thread: None,
@@ -775,15 +862,6 @@ async fn the_outbox_delivers_everything_once_in_order_after_5xx_and_429s() {
             .await
             .unwrap();
     }
-    // Not Discord's: left alone by a Discord-only worker.
-    let console = Destination {
-        channel: "console".into(),
-        thread: None,
-    };
-    store
-        .post(&console, &Message::text("for the console"))
-        .await
-        .unwrap();
     let api = DiscordApi::new(
         fake.base(),
         DiscordToken::new(BOT_TOKEN),
@@ -791,11 +869,15 @@ async fn the_outbox_delivers_everything_once_in_order_after_5xx_and_429s() {
         Duration::from_secs(5),
     )
     .unwrap();
-    let delivery = Delivery::new(store.clone(), Arc::new(api), fast_delivery());
+    let settings = DeliverySettings {
+        batch: 4,
+        ..fast_delivery()
+    };
+    let delivery = Delivery::new(store.clone(), Arc::new(api), settings);
     let cancel = CancellationToken::new();
     let worker = tokio::spawn(delivery.clone().run(cancel.clone()));
     let started = Instant::now();
-    while store.outbox_stats().await.unwrap().pending > 1 {
+    while store.outbox_stats().await.unwrap().pending > 6 {
         assert!(started.elapsed() < Duration::from_secs(20), "still pending");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -820,7 +902,7 @@ async fn the_outbox_delivers_everything_once_in_order_after_5xx_and_429s() {
     let stats = store.outbox_stats().await.unwrap();
     assert_eq!(
         (stats.delivered, stats.failed_attempts, stats.pending),
-        (12, 5, 1)
+        (12, 5, 6)
     );
 }
 

@@ -98,6 +98,9 @@ pub fn closed_card(card: &Message, decision: &Message) -> Message {
     closed
 }
 
+/// Most channels remembered as owned by no sink.
+const MAX_UNOWNED: usize = 64;
+
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
     /// How often the outbox is read when nobody wakes the worker.
@@ -141,6 +144,8 @@ struct Inner {
     sinks: Vec<Arc<dyn ChatSink>>,
     settings: DeliverySettings,
     channels: Mutex<HashMap<String, ChannelState>>,
+    /// Channels no sink owns, left out of the outbox reads.
+    unowned: Mutex<Vec<String>>,
     wake: Notify,
     stats: DeliveryStats,
 }
@@ -177,6 +182,7 @@ impl Delivery {
                 sinks,
                 settings,
                 channels: Mutex::new(HashMap::new()),
+                unowned: Mutex::new(Vec::new()),
                 wake: Notify::new(),
                 stats: DeliveryStats::default(),
             }),
@@ -222,10 +228,16 @@ impl Delivery {
     /// its pending messages in order, up to its first failure. Returns when a
     /// backing-off channel may be tried again, if any.
     pub async fn pass(&self, cancel: &CancellationToken) -> Option<Instant> {
+        let unowned = self
+            .inner
+            .unowned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let pending = match self
             .inner
             .store
-            .pending_outbox(self.inner.settings.batch)
+            .pending_outbox_except(self.inner.settings.batch, &unowned)
             .await
         {
             Ok(p) => p,
@@ -237,6 +249,7 @@ impl Delivery {
         let mut queues: Vec<(String, Vec<OutboxItem>)> = Vec::new();
         for item in pending {
             if self.sink_for(&item.destination.channel).is_none() {
+                self.leave_out(&item.destination.channel);
                 continue;
             }
             match queues
@@ -319,6 +332,16 @@ impl Delivery {
                     return;
                 }
             }
+        }
+    }
+
+    /// Remembers a channel no sink owns (bounded: past the cap it is only
+    /// skipped per pass).
+    fn leave_out(&self, channel: &str) {
+        let mut unowned = self.inner.unowned.lock().unwrap_or_else(|p| p.into_inner());
+        if unowned.len() < MAX_UNOWNED && !unowned.iter().any(|c| c == channel) {
+            tracing::info!(%channel, "no chat platform owns this channel; its messages stay in the outbox");
+            unowned.push(channel.to_string());
         }
     }
 
