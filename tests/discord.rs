@@ -1012,3 +1012,117 @@ fn discord_json_for_each_message_kind_matches_its_snapshot() {
     );
     snapshot("reject_modal", &reject_modal(id));
 }
+
+/// `switchboard serve` as a process, with only the given credentials in its
+/// environment.
+fn serve_command(lab: &common::Lab, env: &[(&str, &str)]) -> std::process::Command {
+    let mut cmd = lab.command(&["serve", "--listen", "127.0.0.1:0"]);
+    for name in [
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "DISCORD_TOKEN",
+        "DISCORD_PUBLIC_KEY",
+    ] {
+        cmd.env_remove(name);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+#[test]
+fn serve_names_the_credentials_it_misses() {
+    let lab = common::Lab::new();
+    let key = hex(signer().verifying_key().as_bytes());
+    for (env, expected) in [
+        (vec![], "nothing to serve"),
+        (
+            vec![("DISCORD_TOKEN", "t"), ("DISCORD_PUBLIC_KEY", "xyz")],
+            "application_id",
+        ),
+        (
+            vec![
+                ("DISCORD_TOKEN", "t"),
+                ("DISCORD_PUBLIC_KEY", "xyz"),
+                ("SWITCHBOARD_DISCORD_APPLICATION_ID", APP_ID),
+            ],
+            "DISCORD_PUBLIC_KEY is not usable",
+        ),
+        (
+            vec![
+                ("DISCORD_PUBLIC_KEY", key.as_str()),
+                ("SWITCHBOARD_DISCORD_APPLICATION_ID", APP_ID),
+            ],
+            "DISCORD_TOKEN is not set",
+        ),
+    ] {
+        let out = serve_command(&lab, &env).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{env:?}");
+        assert!(stderr.contains(expected), "{env:?}: {stderr}");
+        assert!(!stderr.contains("secret-bot-token"));
+    }
+}
+
+#[test]
+fn serve_runs_discord_alone_from_the_environment() {
+    use std::io::BufRead;
+    let lab = common::Lab::new();
+    let key = hex(signer().verifying_key().as_bytes());
+    let mut child = serve_command(
+        &lab,
+        &[
+            ("DISCORD_TOKEN", "secret-bot-token"),
+            ("DISCORD_PUBLIC_KEY", &key),
+            ("SWITCHBOARD_DISCORD_APPLICATION_ID", APP_ID),
+            ("SWITCHBOARD_DISCORD_API", "http://127.0.0.1:9/api/v10"),
+        ],
+    )
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().expect("serve ended before listening").unwrap();
+        if let Some(at) = line.split("listening on http://").nth(1) {
+            break at.trim().to_string();
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let answered = runtime.block_on(async {
+        let (body, _) = interaction(1, ALICE, &[], Value::Null);
+        let now = chrono::Utc::now().timestamp();
+        let http = reqwest::Client::new();
+        let pong: Value = http
+            .post(format!("http://{addr}/discord/interactions"))
+            .header("x-signature-timestamp", now.to_string())
+            .header("x-signature-ed25519", sign_with(&signer(), now, &body))
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let slack = http
+            .post(format!("http://{addr}/slack/events"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        (pong, slack)
+    });
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        answered,
+        (json!({"type": 1}), 404),
+        "Discord only: no Slack route"
+    );
+}
