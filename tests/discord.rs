@@ -778,7 +778,7 @@ async fn bad_signatures_are_refused_with_401_and_leave_no_trace() {
         "stale timestamp"
     );
     assert_eq!(
-        bot.post_raw(&body, &[ts.clone()]).await.0,
+        bot.post_raw(&body, std::slice::from_ref(&ts)).await.0,
         401,
         "no signature"
     );
@@ -899,6 +899,17 @@ async fn the_outbox_delivers_everything_once_in_order_after_5xx_and_429s() {
         .collect();
     let expected: Vec<String> = (0..12).map(|i| format!("alert {i}")).collect();
     assert_eq!(texts, expected);
+    // Each carries its outbox id as the nonce Discord drops repeats by.
+    let nonces: HashSet<String> = fake
+        .calls()
+        .iter()
+        .filter(|c| is_post(c))
+        .map(|c| {
+            assert_eq!(c.body["enforce_nonce"], true);
+            c.body["nonce"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(nonces.len(), 12);
     let stats = store.outbox_stats().await.unwrap();
     assert_eq!(
         (stats.delivered, stats.failed_attempts, stats.pending),
@@ -923,9 +934,9 @@ async fn a_picture_goes_up_as_a_multipart_attachment() {
     let message = Message::text("12 networks")
         .with_title("Topology (snapshot 4)")
         .with_image(picture.display().to_string());
-    api.post("4444", None, &message).await.unwrap();
+    api.post("4444", None, &message, "sb1").await.unwrap();
     let gone = Message::text("x").with_image(dir.path().join("gone.png").display().to_string());
-    api.post("4444", None, &gone).await.unwrap();
+    api.post("4444", None, &gone, "sb2").await.unwrap();
     let calls = fake.calls();
     assert_eq!(calls[0].file.as_deref(), Some(&b"\x89PNG fake picture"[..]));
     assert_eq!(

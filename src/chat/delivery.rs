@@ -23,7 +23,8 @@
 //!
 //! At-least-once window: if the process dies after the platform accepted a
 //! message and before the store recorded it, the message is sent again at the
-//! next start (chat.postMessage has no idempotency key). The window is one
+//! next start (chat.postMessage has no idempotency key; Discord drops a
+//! repeat within minutes by the outbox id sent as `nonce`). The window is one
 //! local SQLite commit (~1 ms) right after the HTTP answer; nothing else runs
 //! between the two. A card update is idempotent, so repeating it is harmless.
 
@@ -63,12 +64,15 @@ pub trait ChatSink: Send + Sync {
         true
     }
     /// Posts a message, under `thread` when given; returns the platform's id
-    /// for the new message (Slack's `ts`).
+    /// for the new message (Slack's `ts`). `key` is the same on every attempt
+    /// at one outbox message: a platform that can drop repeats by it does
+    /// (Discord's `nonce`).
     async fn post(
         &self,
         channel: &str,
         thread: Option<&str>,
         message: &Message,
+        key: &str,
     ) -> Result<String, SendError>;
     /// Replaces a posted message.
     async fn update(&self, channel: &str, id: &str, message: &Message) -> Result<(), SendError>;
@@ -377,7 +381,8 @@ impl Delivery {
             }
         }
         let thread_ts = thread.as_ref().map(|(_, t)| t.thread_ts.as_str());
-        let ts = sink.post(channel, thread_ts, &item.message).await?;
+        let key = format!("sb{}", item.id);
+        let ts = sink.post(channel, thread_ts, &item.message, &key).await?;
         // The at-least-once window (see the module doc) is between the line
         // above and this commit.
         store.mark_delivered_on(item, platform, &ts).await?;

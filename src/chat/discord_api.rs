@@ -458,6 +458,7 @@ impl ChatSink for DiscordApi {
         channel: &str,
         thread: Option<&str>,
         message: &Message,
+        key: &str,
     ) -> Result<String, SendError> {
         let target = match thread {
             Some(root) => {
@@ -473,7 +474,11 @@ impl ChatSink for DiscordApi {
         let (upload, note) = read_picture(message.image.as_deref()).await;
         let mut message = message.clone();
         message.fields.extend(note);
-        let body = render(&message, upload.as_ref().map(|u| u.name.as_str()));
+        let mut body = render(&message, upload.as_ref().map(|u| u.name.as_str()));
+        // A repeat with the same nonce within minutes returns the first
+        // message instead of a second one.
+        body["nonce"] = json!(key.chars().take(25).collect::<String>());
+        body["enforce_nonce"] = json!(true);
         let id = self.create_message(target, body, upload).await?;
         Ok(match thread {
             Some(root) => format!("{root}/{id}"),

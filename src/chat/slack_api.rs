@@ -261,6 +261,8 @@ impl ChatSink for SlackApi {
         channel: &str,
         thread: Option<&str>,
         message: &Message,
+        // chat.postMessage takes no idempotency key.
+        _key: &str,
     ) -> Result<String, SendError> {
         Ok(self.post_message(channel, thread, message).await?.ts)
     }
