@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use common::FLAGSHIP;
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{json, Value};
-use sqlx::Row;
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -30,7 +29,6 @@ use switchboard::config::{Config, DiscordConfig};
 use switchboard::domain::WorkflowId;
 use switchboard::server::discord::{DiscordCredentials, DiscordSettings};
 use switchboard::server::{ServeSettings, Server, SigningSecret, SlackCredentials};
-use tokio_util::sync::CancellationToken;
 
 const APP_ID: &str = "7777";
 const CHANNEL: &str = "5555";
@@ -234,14 +232,18 @@ async fn fake_route(
     axum::Json(answer).into_response()
 }
 
-fn fast_delivery() -> DeliverySettings {
-    DeliverySettings {
-        poll: Duration::from_millis(20),
-        base_backoff: Duration::from_millis(20),
-        max_backoff: Duration::from_millis(200),
-        ..DeliverySettings::default()
-    }
+/// Our REST client, pointed at the fake.
+fn rest_client(fake: &FakeDiscord) -> DiscordApi {
+    DiscordApi::new(
+        fake.base(),
+        DiscordToken::new(BOT_TOKEN),
+        APP_ID,
+        Duration::from_secs(5),
+    )
+    .unwrap()
 }
+
+use common::fast_delivery;
 
 fn signer() -> SigningKey {
     SigningKey::from_bytes(&[42u8; 32])
@@ -398,27 +400,11 @@ impl Bot {
     }
 
     async fn wait_for(&self, what: &str, check: impl Fn(&[Call]) -> bool) -> Vec<Call> {
-        let started = Instant::now();
-        loop {
-            let calls = self.fake.calls();
-            if check(&calls) {
-                return calls;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "timed out waiting for {what}: {calls:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        common::wait_for_calls(what, || self.fake.calls(), check).await
     }
 
     async fn state(&self, id: i64) -> Option<String> {
-        self.app
-            .store
-            .load(WorkflowId::new(id).unwrap())
-            .await
-            .unwrap()
-            .map(|r| r.state.status().to_string())
+        common::workflow_status(&self.app.store, id).await
     }
 
     async fn audit(&self, id: i64) -> Vec<switchboard::store::AuditRecord> {
@@ -430,23 +416,7 @@ impl Bot {
     }
 
     async fn counts(&self) -> (i64, i64, i64) {
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .connect_with(
-                sqlx::sqlite::SqliteConnectOptions::new()
-                    .filename(&self.db)
-                    .read_only(true),
-            )
-            .await
-            .unwrap();
-        let mut out = [0i64; 3];
-        for (i, table) in ["workflows", "audit_events", "outbox"].iter().enumerate() {
-            out[i] = sqlx::query(&format!("SELECT COUNT(*) FROM {table}"))
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-                .get(0);
-        }
-        (out[0], out[1], out[2])
+        common::trace_counts(&self.db).await
     }
 
     async fn stop(mut self) {
@@ -806,15 +776,7 @@ async fn bad_signatures_are_refused_with_401_and_leave_no_trace() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(bot.counts().await, settled, "a replay left a trace");
 
-    let metrics = bot
-        .http
-        .get(bot.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = common::get_text(&bot.http, &bot.url("/metrics")).await;
     assert!(
         metrics.contains("switchboard_discord_signature_failures_total 6"),
         "{metrics}"
@@ -849,42 +811,16 @@ async fn the_outbox_delivers_everything_once_in_order_after_5xx_and_429s() {
             .await
             .unwrap();
     }
-    let alerts = Destination {
-        channel: "4444".into(),
-        thread: None,
-    };
-    for i in 0..12 {
-        store
-            .post(
-                &alerts,
-                &Message::text(format!("alert {i}")).with_tone(Tone::Warning),
-            )
-            .await
-            .unwrap();
-    }
-    let api = DiscordApi::new(
-        fake.base(),
-        DiscordToken::new(BOT_TOKEN),
-        APP_ID,
-        Duration::from_secs(5),
-    )
-    .unwrap();
+    common::post_alerts(&store, "4444", 12).await;
+    let api = rest_client(&fake);
     let settings = DeliverySettings {
         batch: 4,
         ..fast_delivery()
     };
     let delivery = Delivery::new(store.clone(), Arc::new(api), settings);
-    let cancel = CancellationToken::new();
-    let worker = tokio::spawn(delivery.clone().run(cancel.clone()));
-    let started = Instant::now();
-    while store.outbox_stats().await.unwrap().pending > 6 {
-        assert!(started.elapsed() < Duration::from_secs(20), "still pending");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let took = common::deliver_until(&store, delivery, 6).await;
     // Two retry_after answers of 0.8 s each were honoured.
-    assert!(started.elapsed() >= Duration::from_millis(1600));
-    cancel.cancel();
-    worker.await.unwrap();
+    assert!(took >= Duration::from_millis(1600));
     let texts: Vec<String> = fake
         .calls()
         .iter()
@@ -923,13 +859,7 @@ async fn a_picture_goes_up_as_a_multipart_attachment() {
     let picture = dir.path().join("topology-4.png");
     std::fs::write(&picture, b"\x89PNG fake picture").unwrap();
     let fake = FakeDiscord::start().await;
-    let api = DiscordApi::new(
-        fake.base(),
-        DiscordToken::new(BOT_TOKEN),
-        APP_ID,
-        Duration::from_secs(5),
-    )
-    .unwrap();
+    let api = rest_client(&fake);
     use switchboard::chat::delivery::ChatSink;
     let message = Message::text("12 networks")
         .with_title("Topology (snapshot 4)")
@@ -964,20 +894,7 @@ fn snapshot(name: &str, value: &Value) {
 }
 
 fn approval_card() -> Message {
-    let id = WorkflowId::new(7).unwrap();
-    Message::text(format!("1111 asks: {FLAGSHIP}"))
-        .with_title("wf-7 · approval needed")
-        .with_workflow(id)
-        .field("From", "lambda OrderProcessor in aws/us-east-1")
-        .field("To", "sql orderdb.database.windows.net in azure/eastus")
-        .field("Compliance", "passes PCI-DSS")
-        .field(
-            "Design",
-            "dx-1 (direct_connect) → er-1 (expressroute) · 12.0 ms",
-        )
-        .field("Cost", "$10.00/month at $0.020/GB")
-        .field("Risk", "medium (new route between clouds)")
-        .with_decision_buttons(id)
+    common::approval_card("1111")
 }
 
 #[test]

@@ -310,14 +310,7 @@ pub fn ephemeral(text: &str) -> Value {
 mod tests {
     use super::*;
 
-    fn card() -> Message {
-        let id = WorkflowId::new(42).unwrap();
-        Message::text("alice asks: connect <lambda> & more")
-            .with_title("wf-42 · approval needed")
-            .with_workflow(id)
-            .field("Risk", "medium")
-            .with_decision_buttons(id)
-    }
+    use crate::chat::message::fixtures::card;
 
     #[test]
     fn an_approval_card_is_an_embed_with_two_buttons() {

@@ -40,9 +40,7 @@ impl DiscordPublicKey {
         let bytes: [u8; 32] = hex_decode(text.trim())
             .and_then(|b| b.try_into().ok())
             .ok_or(PublicKeyError("not 64 hex digits"))?;
-        ed25519_dalek::VerifyingKey::from_bytes(&bytes)
-            .map(DiscordPublicKey)
-            .map_err(|_| PublicKeyError("not a point on the curve"))
+        DiscordPublicKey::from_bytes(&bytes)
     }
 
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<DiscordPublicKey, PublicKeyError> {

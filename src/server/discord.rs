@@ -18,7 +18,7 @@ use crate::chat::discord_api::DiscordToken;
 use crate::chat::discord_interactions::{decode, DiscordRequest};
 use crate::chat::discord_render::{deferred, ephemeral, pong, reject_modal};
 use crate::chat::message::ButtonAction;
-use crate::chat::signing::{header_time, verify_discord, DiscordPublicKey, ReplayGuard};
+use crate::chat::signing::{verify_discord, DiscordPublicKey, ReplayGuard};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -39,12 +39,7 @@ pub struct DiscordCredentials {
 impl DiscordCredentials {
     /// `DISCORD_PUBLIC_KEY` and `DISCORD_TOKEN`.
     pub fn from_env() -> Result<DiscordCredentials, ServeError> {
-        let read = |name: &'static str, what: &'static str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .ok_or(ServeError::MissingEnv(name, what))
-        };
+        let read = super::env_var;
         let key = read(
             "DISCORD_PUBLIC_KEY",
             "the application's public key (Developer Portal → General Information)",
@@ -108,20 +103,13 @@ impl Endpoint {
         let timestamp = text("x-signature-timestamp");
         let signature = text("x-signature-ed25519");
         let now = chrono::Utc::now().timestamp();
-        let verified = verify_discord(&self.key, timestamp, signature, body, now)
-            .map_err(|e| e.to_string())
-            .and_then(|()| {
-                let first = self
-                    .replay
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .first_time(signature, header_time(timestamp), now);
-                if first {
-                    Ok(())
-                } else {
-                    Err("the signature was seen before: refused as a replay".into())
-                }
-            });
+        let verified = super::once(
+            verify_discord(&self.key, timestamp, signature, body, now),
+            &self.replay,
+            signature,
+            timestamp,
+            now,
+        );
         if let Err(reason) = verified {
             self.metrics
                 .discord_signature_failures

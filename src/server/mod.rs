@@ -26,7 +26,7 @@ use crate::chat::delivery::{ChatSink, Delivery, DeliverySettings};
 use crate::chat::discord::DiscordAdapter;
 use crate::chat::discord_api::{DiscordApi, DiscordError};
 use crate::chat::discord_interactions::command_definitions;
-use crate::chat::signing::{header_time, verify_slack, ReplayGuard};
+use crate::chat::signing::{header_time, verify_slack, ReplayGuard, SignatureError};
 use crate::chat::slack::SlackAdapter;
 use crate::chat::slack_api::{BotToken, SlackApi, SlackError};
 use crate::chat::slack_events::{decode, SlackRequest};
@@ -78,6 +78,14 @@ impl std::fmt::Debug for SigningSecret {
     }
 }
 
+/// A credential from the environment; `what` says where to find it.
+fn env_var(name: &'static str, what: &'static str) -> Result<String, ServeError> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or(ServeError::MissingEnv(name, what))
+}
+
 /// What Slack gave the app at install; from the environment only.
 #[derive(Debug, Clone)]
 pub struct SlackCredentials {
@@ -88,12 +96,7 @@ pub struct SlackCredentials {
 impl SlackCredentials {
     /// `SLACK_SIGNING_SECRET` and `SLACK_BOT_TOKEN`.
     pub fn from_env() -> Result<SlackCredentials, ServeError> {
-        let read = |name: &'static str, what: &'static str| {
-            std::env::var(name)
-                .ok()
-                .filter(|v| !v.trim().is_empty())
-                .ok_or(ServeError::MissingEnv(name, what))
-        };
+        let read = env_var;
         Ok(SlackCredentials {
             signing_secret: SigningSecret::new(read(
                 "SLACK_SIGNING_SECRET",
@@ -420,6 +423,28 @@ impl Server {
     }
 }
 
+/// A verified request is accepted the first time its signature is seen
+/// within the window; the reason otherwise, for the log.
+fn once(
+    verified: Result<(), SignatureError>,
+    replay: &Mutex<ReplayGuard>,
+    signature: &str,
+    timestamp: &str,
+    now: i64,
+) -> Result<(), String> {
+    verified.map_err(|e| e.to_string())?;
+    let first = replay.lock().unwrap_or_else(|p| p.into_inner()).first_time(
+        signature,
+        header_time(timestamp),
+        now,
+    );
+    if first {
+        Ok(())
+    } else {
+        Err("the signature was seen before: refused as a replay".into())
+    }
+}
+
 type Answer = (StatusCode, [(header::HeaderName, &'static str); 1], String);
 
 fn answer(status: StatusCode, body: impl Into<String>) -> Answer {
@@ -453,20 +478,13 @@ impl Shared {
         let timestamp = text("x-slack-request-timestamp");
         let signature = text("x-slack-signature");
         let now = chrono::Utc::now().timestamp();
-        let verified = verify_slack(&self.secret.0, timestamp, signature, body, now)
-            .map_err(|e| e.to_string())
-            .and_then(|()| {
-                let first = self
-                    .replay
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .first_time(signature, header_time(timestamp), now);
-                if first {
-                    Ok(())
-                } else {
-                    Err("the signature was seen before: refused as a replay".into())
-                }
-            });
+        let verified = once(
+            verify_slack(&self.secret.0, timestamp, signature, body, now),
+            &self.replay,
+            signature,
+            timestamp,
+            now,
+        );
         if let Err(reason) = verified {
             self.metrics
                 .signature_failures
