@@ -142,9 +142,10 @@ fn embed(message: &Message, attachment: Option<&str>) -> Value {
         if budget.0 < 2 {
             break;
         }
-        let name = budget.take(non_empty(&f.name), FIELD_NAME_MAX);
+        // Leave at least one character for the value.
+        let name = budget.take(non_empty(&f.name), FIELD_NAME_MAX.min(budget.0 - 1));
         let value = budget.take(non_empty(&f.value), FIELD_VALUE_MAX);
-        fields.push(json!({"name": non_empty(&name), "value": non_empty(&value), "inline": false}));
+        fields.push(json!({"name": name, "value": value, "inline": false}));
     }
     if !fields.is_empty() {
         embed["fields"] = json!(fields);
@@ -413,6 +414,32 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn any_message_renders_within_the_limits(
+            title in ".{0,300}",
+            text in ".{0,5000}",
+            fields in proptest::collection::vec((".{0,300}", ".{0,1500}"), 0..40),
+        ) {
+            let mut m = Message::text(text).with_title(title);
+            for (name, value) in fields {
+                m = m.field(name, value);
+            }
+            let v = render(&m, None);
+            let embed = &v["embeds"][0];
+            let count = |v: &Value| v.as_str().map(|s| s.chars().count()).unwrap_or(0);
+            let fields = embed["fields"].as_array().cloned().unwrap_or_default();
+            proptest::prop_assert!(count(&embed["title"]) <= TITLE_MAX);
+            proptest::prop_assert!(count(&embed["description"]) <= DESCRIPTION_MAX);
+            proptest::prop_assert!(fields.len() <= FIELDS_MAX);
+            let mut total = count(&embed["title"]) + count(&embed["description"]);
+            for f in &fields {
+                proptest::prop_assert!(count(&f["name"]) <= FIELD_NAME_MAX && count(&f["name"]) > 0);
+                proptest::prop_assert!(count(&f["value"]) <= FIELD_VALUE_MAX && count(&f["value"]) > 0);
+                total += count(&f["name"]) + count(&f["value"]);
+            }
+            proptest::prop_assert!(total <= EMBED_TOTAL_MAX, "{}", total);
+        }
+
         #[test]
         fn decoding_a_custom_id_never_panics(id in ".{0,120}") {
             let _ = decode_custom_id(&id);
