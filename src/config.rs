@@ -563,6 +563,7 @@ struct DiscordSection {
     digest_channel: Option<String>,
     guild: Option<String>,
     register_commands: Option<bool>,
+    gateway: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -577,6 +578,8 @@ pub struct DiscordConfig {
     /// effect at once); None with `register_commands`: globally.
     pub guild: Option<String>,
     pub register_commands: bool,
+    /// Also receive interactions over the Gateway websocket.
+    pub gateway: bool,
 }
 
 impl Default for DiscordConfig {
@@ -588,6 +591,7 @@ impl Default for DiscordConfig {
             approvers: Vec::new(),
             guild: None,
             register_commands: false,
+            gateway: false,
         }
     }
 }
@@ -629,6 +633,7 @@ impl DiscordSection {
         out.application_id = one("discord.application_id", self.application_id)?;
         out.guild = one("discord.guild", self.guild)?;
         out.register_commands = self.register_commands.unwrap_or(false);
+        out.gateway = self.gateway.unwrap_or(false);
         for (key, id, slot) in [
             (
                 "discord.requests_channel",

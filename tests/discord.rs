@@ -65,6 +65,7 @@ struct FakeState {
     faults: Mutex<VecDeque<Fault>>,
     threads: Mutex<HashSet<String>>,
     next_id: Mutex<u64>,
+    gateway_url: Mutex<String>,
 }
 
 /// A fake Discord REST API (v10 routes under `/api/v10`).
@@ -94,6 +95,10 @@ impl FakeDiscord {
 
     fn base(&self) -> String {
         format!("http://{}/api/v10", self.addr)
+    }
+
+    fn set_gateway(&self, url: &str) {
+        *lock(&self.state.gateway_url) = url.to_string();
     }
 
     fn fail_next(&self, faults: impl IntoIterator<Item = Fault>) {
@@ -206,6 +211,8 @@ async fn fake_route(
             json!({"id": id, "type": 11})
         }
         ("PATCH", ["webhooks", _, _, "messages", "@original"]) => json!({"id": new_id()}),
+        ("GET", ["gateway", "bot"]) => json!({"url": *lock(&state.gateway_url), "shards": 1}),
+        ("POST", ["interactions", _, _, "callback"]) => json!({}),
         ("PUT", ["applications", _, "commands"])
         | ("PUT", ["applications", _, "guilds", _, "commands"]) => body.clone(),
         _ => {
@@ -295,8 +302,11 @@ impl Bot {
 
     /// Discord, and Slack too when a fake Slack is given.
     async fn start_beside(slack: Option<&FakeSlack>) -> Bot {
+        Bot::start_with(FakeDiscord::start().await, slack, false).await
+    }
+
+    async fn start_with(fake: FakeDiscord, slack: Option<&FakeSlack>, gateway: bool) -> Bot {
         let dir = tempfile::tempdir().unwrap();
-        let fake = FakeDiscord::start().await;
         let db = dir.path().join("switchboard.db");
         let config = Config {
             db: db.clone(),
@@ -321,6 +331,7 @@ impl Bot {
             approver_roles: vec![APPROVERS_ROLE.into()],
             register_commands: Some(Some("8888".into())),
             timeout: Duration::from_secs(5),
+            gateway,
         };
         let listen = SocketAddr::from(([127, 0, 0, 1], 0));
         let mut settings = match slack {
@@ -1053,4 +1064,118 @@ fn serve_runs_discord_alone_from_the_environment() {
         (json!({"type": 1}), 404),
         "Discord only: no Slack route"
     );
+}
+
+/// A fake Discord Gateway: each connection runs the next script step.
+/// Frames the bot sent come back on the channel, tagged with the connection.
+async fn fake_gateway(
+    scripts: Vec<Vec<Value>>,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<(usize, Value)>) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message as Frame;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let own_url = url.clone();
+    tokio::spawn(async move {
+        for (n, script) in scripts.into_iter().enumerate() {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await else {
+                return;
+            };
+            // HELLO, then the bot's IDENTIFY or RESUME, then the script.
+            let hello = json!({"op": 10, "d": {"heartbeat_interval": 60000}});
+            let _ = socket.send(Frame::text(hello.to_string())).await;
+            if let Some(Ok(Frame::Text(text))) = socket.next().await {
+                let _ = tx.send((
+                    n,
+                    serde_json::from_str(text.as_str()).unwrap_or(Value::Null),
+                ));
+            }
+            for frame in script {
+                // "RESUME" stands for this gateway's own URL.
+                let text = frame
+                    .to_string()
+                    .replace("\"RESUME\"", &format!("\"{own_url}\""));
+                let _ = socket.send(Frame::text(text)).await;
+            }
+            // Keep reading until the bot leaves.
+            while let Some(Ok(frame)) = socket.next().await {
+                if let Frame::Text(text) = frame {
+                    let _ = tx.send((
+                        n,
+                        serde_json::from_str(text.as_str()).unwrap_or(Value::Null),
+                    ));
+                }
+            }
+        }
+    });
+    (url, rx)
+}
+
+/// The next frame the bot sent to the fake gateway (20 s at most).
+async fn next_frame(
+    frames: &mut tokio::sync::mpsc::UnboundedReceiver<(usize, Value)>,
+) -> (usize, Value) {
+    tokio::time::timeout(Duration::from_secs(20), frames.recv())
+        .await
+        .expect("the bot sent nothing to the gateway")
+        .expect("the fake gateway stopped")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_gateway_an_interaction_is_answered_by_callback_and_the_session_resumes() {
+    let fake = FakeDiscord::start().await;
+    let (command, token) = interaction(2, ALICE, &[], connect_data());
+    let command: Value = serde_json::from_slice(&command).unwrap();
+    let id = command["id"].as_str().unwrap().to_string();
+    let (url, mut frames) = fake_gateway(vec![
+        vec![
+            json!({"op": 0, "s": 1, "t": "READY", "d": {"session_id": "sess-1", "resume_gateway_url": "RESUME"}}),
+            json!({"op": 0, "s": 2, "t": "INTERACTION_CREATE", "d": command}),
+            json!({"op": 7, "d": null}),
+        ],
+        vec![],
+    ])
+    .await;
+    fake.set_gateway(&url);
+    let bot = Bot::start_with(fake, None, true).await;
+
+    let (n, identify) = next_frame(&mut frames).await;
+    assert_eq!((n, identify["op"].clone()), (0, json!(2)));
+    assert_eq!(identify["d"]["intents"], 1, "GUILDS only");
+    assert_eq!(identify["d"]["token"], BOT_TOKEN);
+
+    let calls = bot
+        .wait_for("the callback, the answer and the card", |c| {
+            c.iter().any(|c| c.path.ends_with("/callback"))
+                && original_edit(c, &token).is_some()
+                && c.iter().any(has_buttons)
+        })
+        .await;
+    let callback = calls
+        .iter()
+        .find(|c| c.path.ends_with("/callback"))
+        .unwrap();
+    assert_eq!(
+        callback.path,
+        format!("/interactions/{id}/{token}/callback")
+    );
+    assert_eq!(callback.body, json!({"type": 5}));
+    assert!(text_of(original_edit(&calls, &token).unwrap()).contains("Started wf-1"));
+
+    // RECONNECT: the bot comes back and resumes where it was.
+    let resume = loop {
+        let (n, frame) = next_frame(&mut frames).await;
+        if n == 1 {
+            break frame;
+        }
+    };
+    assert_eq!(
+        resume,
+        json!({"op": 6, "d": {"token": BOT_TOKEN, "session_id": "sess-1", "seq": 2}})
+    );
+    bot.stop().await;
 }

@@ -14,7 +14,8 @@
 
 use super::delivery::Delivery;
 use super::discord_api::DiscordApi;
-use super::discord_interactions::{Actor, Interaction};
+use super::discord_interactions::{Actor, DiscordRequest, Interaction};
+use super::discord_render::{deferred, ephemeral, pong, reject_modal};
 use super::message::{ButtonAction, Destination, Message, Tone};
 use super::router::{Inbound, Router};
 use crate::domain::WorkflowId;
@@ -35,6 +36,54 @@ pub enum DiscordJob {
         action: ButtonAction,
         reason: Option<String>,
     },
+}
+
+/// How an interaction is answered within Discord's 3 s, whichever way it
+/// came (HTTP endpoint or gateway).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Respond {
+    /// The answer is all there is (PONG, the reason modal, "unknown").
+    Now(serde_json::Value),
+    /// A deferred answer now; the job does the rest.
+    Queue(DiscordJob, serde_json::Value),
+}
+
+/// The immediate answer to a decoded interaction, and the work it leaves.
+/// Pure.
+pub fn respond(request: DiscordRequest) -> Respond {
+    match request {
+        DiscordRequest::Ping => Respond::Now(pong()),
+        DiscordRequest::Unknown(what) => {
+            Respond::Now(ephemeral(&format!("switchboard does not offer {what}.")))
+        }
+        DiscordRequest::Click {
+            action: ButtonAction::Reject { workflow },
+            ..
+        } => Respond::Now(reject_modal(workflow)),
+        DiscordRequest::Command { at, text } => {
+            Respond::Queue(DiscordJob::Command { at, text }, deferred(false))
+        }
+        DiscordRequest::Click { at, action } => Respond::Queue(
+            DiscordJob::Decision {
+                at,
+                action,
+                reason: None,
+            },
+            deferred(true),
+        ),
+        DiscordRequest::RejectReason {
+            at,
+            workflow,
+            reason,
+        } => Respond::Queue(
+            DiscordJob::Decision {
+                at,
+                action: ButtonAction::Reject { workflow },
+                reason: Some(reason),
+            },
+            deferred(true),
+        ),
+    }
 }
 
 pub struct DiscordAdapter {

@@ -51,6 +51,11 @@ impl DiscordToken {
     pub fn new(token: impl Into<String>) -> DiscordToken {
         DiscordToken(token.into())
     }
+
+    /// For the gateway's IDENTIFY / RESUME frames only.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
 }
 
 impl std::fmt::Debug for DiscordToken {
@@ -219,6 +224,7 @@ impl DiscordApi {
                     .part("files[0]", part);
                 request.multipart(form)
             }
+            None if body.is_null() => request,
             None => request.json(&body),
         };
         let response = request
@@ -378,6 +384,53 @@ impl DiscordApi {
             bucket: "WEBHOOK".into(),
             body,
             upload,
+            bot_auth: false,
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// `GET /gateway/bot`: the websocket URL to connect to.
+    pub async fn gateway_url(&self) -> Result<String, DiscordError> {
+        let answer = self
+            .call(Call {
+                what: "get gateway",
+                method: reqwest::Method::GET,
+                path: "/gateway/bot".into(),
+                bucket: "GATEWAY".into(),
+                body: Value::Null,
+                upload: None,
+                bot_auth: true,
+            })
+            .await?;
+        answer
+            .get("url")
+            .and_then(Value::as_str)
+            .filter(|u| u.starts_with("wss://") || u.starts_with("ws://"))
+            .map(str::to_string)
+            .ok_or_else(|| DiscordError::BadResponse("gateway answer without a ws(s) `url`".into()))
+    }
+
+    /// `POST /interactions/{id}/{token}/callback`: the answer to an
+    /// interaction that came over the gateway (no bot token needed).
+    pub async fn interaction_callback(
+        &self,
+        id: &str,
+        token: &str,
+        answer: Value,
+    ) -> Result<(), DiscordError> {
+        if !is_snowflake(id) || token.is_empty() || token.contains(['/', '?', '#']) {
+            return Err(DiscordError::BadResponse(
+                "an interaction without a usable id or token".into(),
+            ));
+        }
+        self.call(Call {
+            what: "interaction callback",
+            method: reqwest::Method::POST,
+            path: format!("/interactions/{id}/{token}/callback"),
+            bucket: "CALLBACK".into(),
+            body: answer,
+            upload: None,
             bot_auth: false,
         })
         .await

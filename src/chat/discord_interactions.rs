@@ -185,7 +185,12 @@ fn actor(value: &Value) -> Result<Actor, InteractionError> {
 
 fn interaction(value: &Value) -> Result<Interaction, InteractionError> {
     let token = str_at(value, "/token")
-        .filter(|t| !t.is_empty() && t.len() <= 500)
+        .filter(|t| {
+            !t.is_empty()
+                && t.len() <= 500
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
         .ok_or(InteractionError::Missing("token"))?;
     Ok(Interaction {
         token: InteractionToken(token.to_string()),

@@ -8,6 +8,7 @@ pub mod console;
 pub mod delivery;
 pub mod discord;
 pub mod discord_api;
+pub mod discord_gateway;
 pub mod discord_interactions;
 pub mod discord_render;
 pub mod message;

@@ -13,11 +13,9 @@
 
 use super::metrics::Metrics;
 use super::ServeError;
-use crate::chat::discord::DiscordJob;
+use crate::chat::discord::{respond, DiscordJob, Respond};
 use crate::chat::discord_api::DiscordToken;
-use crate::chat::discord_interactions::{decode, DiscordRequest};
-use crate::chat::discord_render::{deferred, ephemeral, pong, reject_modal};
-use crate::chat::message::ButtonAction;
+use crate::chat::discord_interactions::decode;
 use crate::chat::signing::{verify_discord, DiscordPublicKey, ReplayGuard};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -67,6 +65,8 @@ pub struct DiscordSettings {
     /// `Some(Some(guild))` in one guild.
     pub register_commands: Option<Option<String>>,
     pub timeout: Duration,
+    /// Also keep a Gateway session (interactions pushed over a websocket).
+    pub gateway: bool,
 }
 
 /// Signatures remembered for the replay check.
@@ -130,41 +130,9 @@ impl Endpoint {
                 );
             }
         };
-        let (job, ack) = match request {
-            DiscordRequest::Ping => return (StatusCode::OK, pong()),
-            DiscordRequest::Unknown(what) => {
-                return (
-                    StatusCode::OK,
-                    ephemeral(&format!("switchboard does not offer {what}.")),
-                )
-            }
-            DiscordRequest::Click {
-                action: ButtonAction::Reject { workflow },
-                ..
-            } => return (StatusCode::OK, reject_modal(workflow)),
-            DiscordRequest::Command { at, text } => {
-                (DiscordJob::Command { at, text }, deferred(false))
-            }
-            DiscordRequest::Click { at, action } => (
-                DiscordJob::Decision {
-                    at,
-                    action,
-                    reason: None,
-                },
-                deferred(true),
-            ),
-            DiscordRequest::RejectReason {
-                at,
-                workflow,
-                reason,
-            } => (
-                DiscordJob::Decision {
-                    at,
-                    action: ButtonAction::Reject { workflow },
-                    reason: Some(reason),
-                },
-                deferred(true),
-            ),
+        let (job, ack) = match respond(request) {
+            Respond::Now(answer) => return (StatusCode::OK, answer),
+            Respond::Queue(job, ack) => (job, ack),
         };
         match self.jobs.try_send(job) {
             Ok(()) => (StatusCode::OK, ack),

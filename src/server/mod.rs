@@ -164,6 +164,7 @@ impl ServeSettings {
                 approver_roles: d.approver_roles.clone(),
                 register_commands: d.register_commands.then(|| d.guild.clone()),
                 timeout: Duration::from_secs(10),
+                gateway: d.gateway,
             })
         } else {
             None
@@ -366,6 +367,7 @@ impl Server {
                     Err(e) => tracing::warn!(error = %e, "Discord slash commands not registered"),
                 }
             }
+            let gateway_api = api.clone();
             let adapter = Arc::new(DiscordAdapter::new(
                 app.router(),
                 app.engine.clone(),
@@ -374,6 +376,14 @@ impl Server {
                 d.approver_roles.clone(),
             ));
             let jobs = spawn_pool(&mut tasks, settings.workers, settings.queue, adapter);
+            if d.gateway {
+                tasks.spawn(crate::chat::discord_gateway::run(
+                    gateway_api,
+                    d.credentials.token.clone(),
+                    jobs.clone(),
+                    cancel.clone(),
+                ));
+            }
             let endpoint = Arc::new(discord::Endpoint::new(
                 d.credentials.public_key.clone(),
                 jobs,
