@@ -1,7 +1,8 @@
 //! `switchboard serve`: the long-running bot. One HTTP listener (axum) serves
 //! Slack's Events API and interactivity at `POST /slack/events` and Discord's
 //! interactions at `POST /discord/interactions` (either or both, as
-//! configured), plus `GET /healthz` and `GET /metrics`; beside them run the
+//! configured; Discord optionally also over its Gateway websocket), plus
+//! `GET /healthz` and `GET /metrics`; beside them run the
 //! workflow engine, one outbox delivery worker for both platforms, the
 //! scheduled discovery refresh and a bounded pool of background tasks per
 //! platform that do what was asked.
