@@ -365,6 +365,12 @@ enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         clicks: usize,
     },
+    /// POST N concurrent signed Discord clicks at /discord/interactions
+    /// (REST stand-in on loopback); print p50/p99 time to the acknowledgement.
+    DiscordAck {
+        #[arg(long, default_value_t = 200)]
+        clicks: usize,
+    },
     /// Probe N loopback targets by ICMP at 1 Hz; print CPU, memory, schedule drift.
     Probes {
         #[arg(long, default_value_t = 10_000)]
@@ -938,14 +944,23 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     r.targets, r.seconds, r.samples, r.lost, r.cpu_cores, r.cpu_cores * 100.0, r.max_rss_mb, r.drift_p50_ms, r.drift_p99_ms
                 );
             }
-            BenchCommand::SlackAck { clicks } => {
+            BenchCommand::SlackAck { clicks } | BenchCommand::DiscordAck { clicks } => {
                 if !(1..=10_000).contains(clicks) {
                     bail!("--clicks must be 1..10000");
                 }
                 let dir = tempfile::tempdir()?;
-                let r = switchboard::bench_slack::slack_ack(dir.path(), *clicks).await?;
+                let (name, r) = match command {
+                    BenchCommand::SlackAck { .. } => (
+                        "slack-ack",
+                        switchboard::bench_slack::slack_ack(dir.path(), *clicks).await?,
+                    ),
+                    _ => (
+                        "discord-ack",
+                        switchboard::bench_discord::discord_ack(dir.path(), *clicks).await?,
+                    ),
+                };
                 println!(
-                    "bench slack-ack: {} concurrent signed clicks, {} acknowledged 200: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (target p99 < 100 ms)",
+                    "bench {name}: {} concurrent signed clicks, {} acknowledged 200: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (target p99 < 100 ms)",
                     r.clicks,
                     r.ok,
                     r.p50.as_secs_f64() * 1000.0,
