@@ -22,7 +22,6 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -94,27 +93,15 @@ impl Endpoint {
     }
 
     fn answer(&self, headers: &HeaderMap, body: &[u8]) -> (StatusCode, Value) {
-        let text = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-        };
-        let timestamp = text("x-signature-timestamp");
-        let signature = text("x-signature-ed25519");
-        let now = chrono::Utc::now().timestamp();
-        let verified = super::once(
-            verify_discord(&self.key, timestamp, signature, body, now),
+        let accepted = super::accept(
+            headers,
+            ("x-signature-timestamp", "x-signature-ed25519"),
             &self.replay,
-            signature,
-            timestamp,
-            now,
+            &self.metrics.discord_signature_failures,
+            "discord",
+            |timestamp, signature, now| verify_discord(&self.key, timestamp, signature, body, now),
         );
-        if let Err(reason) = verified {
-            self.metrics
-                .discord_signature_failures
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(%reason, "Discord interaction refused");
+        if !accepted {
             return (
                 StatusCode::UNAUTHORIZED,
                 serde_json::json!({"error": "invalid request signature"}),

@@ -434,25 +434,50 @@ impl Server {
     }
 }
 
-/// A verified request is accepted the first time its signature is seen
-/// within the window; the reason otherwise, for the log.
-fn once(
-    verified: Result<(), SignatureError>,
+/// A header's text, or "" when absent or not text.
+fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// Checks a request's signature with `verify` (given the timestamp and
+/// signature header values and the time) and accepts it the first time its
+/// signature is seen within the window. A refusal is counted in `failures`
+/// and logged with its reason.
+fn accept(
+    headers: &HeaderMap,
+    (timestamp_header, signature_header): (&str, &str),
     replay: &Mutex<ReplayGuard>,
-    signature: &str,
-    timestamp: &str,
-    now: i64,
-) -> Result<(), String> {
-    verified.map_err(|e| e.to_string())?;
-    let first = replay.lock().unwrap_or_else(|p| p.into_inner()).first_time(
-        signature,
-        header_time(timestamp),
-        now,
-    );
-    if first {
-        Ok(())
-    } else {
-        Err("the signature was seen before: refused as a replay".into())
+    failures: &std::sync::atomic::AtomicU64,
+    platform: &'static str,
+    verify: impl FnOnce(&str, &str, i64) -> Result<(), SignatureError>,
+) -> bool {
+    let timestamp = header_text(headers, timestamp_header);
+    let signature = header_text(headers, signature_header);
+    let now = chrono::Utc::now().timestamp();
+    let verified = verify(timestamp, signature, now)
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            let first = replay.lock().unwrap_or_else(|p| p.into_inner()).first_time(
+                signature,
+                header_time(timestamp),
+                now,
+            );
+            if first {
+                Ok(())
+            } else {
+                Err("the signature was seen before: refused as a replay".to_string())
+            }
+        });
+    match verified {
+        Ok(()) => true,
+        Err(reason) => {
+            failures.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%reason, platform, "request refused");
+            false
+        }
     }
 }
 
@@ -480,29 +505,21 @@ async fn slack_events(
 
 impl Shared {
     fn events(&self, headers: &HeaderMap, body: &[u8]) -> Answer {
-        let text = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-        };
-        let timestamp = text("x-slack-request-timestamp");
-        let signature = text("x-slack-signature");
-        let now = chrono::Utc::now().timestamp();
-        let verified = once(
-            verify_slack(&self.secret.0, timestamp, signature, body, now),
+        let text = |name: &str| header_text(headers, name);
+        let accepted = accept(
+            headers,
+            ("x-slack-request-timestamp", "x-slack-signature"),
             &self.replay,
-            signature,
-            timestamp,
-            now,
+            &self.metrics.signature_failures,
+            "slack",
+            |timestamp, signature, now| {
+                verify_slack(&self.secret.0, timestamp, signature, body, now)
+            },
         );
-        if let Err(reason) = verified {
-            self.metrics
-                .signature_failures
-                .fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(%reason, "Slack request refused");
+        if !accepted {
             return answer(StatusCode::UNAUTHORIZED, "invalid signature");
         }
+        let now = chrono::Utc::now().timestamp();
         let form = text("content-type").starts_with("application/x-www-form-urlencoded");
         if !form {
             let event_id = serde_json::from_slice::<serde_json::Value>(body)
