@@ -103,7 +103,15 @@ impl App {
             },
             EngineSettings {
                 definition,
-                approvers: config.approvers.clone(),
+                // Discord approvers (user and role ids) beside the rest:
+                // snowflakes never collide with other platforms' ids.
+                approvers: config
+                    .approvers
+                    .iter()
+                    .chain(&config.discord.approvers)
+                    .chain(&config.discord.approver_roles)
+                    .cloned()
+                    .collect(),
                 wait_timeout: config.approval_timeout,
                 workers: config.workers,
             },

@@ -297,9 +297,7 @@ pub async fn slack_ack(dir: &std::path::Path, clicks: usize) -> Result<AckBench,
         .build()
         .map_err(|e| setup(&e))?;
     let now = chrono::Utc::now().timestamp();
-    let mut tasks = tokio::task::JoinSet::new();
-    let start = Arc::new(tokio::sync::Barrier::new(clicks + 1));
-    for i in 0..clicks {
+    let requests = (0..clicks).map(|i| {
         let payload = json!({
             "type": "block_actions",
             "user": {"id": format!("U{i:05}"), "username": format!("user{i}")},
@@ -309,12 +307,25 @@ pub async fn slack_ack(dir: &std::path::Path, clicks: usize) -> Result<AckBench,
         });
         let body = form_payload(&payload);
         let signature = sign(BENCH_SECRET, now, body.as_bytes());
-        let request = http
-            .post(&url)
+        http.post(&url)
             .header("content-type", "application/x-www-form-urlencoded")
             .header("x-slack-request-timestamp", now.to_string())
             .header("x-slack-signature", signature)
-            .body(body);
+            .body(body)
+    });
+    let result = fire(requests.collect()).await;
+    server.shutdown().await;
+    result
+}
+
+/// Sends every request at once (released together by a barrier) and
+/// measures each one's time to its HTTP answer: the acknowledgement
+/// figures `bench slack-ack` and `bench discord-ack` print.
+pub(crate) async fn fire(requests: Vec<reqwest::RequestBuilder>) -> Result<AckBench, BenchError> {
+    let clicks = requests.len();
+    let mut tasks = tokio::task::JoinSet::new();
+    let start = Arc::new(tokio::sync::Barrier::new(clicks + 1));
+    for request in requests {
         let start = start.clone();
         tasks.spawn(async move {
             start.wait().await;
@@ -331,11 +342,10 @@ pub async fn slack_ack(dir: &std::path::Path, clicks: usize) -> Result<AckBench,
     let mut times = Vec::with_capacity(clicks);
     let mut ok = 0;
     while let Some(joined) = tasks.join_next().await {
-        let (took, success) = joined.map_err(|e| setup(&e))?;
+        let (took, success) = joined.map_err(|e| BenchError::Setup(e.to_string()))?;
         times.push(took);
         ok += usize::from(success);
     }
-    server.shutdown().await;
     times.sort();
     let at = |q: f64| {
         let i = ((times.len() as f64 * q).ceil() as usize).clamp(1, times.len().max(1)) - 1;

@@ -63,6 +63,8 @@ struct FileConfig {
     pricing: PathSection,
     #[serde(default)]
     digest: DigestSection,
+    #[serde(default)]
+    discord: DiscordSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -210,6 +212,7 @@ pub struct Config {
     /// The pricing catalog; None: the embedded `examples/pricing.yaml`.
     pub pricing: Option<PathBuf>,
     pub digest: DigestConfig,
+    pub discord: DiscordConfig,
 }
 
 /// Which inventory sources discovery reads, when, and the files it compares with.
@@ -353,6 +356,7 @@ impl Default for Config {
                 schedule: Schedule::parse(DEFAULT_DIGEST_SCHEDULE).ok(),
                 timezone: chrono_tz::UTC,
             },
+            discord: DiscordConfig::default(),
         }
     }
 }
@@ -484,6 +488,7 @@ impl Config {
             config.digest.timezone =
                 check_timezone(&zone).map_err(|e| invalid("digest.timezone", e))?;
         }
+        config.discord = file.discord.resolve(&mut config.channels, &invalid)?;
         if let Some(d) = file.lab.apply_delay {
             config.lab_apply_delay =
                 parse_duration(&d).map_err(|e| invalid("lab.apply_delay", e))?;
@@ -549,6 +554,12 @@ impl Config {
                 "SWITCHBOARD_DOCUMENTED" => self.discovery.documented = Some(PathBuf::from(value)),
                 "SWITCHBOARD_LISTEN" => self.listen = check_listen(value).map_err(invalid)?,
                 "SWITCHBOARD_SLACK_API" => self.slack_api = check_url(value).map_err(invalid)?,
+                "SWITCHBOARD_DISCORD_API" => {
+                    self.discord.api_base = check_url(value).map_err(invalid)?
+                }
+                "SWITCHBOARD_DISCORD_APPLICATION_ID" => {
+                    self.discord.application_id = Some(check_snowflake(value).map_err(invalid)?)
+                }
                 _ => {}
             }
         }
@@ -591,6 +602,118 @@ fn check_url(text: &str) -> Result<String, String> {
     }
 }
 
+/// `[discord]`: where Discord's REST API is, the application, who approves
+/// (role ids and user ids) and, optionally, Discord channels for requests,
+/// alerts and the digest (they replace `[channels]`). The bot token and the
+/// public key come from `DISCORD_TOKEN` / `DISCORD_PUBLIC_KEY` only.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiscordSection {
+    api_base: Option<String>,
+    application_id: Option<String>,
+    approver_roles: Option<Vec<String>>,
+    approvers: Option<Vec<String>>,
+    requests_channel: Option<String>,
+    alerts_channel: Option<String>,
+    digest_channel: Option<String>,
+    guild: Option<String>,
+    register_commands: Option<bool>,
+    gateway: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DiscordConfig {
+    /// Discord's REST base (`https://discord.com/api/v10`; a fake in tests).
+    pub api_base: String,
+    /// Needed to answer interactions (webhook routes) and register commands.
+    pub application_id: Option<String>,
+    pub approver_roles: Vec<String>,
+    pub approvers: Vec<String>,
+    /// Where `serve` registers the slash commands at start (a guild's take
+    /// effect at once); None with `register_commands`: globally.
+    pub guild: Option<String>,
+    pub register_commands: bool,
+    /// Also receive interactions over the Gateway websocket.
+    pub gateway: bool,
+}
+
+impl Default for DiscordConfig {
+    fn default() -> DiscordConfig {
+        DiscordConfig {
+            api_base: crate::chat::discord_api::DISCORD_API.to_string(),
+            application_id: None,
+            approver_roles: Vec::new(),
+            approvers: Vec::new(),
+            guild: None,
+            register_commands: false,
+            gateway: false,
+        }
+    }
+}
+
+fn check_snowflake(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if crate::chat::discord_interactions::is_snowflake(text) {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "a Discord id (digits), got '{}'",
+            text.chars().take(40).collect::<String>()
+        ))
+    }
+}
+
+impl DiscordSection {
+    fn resolve(
+        self,
+        channels: &mut Channels,
+        invalid: &dyn Fn(&str, String) -> ConfigError,
+    ) -> Result<DiscordConfig, ConfigError> {
+        let mut out = DiscordConfig::default();
+        if let Some(base) = self.api_base {
+            out.api_base = check_url(&base).map_err(|e| invalid("discord.api_base", e))?;
+        }
+        let ids = |key: &str, list: Option<Vec<String>>| -> Result<Vec<String>, ConfigError> {
+            list.unwrap_or_default()
+                .iter()
+                .map(|id| check_snowflake(id).map_err(|e| invalid(key, e)))
+                .collect()
+        };
+        out.approver_roles = ids("discord.approver_roles", self.approver_roles)?;
+        out.approvers = ids("discord.approvers", self.approvers)?;
+        let one = |key: &str, id: Option<String>| -> Result<Option<String>, ConfigError> {
+            id.map(|id| check_snowflake(&id).map_err(|e| invalid(key, e)))
+                .transpose()
+        };
+        out.application_id = one("discord.application_id", self.application_id)?;
+        out.guild = one("discord.guild", self.guild)?;
+        out.register_commands = self.register_commands.unwrap_or(false);
+        out.gateway = self.gateway.unwrap_or(false);
+        for (key, id, slot) in [
+            (
+                "discord.requests_channel",
+                self.requests_channel,
+                &mut channels.requests,
+            ),
+            (
+                "discord.alerts_channel",
+                self.alerts_channel,
+                &mut channels.alerts,
+            ),
+            (
+                "discord.digest_channel",
+                self.digest_channel,
+                &mut channels.digest,
+            ),
+        ] {
+            if let Some(id) = one(key, id)? {
+                *slot = id;
+            }
+        }
+        Ok(out)
+    }
+}
+
 fn check_workers(n: usize) -> Result<usize, String> {
     if (1..=MAX_WORKERS).contains(&n) {
         Ok(n)
@@ -623,6 +746,32 @@ mod tests {
         let text = include_str!("../switchboard.example.toml");
         let c = Config::from_toml(text, "switchboard.example.toml").unwrap();
         assert!(!c.approvers.is_empty());
+    }
+
+    #[test]
+    fn the_discord_section_takes_ids_and_routes_channels() {
+        let c = Config::from_toml(
+            "[discord]\napi_base = \"http://127.0.0.1:9/api/v10/\"\napplication_id = \"1100\"\napprover_roles = [\"2200\"]\napprovers = [\"3300\"]\nalerts_channel = \"4400\"\n",
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(c.discord.api_base, "http://127.0.0.1:9/api/v10");
+        assert_eq!(c.discord.application_id.as_deref(), Some("1100"));
+        assert_eq!(c.discord.approver_roles, vec!["2200"]);
+        assert_eq!(c.discord.approvers, vec!["3300"]);
+        assert_eq!(c.channels.alerts, "4400");
+        assert_eq!(c.channels.requests, "console");
+        let err = Config::from_toml("[discord]\napprover_roles = [\"admins\"]\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("discord.approver_roles") && err.contains("admins"),
+            "{err}"
+        );
+        let err = Config::from_toml("[discord]\ntoken = \"x\"\n", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("token"), "tokens are not config: {err}");
     }
 
     #[test]

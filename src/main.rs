@@ -24,7 +24,7 @@ use switchboard::prober::paths::PathsConfig;
 use switchboard::prober::probe::Prober;
 use switchboard::providers::lab::Fault;
 use switchboard::providers::CloudProvider;
-use switchboard::server::{ServeSettings, Server, SlackCredentials};
+use switchboard::server::{ServeSettings, Server};
 use switchboard::store::Store;
 use switchboard::topology::service::{Refreshed, TopologyService};
 use switchboard::topology::{render, report};
@@ -222,8 +222,9 @@ enum Command {
         user: Option<String>,
     },
     /// Run the bot: Slack over Socket Mode (SLACK_APP_TOKEN) and/or at
-    /// POST /slack/events (SLACK_SIGNING_SECRET), /healthz, /metrics, the
-    /// workflow engine and outbox delivery (tokens from SLACK_* variables).
+    /// POST /slack/events (SLACK_SIGNING_SECRET), Discord at POST
+    /// /discord/interactions, /healthz, /metrics, the workflow engine and
+    /// outbox delivery (tokens from SLACK_* / DISCORD_* variables).
     Serve {
         /// Address to listen on (default: `[server] listen`, else 127.0.0.1:3000).
         #[arg(long)]
@@ -449,6 +450,12 @@ enum BenchCommand {
     /// POST N concurrent signed Slack clicks at /slack/events (fake Slack
     /// API on loopback); print p50/p99 time to the acknowledgement.
     SlackAck {
+        #[arg(long, default_value_t = 200)]
+        clicks: usize,
+    },
+    /// POST N concurrent signed Discord clicks at /discord/interactions
+    /// (REST stand-in on loopback); print p50/p99 time to the acknowledgement.
+    DiscordAck {
         #[arg(long, default_value_t = 200)]
         clicks: usize,
     },
@@ -1214,8 +1221,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 config.listen = switchboard::config::check_listen(listen)
                     .map_err(|e| anyhow::anyhow!("--listen: {e}"))?;
             }
-            let credentials = SlackCredentials::from_env()?;
-            let settings = ServeSettings::new(config.listen, credentials, config.slack_api.clone());
+            let settings = ServeSettings::from_env(&config)?;
             let app = App::open(config).await?;
             let server = Server::start(&app, settings).await?;
             eprintln!("switchboard serve: listening on http://{}", server.addr());
@@ -1258,14 +1264,23 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     r.targets, r.seconds, r.samples, r.lost, r.cpu_cores, r.cpu_cores * 100.0, r.max_rss_mb, r.drift_p50_ms, r.drift_p99_ms
                 );
             }
-            BenchCommand::SlackAck { clicks } => {
+            BenchCommand::SlackAck { clicks } | BenchCommand::DiscordAck { clicks } => {
                 if !(1..=10_000).contains(clicks) {
                     bail!("--clicks must be 1..10000");
                 }
                 let dir = tempfile::tempdir()?;
-                let r = switchboard::bench_slack::slack_ack(dir.path(), *clicks).await?;
+                let (name, r) = match command {
+                    BenchCommand::SlackAck { .. } => (
+                        "slack-ack",
+                        switchboard::bench_slack::slack_ack(dir.path(), *clicks).await?,
+                    ),
+                    _ => (
+                        "discord-ack",
+                        switchboard::bench_discord::discord_ack(dir.path(), *clicks).await?,
+                    ),
+                };
                 println!(
-                    "bench slack-ack: {} concurrent signed clicks, {} acknowledged 200: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (target p99 < 100 ms)",
+                    "bench {name}: {} concurrent signed clicks, {} acknowledged 200: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (target p99 < 100 ms)",
                     r.clicks,
                     r.ok,
                     r.p50.as_secs_f64() * 1000.0,

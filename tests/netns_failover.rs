@@ -60,6 +60,25 @@ fn start(lab: &Lab, net: &TwoPathLab, hold_down: &str) -> Prober {
     Prober(child)
 }
 
+/// Both paths answer and the pair carries traffic on its primary: where every
+/// test starts (on a loaded machine a start-up probe can time out and cause a
+/// failover and failback first; the tests count switches from here).
+fn settled(lab: &Lab) -> usize {
+    let status = lab.wait_for_status(
+        "both paths up, on the primary",
+        Duration::from_secs(10),
+        |s| both_up(s) && active(s) == "use1-to-dc1/primary",
+    );
+    failovers(&status).len()
+}
+
+/// The latest switch is the failover to the backup.
+fn failed_over(s: &serde_json::Value) -> bool {
+    failovers(s)
+        .first()
+        .is_some_and(|f| f["to_path"] == "use1-to-dc1/backup")
+}
+
 fn both_up(s: &serde_json::Value) -> bool {
     s["paths"]
         .as_array()
@@ -106,13 +125,11 @@ fn a_cut_primary_fails_over_fast_and_fails_back_after_the_hold_down() {
     };
     let lab = Lab::new();
     let _prober = start(&lab, &net, "2s");
-    lab.wait_for_status("both paths up", Duration::from_secs(10), both_up);
+    let before = settled(&lab);
 
     let cut = now_ms();
     net.cut_primary();
-    let status = lab.wait_for_status("failover", Duration::from_secs(5), |s| {
-        !failovers(s).is_empty()
-    });
+    let status = lab.wait_for_status("failover", Duration::from_secs(5), failed_over);
     assert_prompt_failover(&status, cut);
     assert_eq!(active(&status), "use1-to-dc1/backup");
     let alerts = lab.console("approver", "");
@@ -132,7 +149,7 @@ fn a_cut_primary_fails_over_fast_and_fails_back_after_the_hold_down() {
     );
     assert_eq!(
         failovers(&status).len(),
-        2,
+        before + 2,
         "one failover, one failback: {status:#}"
     );
 }
@@ -144,12 +161,10 @@ fn a_blackholed_primary_with_its_link_up_fails_over_too() {
     };
     let lab = Lab::new();
     let _prober = start(&lab, &net, "2s");
-    lab.wait_for_status("both paths up", Duration::from_secs(10), both_up);
+    settled(&lab);
     let cut = now_ms();
     net.blackhole_primary();
-    let status = lab.wait_for_status("failover", Duration::from_secs(5), |s| {
-        !failovers(s).is_empty()
-    });
+    let status = lab.wait_for_status("failover", Duration::from_secs(5), failed_over);
     assert_prompt_failover(&status, cut);
     net.clear_blackhole_primary();
     lab.wait_for_status("failback", Duration::from_secs(15), |s| {
@@ -164,23 +179,22 @@ fn a_lossy_backup_does_not_make_the_pair_flap() {
     };
     let lab = Lab::new();
     let _prober = start(&lab, &net, "30s");
-    lab.wait_for_status("both paths up", Duration::from_secs(10), both_up);
+    let before = settled(&lab);
     // 20 % random loss on the backup while the primary is fine: nothing moves.
     net.set_backup_loss(20);
     std::thread::sleep(Duration::from_secs(3));
     let status = lab.json(&["status", "--format", "json"]);
-    assert!(
-        failovers(&status).is_empty(),
+    assert_eq!(
+        failovers(&status).len(),
+        before,
         "a lossy backup moved traffic: {status:#}"
     );
     // The primary dies: one failover to the (lossy, still usable) backup, and
     // no switching back and forth while the loss goes on.
     net.cut_primary();
-    lab.wait_for_status("failover", Duration::from_secs(5), |s| {
-        !failovers(s).is_empty()
-    });
+    lab.wait_for_status("failover", Duration::from_secs(5), failed_over);
     std::thread::sleep(Duration::from_secs(4));
     let status = lab.json(&["status", "--format", "json"]);
-    assert_eq!(failovers(&status).len(), 1, "flapping: {status:#}");
+    assert_eq!(failovers(&status).len(), before + 1, "flapping: {status:#}");
     assert_eq!(active(&status), "use1-to-dc1/backup");
 }

@@ -11,20 +11,18 @@ use common::slack::{
 };
 use common::FLAGSHIP;
 use serde_json::{json, Value};
-use sqlx::Row;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use switchboard::app::App;
 use switchboard::bench_slack::{form_payload, sign, FakeCall, FakeFault, FakeSlack};
 use switchboard::chat::delivery::{closed_card, Delivery};
-use switchboard::chat::message::{Destination, Message, Tone};
+use switchboard::chat::message::{Message, Tone};
 use switchboard::chat::slack_api::{BotToken, SlackApi};
 use switchboard::chat::slack_blocks::{reject_modal, render};
 use switchboard::config::Config;
 use switchboard::domain::WorkflowId;
 use switchboard::server::{ServeSettings, Server, SigningSecret, SlackCredentials};
-use tokio_util::sync::CancellationToken;
 
 const SECRET: &[u8] = b"test-signing-secret";
 const ALICE: &str = "UALICE";
@@ -135,23 +133,7 @@ impl Bot {
     }
 
     async fn counts(&self) -> (i64, i64, i64) {
-        let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .connect_with(
-                sqlx::sqlite::SqliteConnectOptions::new()
-                    .filename(&self.db)
-                    .read_only(true),
-            )
-            .await
-            .unwrap();
-        let mut out = [0i64; 3];
-        for (i, table) in ["workflows", "audit_events", "outbox"].iter().enumerate() {
-            out[i] = sqlx::query(&format!("SELECT COUNT(*) FROM {table}"))
-                .fetch_one(&pool)
-                .await
-                .unwrap()
-                .get(0);
-        }
-        (out[0], out[1], out[2])
+        common::trace_counts(&self.db).await
     }
 
     async fn stop(mut self) {
@@ -393,32 +375,12 @@ async fn the_outbox_delivers_everything_once_in_order_after_500s_and_429s() {
             retry_after_secs: 1,
         },
     ]);
-    let alerts = Destination {
-        channel: "CALERTS".into(),
-        thread: None,
-    };
-    for i in 0..12 {
-        store
-            .post(
-                &alerts,
-                &Message::text(format!("alert {i}")).with_tone(Tone::Warning),
-            )
-            .await
-            .unwrap();
-    }
+    common::post_alerts(&store, "CALERTS", 12).await;
     let api = SlackApi::new(fake.base(), BotToken::new("xoxb-t"), Duration::from_secs(5)).unwrap();
     let delivery = Delivery::new(store.clone(), Arc::new(api), fast_delivery());
-    let cancel = CancellationToken::new();
-    let worker = tokio::spawn(delivery.clone().run(cancel.clone()));
-    let started = Instant::now();
-    while store.outbox_stats().await.unwrap().pending > 0 {
-        assert!(started.elapsed() < Duration::from_secs(20), "still pending");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let took = common::deliver_until(&store, delivery.clone(), 0).await;
     // Two Retry-After answers of 1 s each were honoured.
-    assert!(started.elapsed() >= Duration::from_secs(2));
-    cancel.cancel();
-    worker.await.unwrap();
+    assert!(took >= Duration::from_secs(2));
     let texts: Vec<String> = fake
         .calls()
         .iter()
@@ -447,20 +409,7 @@ fn snapshot(name: &str, value: &Value) {
 }
 
 fn approval_card() -> Message {
-    let id = WorkflowId::new(7).unwrap();
-    Message::text(format!("UALICE asks: {FLAGSHIP}"))
-        .with_title("wf-7 · approval needed")
-        .with_workflow(id)
-        .field("From", "lambda OrderProcessor in aws/us-east-1")
-        .field("To", "sql orderdb.database.windows.net in azure/eastus")
-        .field("Compliance", "passes PCI-DSS")
-        .field(
-            "Design",
-            "dx-1 (direct_connect) → er-1 (expressroute) · 12.0 ms",
-        )
-        .field("Cost", "$10.00/month at $0.020/GB")
-        .field("Risk", "medium (new route between clouds)")
-        .with_decision_buttons(id)
+    common::approval_card("UALICE")
 }
 
 #[test]

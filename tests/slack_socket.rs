@@ -449,7 +449,10 @@ async fn a_missing_picture_leaves_a_note_and_the_text_still_goes_out() {
     let message = Message::text("12 networks")
         .with_title("Topology (snapshot 9)")
         .with_image(missing.display().to_string());
-    let ts = api.post("C1", Some("1699.1"), &message).await.unwrap();
+    let ts = api
+        .post("C1", Some("1699.1"), &message, "outbox-1")
+        .await
+        .unwrap();
     assert!(!ts.is_empty());
     let calls = fake.calls();
     assert_eq!(
@@ -465,7 +468,7 @@ async fn a_missing_picture_leaves_a_note_and_the_text_still_goes_out() {
 
     // An empty file is no picture either.
     std::fs::write(&missing, b"").unwrap();
-    api.post("C1", None, &message).await.unwrap();
+    api.post("C1", None, &message, "outbox-2").await.unwrap();
     assert!(fake.uploads().is_empty());
     assert!(text_of(&fake.calls()[1]).contains("is empty"));
 }
@@ -508,11 +511,17 @@ async fn a_picture_goes_under_the_workflow_thread_root_and_a_slack_outage_posts_
     // Slack fails before anything is posted: the whole message is retried
     // later by the outbox, so nothing may have gone out.
     fake.fail_next([FakeFault::ServerError]);
-    let e = api.post("C1", Some("1699.1"), &message).await.unwrap_err();
+    let e = api
+        .post("C1", Some("1699.1"), &message, "outbox-1")
+        .await
+        .unwrap_err();
     assert!(matches!(e, SendError::Retryable(_)), "{e:?}");
     assert!(posts(&fake.calls()).is_empty());
 
-    let ts = api.post("C1", Some("1699.1"), &message).await.unwrap();
+    let ts = api
+        .post("C1", Some("1699.1"), &message, "outbox-1")
+        .await
+        .unwrap();
     let calls = fake.calls();
     let shared = calls_of(&calls, "files.completeUploadExternal");
     assert_eq!(shared.len(), 1);

@@ -1,8 +1,12 @@
-//! Outbox delivery: the worker that hands persisted outbox messages to a chat
-//! platform through the `ChatSink` trait (Slack today; Discord plugs in beside
-//! it), and the pure backoff that decides when a channel is tried again.
+//! Outbox delivery: the worker that hands persisted outbox messages to the
+//! chat platforms through the `ChatSink` trait (Slack, Discord; one worker
+//! serves both), and the pure backoff that decides when a channel is tried
+//! again.
 //!
 //! Invariants:
+//! - Each channel belongs to the first sink that `owns` it (Discord: snowflake
+//!   ids; Slack: the rest). A channel no sink owns (the console's) is left
+//!   pending for whoever reads it.
 //! - Per channel, messages go out in outbox order. A message that fails blocks
 //!   only its own channel (the rest of that channel waits behind it, order
 //!   kept); other channels go on. It is tried again later, never dropped.
@@ -19,7 +23,8 @@
 //!
 //! At-least-once window: if the process dies after the platform accepted a
 //! message and before the store recorded it, the message is sent again at the
-//! next start (chat.postMessage has no idempotency key). The window is one
+//! next start (chat.postMessage has no idempotency key; Discord drops a
+//! repeat within minutes by the outbox id sent as `nonce`). The window is one
 //! local SQLite commit (~1 ms) right after the HTTP answer; nothing else runs
 //! between the two. A card update is idempotent, so repeating it is harmless.
 
@@ -53,13 +58,21 @@ pub enum SendError {
 pub trait ChatSink: Send + Sync {
     /// The platform's name as stored with delivered messages (`slack`).
     fn platform(&self) -> &'static str;
+    /// Whether `channel` is one of this platform's; the worker asks its sinks
+    /// in order and the first that says yes gets the channel.
+    fn owns(&self, _channel: &str) -> bool {
+        true
+    }
     /// Posts a message, under `thread` when given; returns the platform's id
-    /// for the new message (Slack's `ts`).
+    /// for the new message (Slack's `ts`). `key` is the same on every attempt
+    /// at one outbox message: a platform that can drop repeats by it does
+    /// (Discord's `nonce`).
     async fn post(
         &self,
         channel: &str,
         thread: Option<&str>,
         message: &Message,
+        key: &str,
     ) -> Result<String, SendError>;
     /// Replaces a posted message.
     async fn update(&self, channel: &str, id: &str, message: &Message) -> Result<(), SendError>;
@@ -92,6 +105,9 @@ pub fn closed_card(card: &Message, decision: &Message) -> Message {
     closed = closed.field("Decision", text);
     closed
 }
+
+/// Most channels remembered as owned by no sink.
+const MAX_UNOWNED: usize = 64;
 
 #[derive(Debug, Clone)]
 pub struct DeliverySettings {
@@ -133,9 +149,11 @@ struct ChannelState {
 
 struct Inner {
     store: Store,
-    sink: Arc<dyn ChatSink>,
+    sinks: Vec<Arc<dyn ChatSink>>,
     settings: DeliverySettings,
     channels: Mutex<HashMap<String, ChannelState>>,
+    /// Channels no sink owns, left out of the outbox reads.
+    unowned: Mutex<Vec<String>>,
     wake: Notify,
     stats: DeliveryStats,
 }
@@ -156,12 +174,23 @@ enum Failure {
 
 impl Delivery {
     pub fn new(store: Store, sink: Arc<dyn ChatSink>, settings: DeliverySettings) -> Delivery {
+        Delivery::with_sinks(store, vec![sink], settings)
+    }
+
+    /// A worker for several platforms; `sinks` in the order they are asked
+    /// whether they own a channel (the most specific first).
+    pub fn with_sinks(
+        store: Store,
+        sinks: Vec<Arc<dyn ChatSink>>,
+        settings: DeliverySettings,
+    ) -> Delivery {
         Delivery {
             inner: Arc::new(Inner {
                 store,
-                sink,
+                sinks,
                 settings,
                 channels: Mutex::new(HashMap::new()),
+                unowned: Mutex::new(Vec::new()),
                 wake: Notify::new(),
                 stats: DeliveryStats::default(),
             }),
@@ -207,10 +236,16 @@ impl Delivery {
     /// its pending messages in order, up to its first failure. Returns when a
     /// backing-off channel may be tried again, if any.
     pub async fn pass(&self, cancel: &CancellationToken) -> Option<Instant> {
+        let unowned = self
+            .inner
+            .unowned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let pending = match self
             .inner
             .store
-            .pending_outbox(self.inner.settings.batch)
+            .pending_outbox_except(self.inner.settings.batch, &unowned)
             .await
         {
             Ok(p) => p,
@@ -221,6 +256,10 @@ impl Delivery {
         };
         let mut queues: Vec<(String, Vec<OutboxItem>)> = Vec::new();
         for item in pending {
+            if self.sink_for(&item.destination.channel).is_none() {
+                self.leave_out(&item.destination.channel);
+                continue;
+            }
             match queues
                 .iter_mut()
                 .find(|(c, _)| *c == item.destination.channel)
@@ -304,11 +343,27 @@ impl Delivery {
         }
     }
 
+    /// Remembers a channel no sink owns (bounded: past the cap it is only
+    /// skipped per pass).
+    fn leave_out(&self, channel: &str) {
+        let mut unowned = self.inner.unowned.lock().unwrap_or_else(|p| p.into_inner());
+        if unowned.len() < MAX_UNOWNED && !unowned.iter().any(|c| c == channel) {
+            tracing::info!(%channel, "no chat platform owns this channel; its messages stay in the outbox");
+            unowned.push(channel.to_string());
+        }
+    }
+
+    fn sink_for(&self, channel: &str) -> Option<&Arc<dyn ChatSink>> {
+        self.inner.sinks.iter().find(|s| s.owns(channel))
+    }
+
     async fn deliver(&self, item: &OutboxItem) -> Result<(), Failure> {
-        let sink = &self.inner.sink;
+        let channel = &item.destination.channel;
+        let sink = self.sink_for(channel).ok_or_else(|| {
+            SendError::Permanent(format!("no chat platform owns channel {channel}"))
+        })?;
         let store = &self.inner.store;
         let platform = sink.platform();
-        let channel = &item.destination.channel;
         let thread = match &item.destination.thread {
             Some(key) => store
                 .chat_thread(platform, channel, key)
@@ -330,7 +385,8 @@ impl Delivery {
             }
         }
         let thread_ts = thread.as_ref().map(|(_, t)| t.thread_ts.as_str());
-        let ts = sink.post(channel, thread_ts, &item.message).await?;
+        let key = format!("sb{}", item.id);
+        let ts = sink.post(channel, thread_ts, &item.message, &key).await?;
         // The at-least-once window (see the module doc) is between the line
         // above and this commit.
         store.mark_delivered_on(item, platform, &ts).await?;

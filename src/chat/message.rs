@@ -152,3 +152,20 @@ impl Message {
         self
     }
 }
+
+/// Messages the renderers' unit tests share.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::Message;
+    use crate::domain::WorkflowId;
+
+    /// A small approval card with text that needs escaping on some platforms.
+    pub fn card() -> Message {
+        let id = WorkflowId::new(42).unwrap();
+        Message::text("alice asks: connect <lambda> & more")
+            .with_title("wf-42 · approval needed")
+            .with_workflow(id)
+            .field("Risk", "medium")
+            .with_decision_buttons(id)
+    }
+}

@@ -481,6 +481,8 @@ impl ChatSink for SlackApi {
         channel: &str,
         thread: Option<&str>,
         message: &Message,
+        // chat.postMessage takes no idempotency key.
+        _key: &str,
     ) -> Result<String, SendError> {
         match &message.image {
             Some(path) => Ok(self.post_with_image(channel, thread, message, path).await?),

@@ -291,14 +291,7 @@ pub(super) fn click_from_payload(value: &Value) -> Result<Click, PayloadError> {
 mod tests {
     use super::*;
 
-    fn card() -> Message {
-        let id = WorkflowId::new(42).unwrap();
-        Message::text("alice asks: connect <lambda> & more")
-            .with_title("wf-42 · approval needed")
-            .with_workflow(id)
-            .field("Risk", "medium")
-            .with_decision_buttons(id)
-    }
+    use crate::chat::message::fixtures::card;
 
     #[test]
     fn an_approval_card_renders_as_block_kit() {

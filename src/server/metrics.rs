@@ -18,6 +18,7 @@ pub const ACK_BUCKETS: [f64; 11] = [
 pub struct Metrics {
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     pub signature_failures: AtomicU64,
+    pub discord_signature_failures: AtomicU64,
     ack_buckets: [AtomicU64; ACK_BUCKETS.len()],
     ack_count: AtomicU64,
     ack_sum_micros: AtomicU64,
@@ -77,6 +78,7 @@ impl Metrics {
             );
         }
         let _ = writeln!(out, "# HELP switchboard_slack_signature_failures_total Requests refused for a bad, stale or replayed signature.\n# TYPE switchboard_slack_signature_failures_total counter\nswitchboard_slack_signature_failures_total {}", self.signature_failures.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP switchboard_discord_signature_failures_total Discord interactions refused for a bad, stale or replayed signature.\n# TYPE switchboard_discord_signature_failures_total counter\nswitchboard_discord_signature_failures_total {}", self.discord_signature_failures.load(Ordering::Relaxed));
         let _ = writeln!(out, "# HELP switchboard_slack_ack_seconds Time from receiving a Slack request to acknowledging it.\n# TYPE switchboard_slack_ack_seconds histogram");
         for (bound, count) in ACK_BUCKETS.iter().zip(&self.ack_buckets) {
             let _ = writeln!(

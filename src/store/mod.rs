@@ -613,12 +613,26 @@ impl Store {
 
     /// Undelivered outbox messages, oldest first.
     pub async fn pending_outbox(&self, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, channel, thread, message FROM outbox WHERE delivered_at IS NULL ORDER BY id LIMIT ?",
-        )
-        .bind(i64::from(limit))
-        .fetch_all(&self.reader)
-        .await?;
+        self.pending_outbox_except(limit, &[]).await
+    }
+
+    /// Pending messages in order, leaving out the channels in `skip` (those
+    /// another reader delivers), so they never crowd out the rest of a batch.
+    pub async fn pending_outbox_except(
+        &self,
+        limit: u32,
+        skip: &[String],
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        let placeholders = vec!["?"; skip.len()].join(", ");
+        let sql = format!(
+            "SELECT id, channel, thread, message FROM outbox WHERE delivered_at IS NULL \
+             AND channel NOT IN ({placeholders}) ORDER BY id LIMIT ?"
+        );
+        let mut query = sqlx::query(&sql);
+        for channel in skip {
+            query = query.bind(channel);
+        }
+        let rows = query.bind(i64::from(limit)).fetch_all(&self.reader).await?;
         rows.iter()
             .map(|r| {
                 let id: i64 = r.get("id");

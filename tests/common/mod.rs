@@ -210,3 +210,125 @@ pub fn globalcart_config(
     let plan = globalcart_plan(&estate, from, to).unwrap();
     switchboard::optimizer::config_gen::render(target, &plan, &estate, Some(&onprem)).unwrap()
 }
+
+/// How many workflows, audit events and outbox messages a database holds:
+/// what a refused request must not change.
+pub async fn trace_counts(db: &Path) -> (i64, i64, i64) {
+    use sqlx::Row;
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(db)
+                .read_only(true),
+        )
+        .await
+        .unwrap();
+    let mut out = [0i64; 3];
+    for (i, table) in ["workflows", "audit_events", "outbox"].iter().enumerate() {
+        out[i] = sqlx::query(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .get(0);
+    }
+    (out[0], out[1], out[2])
+}
+
+/// Workflow `wf-<id>`'s status, if it exists.
+pub async fn workflow_status(store: &switchboard::store::Store, id: i64) -> Option<String> {
+    store
+        .load(switchboard::domain::WorkflowId::new(id).unwrap())
+        .await
+        .unwrap()
+        .map(|r| r.state.status().to_string())
+}
+
+/// Polls `calls` (what a fake platform recorded) until `check` holds; fails
+/// after 20 s showing the last calls.
+pub async fn wait_for_calls<T: std::fmt::Debug>(
+    what: &str,
+    calls: impl Fn() -> Vec<T>,
+    check: impl Fn(&[T]) -> bool,
+) -> Vec<T> {
+    let started = std::time::Instant::now();
+    loop {
+        let seen = calls();
+        if check(&seen) {
+            return seen;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "timed out waiting for {what}: {seen:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// The approval card the snapshot tests render for each platform.
+pub fn approval_card(requester: &str) -> switchboard::chat::message::Message {
+    let id = switchboard::domain::WorkflowId::new(7).unwrap();
+    switchboard::chat::message::Message::text(format!("{requester} asks: {FLAGSHIP}"))
+        .with_title("wf-7 · approval needed")
+        .with_workflow(id)
+        .field("From", "lambda OrderProcessor in aws/us-east-1")
+        .field("To", "sql orderdb.database.windows.net in azure/eastus")
+        .field("Compliance", "passes PCI-DSS")
+        .field(
+            "Design",
+            "dx-1 (direct_connect) → er-1 (expressroute) · 12.0 ms",
+        )
+        .field("Cost", "$10.00/month at $0.020/GB")
+        .field("Risk", "medium (new route between clouds)")
+        .with_decision_buttons(id)
+}
+
+/// Delivery settings for tests: short polls and backoffs.
+pub fn fast_delivery() -> switchboard::chat::delivery::DeliverySettings {
+    switchboard::chat::delivery::DeliverySettings {
+        poll: std::time::Duration::from_millis(20),
+        base_backoff: std::time::Duration::from_millis(20),
+        max_backoff: std::time::Duration::from_millis(200),
+        ..Default::default()
+    }
+}
+
+/// Queues `alert 0` … `alert n-1` (warnings) for `channel`.
+pub async fn post_alerts(store: &switchboard::store::Store, channel: &str, n: usize) {
+    use switchboard::chat::message::{Destination, Message, Tone};
+    let to = Destination {
+        channel: channel.into(),
+        thread: None,
+    };
+    for i in 0..n {
+        let alert = Message::text(format!("alert {i}")).with_tone(Tone::Warning);
+        store.post(&to, &alert).await.unwrap();
+    }
+}
+
+/// Runs `delivery` until at most `leave` messages are pending (20 s at
+/// most), stops it, and returns how long that took.
+pub async fn deliver_until(
+    store: &switchboard::store::Store,
+    delivery: switchboard::chat::delivery::Delivery,
+    leave: i64,
+) -> std::time::Duration {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let worker = tokio::spawn(delivery.run(cancel.clone()));
+    let started = std::time::Instant::now();
+    while store.outbox_stats().await.unwrap().pending > leave {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "still pending"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let took = started.elapsed();
+    cancel.cancel();
+    worker.await.unwrap();
+    took
+}
+
+/// `GET url` as text.
+pub async fn get_text(http: &reqwest::Client, url: &str) -> String {
+    http.get(url).send().await.unwrap().text().await.unwrap()
+}
