@@ -61,6 +61,8 @@ struct FileConfig {
     slack: SlackSection,
     #[serde(default)]
     pricing: PathSection,
+    #[serde(default)]
+    llm: crate::llm::LlmSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -173,6 +175,10 @@ pub struct Config {
     pub slack_api: String,
     /// The pricing catalog; None: the embedded `examples/pricing.yaml`.
     pub pricing: Option<PathBuf>,
+    /// The language model (`[llm]`); None: none, the default.
+    pub llm: Option<crate::llm::LlmConfig>,
+    /// Prompts directory (`[llm] prompts_dir`); None: the embedded prompts.
+    pub prompts_dir: Option<PathBuf>,
 }
 
 /// Which inventory sources discovery reads, when, and the files it compares with.
@@ -312,6 +318,8 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
             slack_api: crate::chat::slack_api::SLACK_API.to_string(),
             pricing: None,
+            llm: None,
+            prompts_dir: None,
         }
     }
 }
@@ -435,6 +443,11 @@ impl Config {
         if let Some(base) = file.slack.api_base {
             config.slack_api = check_url(&base).map_err(|e| invalid("slack.api_base", e))?;
         }
+        config.llm = file
+            .llm
+            .resolve()
+            .map_err(|(key, e)| invalid(&format!("llm.{key}"), e))?;
+        config.prompts_dir = file.llm.prompts_dir;
         if let Some(d) = file.lab.apply_delay {
             config.lab_apply_delay =
                 parse_duration(&d).map_err(|e| invalid("lab.apply_delay", e))?;
@@ -494,6 +507,7 @@ impl Config {
                 "SWITCHBOARD_DOCUMENTED" => self.discovery.documented = Some(PathBuf::from(value)),
                 "SWITCHBOARD_LISTEN" => self.listen = check_listen(value).map_err(invalid)?,
                 "SWITCHBOARD_SLACK_API" => self.slack_api = check_url(value).map_err(invalid)?,
+                "SWITCHBOARD_PROMPTS_DIR" => self.prompts_dir = Some(PathBuf::from(value)),
                 _ => {}
             }
         }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod forecast;
 pub mod intent;
+pub mod llm;
 pub mod optimizer;
 pub mod prober;
 pub mod providers;

@@ -55,6 +55,8 @@ pub struct Router {
     topology: Arc<TopologyService>,
     estate: Arc<Estate>,
     policies: Arc<Policies>,
+    /// Writes the `paths` narrative when a model is configured.
+    llm: Option<Arc<crate::llm::Assistant>>,
 }
 
 const HELP: &str = "\
@@ -100,7 +102,14 @@ impl Router {
             topology,
             estate,
             policies,
+            llm: None,
         }
+    }
+
+    /// Adds a model-written narrative to `paths` answers.
+    pub fn with_llm(mut self, llm: Option<Arc<crate::llm::Assistant>>) -> Router {
+        self.llm = llm;
+        self
     }
 
     pub async fn handle(&self, inbound: &Inbound) -> Reply {
@@ -172,7 +181,7 @@ impl Router {
                 Err(e) => Reply::error(format!("Could not read the topology: {e}")),
             },
             "diff" => self.diff(rest).await,
-            "paths" => self.paths(rest),
+            "paths" => self.paths(rest).await,
             "optimize" => Reply::say(
                 Message::text(crate::optimizer::plan::report(
                     &crate::optimizer::plan::optimize(&self.estate),
@@ -200,7 +209,7 @@ impl Router {
     }
 
     /// `paths <from> <to> <traffic> [cost|latency|balanced] [full] [pci_dss|hipaa…] [max <ms>]`
-    fn paths(&self, rest: &str) -> Reply {
+    async fn paths(&self, rest: &str) -> Reply {
         const USAGE: &str = "Usage: `paths <from> <to> <traffic> [cost|latency|balanced] [full] [pci_dss] [max <ms>]`, e.g. `paths aws:us-east-1 azure:eastus 5TB latency pci_dss`.";
         let words: Vec<&str> = rest.split_whitespace().collect();
         let [from, to, traffic, options @ ..] = words.as_slice() else {
@@ -246,7 +255,15 @@ impl Router {
             constraints,
         };
         match answer(&self.estate, &request) {
-            Ok(a) => Reply::say(Message::text(table(&a)).with_title("Paths")),
+            Ok(a) => {
+                let mut text = table(&a);
+                if let Some(llm) = &self.llm {
+                    if let Some(n) = crate::llm::narrative::narrate(llm, &a).await {
+                        text = format!("{text}\n\n{}", n.text_block());
+                    }
+                }
+                Reply::say(Message::text(text).with_title("Paths"))
+            }
             Err(e) => Reply::error(format!("{e}.")),
         }
     }

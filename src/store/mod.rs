@@ -5,6 +5,7 @@
 //! never both move the same workflow.
 
 pub mod chat;
+pub mod llm;
 pub mod prober;
 pub mod snapshots;
 mod writer;
