@@ -22,7 +22,7 @@ pub mod redact;
 
 pub use anthropic::AnthropicClient;
 pub use assistant::{Asked, Assistant, CallSite, Failed};
-pub use client::{build_client, LlmAnswer, LlmClient, LlmRequest, Usage};
+pub use client::{build_client, ApiKey, Http, LlmAnswer, LlmClient, LlmRequest, Usage};
 pub use openai::OpenAiClient;
 pub use prompts::{PromptError, Prompts};
 
