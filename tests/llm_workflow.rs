@@ -491,3 +491,35 @@ fn prompts_dir_replaces_the_embedded_prompts() {
     let out = lab.command(&["prompts", "list"]).output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("active at v3, which does not exist"));
 }
+
+#[test]
+fn a_model_slower_than_the_parse_step_allows_is_cut_off_and_the_rules_carry_on() {
+    let fake = FakeLlm::start(Reply::Slow(
+        Duration::from_secs(6),
+        fixture("anthropic_ok.json"),
+    ));
+    let lab = lab_with(&fake, "anthropic", "");
+    // The client would wait 30 s; the parse step allows 2 s, the model 80 % of it.
+    lab.write(
+        "switchboard.toml",
+        &format!(
+            "[llm]\nprovider = \"anthropic\"\nbase_url = \"{}\"\nmodel = \"test-model\"\ntimeout = \"30s\"\nretries = 0\n",
+            fake.base
+        ),
+    );
+    let definition =
+        include_str!("../workflows/connect.yaml").replacen("timeout: 10s", "timeout: 2s", 1);
+    let path = lab.write("connect.yaml", &definition);
+    let lab = lab.with_env("SWITCHBOARD_CONNECT_WORKFLOW", path.to_str().unwrap());
+    let started = std::time::Instant::now();
+    let out = lab.console("alice", &format!("{FLAGSHIP}\n"));
+    assert!(out.contains("wf-1 · approval needed"), "{out}");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+    let show = lab.show("wf-1");
+    assert_eq!(outcomes(&show), ["timeout"]);
+    assert_eq!(parse_output(&show)["llm"]["outcome"], "failed");
+}

@@ -16,7 +16,7 @@ use crate::store::Store;
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use serde_json::Value;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// What every call tells the model about its role. Part of the recorded prompt text.
 const SYSTEM: &str = "You are a careful assistant inside switchboard, a network change tool. \
@@ -91,18 +91,22 @@ impl Assistant {
 
     /// Renders prompt `name` (active version) with `vars` and asks the model.
     pub async fn ask(&self, name: &str, vars: &Value, site: &CallSite) -> Result<Asked, Failed> {
-        self.ask_checked(name, vars, site, |_| Ok(()))
+        self.ask_checked(name, vars, site, None, |_| Ok(()))
             .await
             .map(|(asked, ())| asked)
     }
 
     /// As `ask`, and the answer must pass `check`; one that does not is
     /// recorded as malformed (with the answer, for whoever reviews it).
+    /// `limit` bounds the whole call, retries included (a caller's own
+    /// deadline, such as a workflow step's timeout); past it the call counts
+    /// as timed out and is recorded so.
     pub async fn ask_checked<T>(
         &self,
         name: &str,
         vars: &Value,
         site: &CallSite,
+        limit: Option<Duration>,
         check: impl FnOnce(&str) -> Result<T, String>,
     ) -> Result<(Asked, T), Failed> {
         let rendered = self.prompts.render(name, None, vars).map_err(|e| Failed {
@@ -148,7 +152,13 @@ impl Assistant {
             max_tokens: self.max_tokens,
         };
         let started = Instant::now();
-        let result = self.client.complete(&request).await;
+        let call = self.client.complete(&request);
+        let result = match limit {
+            Some(limit) => tokio::time::timeout(limit, call)
+                .await
+                .unwrap_or(Err(LlmError::Timeout(limit))),
+            None => call.await,
+        };
         row.latency_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         match result {
             Ok(answer) => {

@@ -13,6 +13,7 @@
 //! stored instead of asking the model again, so a question and its answer
 //! refer to the same reading.
 
+use super::definition::StepDefinition;
 use super::machine::StepResult;
 use crate::domain::{Intent, MissingField};
 use crate::intent::reading::{
@@ -24,6 +25,7 @@ use crate::llm::{Assistant, CallSite};
 use crate::store::{StepRecord, WorkflowRecord};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::time::Duration;
 
 use super::steps::{request_sentence, StepEnv};
 
@@ -59,12 +61,17 @@ pub enum CheckOutcome {
     Failed,
 }
 
+/// Share of the step's timeout the model may take, so that a slow model
+/// ends as a recorded timeout and the step still finishes on the rules.
+const MODEL_SHARE_OF_STEP: f64 = 0.8;
+
 pub async fn parse(
     env: &StepEnv,
     record: &WorkflowRecord,
     steps: &[StepRecord],
-    step_name: &str,
+    step: &StepDefinition,
 ) -> StepResult {
+    let step_name = step.name.as_str();
     let lines: Vec<&str> = record
         .request_text
         .lines()
@@ -102,8 +109,16 @@ pub async fn parse(
         workflow: Some(record.id),
         step: Some(step_name.to_string()),
     };
-    let mut check =
-        read_with_model(assistant, &env.estate, &sentence, previous.as_ref(), &site).await;
+    let limit = step.timeout.mul_f64(MODEL_SHARE_OF_STEP);
+    let mut check = read_with_model(
+        assistant,
+        &env.estate,
+        &sentence,
+        previous.as_ref(),
+        &site,
+        limit,
+    )
+    .await;
     let Some(reading) = check.reading.clone() else {
         return finish(rules, Some(check));
     };
@@ -168,6 +183,7 @@ async fn read_with_model(
     sentence: &str,
     previous: Option<&ModelCheck>,
     site: &CallSite,
+    limit: Duration,
 ) -> ModelCheck {
     let mut check = ModelCheck {
         model: assistant.model().to_string(),
@@ -185,7 +201,7 @@ async fn read_with_model(
     }
     let vars = intent_parse_vars(sentence, estate);
     match assistant
-        .ask_checked("intent_parse", &vars, site, read_draft)
+        .ask_checked("intent_parse", &vars, site, Some(limit), read_draft)
         .await
     {
         Ok((asked, draft)) => {

@@ -104,7 +104,7 @@ pub async fn run(
         }
     }
     match step.action {
-        Action::Parse => super::parse_step::parse(env, record, steps, &step.name).await,
+        Action::Parse => super::parse_step::parse(env, record, steps, step).await,
         Action::Compliance => compliance(env, steps),
         Action::Design => design_step(env, steps).await,
         Action::Approval => StepResult::AwaitsApproval { output: json!({}) },
