@@ -205,16 +205,13 @@ fn check_end(
             )),
         }
     }
-    if let Some(identifier) = end.identifier {
-        let identifier = identifier.trim();
-        if identifier.is_empty() {
-        } else if identifier.len() > MAX_IDENTIFIER || identifier.chars().any(char::is_control) {
-            notes.push(format!(
-                "model's {side} identifier dropped: longer than {MAX_IDENTIFIER} characters or not plain text"
-            ));
-        } else {
-            out.identifier = Some(identifier.to_string());
-        }
+    let identifier = end.identifier.as_deref().map(str::trim).unwrap_or("");
+    if identifier.len() > MAX_IDENTIFIER || identifier.chars().any(char::is_control) {
+        notes.push(format!(
+            "model's {side} identifier dropped: longer than {MAX_IDENTIFIER} characters or not plain text"
+        ));
+    } else if !identifier.is_empty() {
+        out.identifier = Some(identifier.to_string());
     }
     out
 }

@@ -2,34 +2,28 @@
 //! `anthropic-version: 2023-06-01`; the answer's text blocks joined, its
 //! usage, and `stop_reason: "refusal"` as a refusal.
 
-use super::client::{tokens, ApiKey, Http, LlmAnswer, LlmClient, LlmRequest, Usage};
+use super::client::{tokens, ApiKey, Http, LlmAnswer, LlmClient, LlmRequest, ModelEndpoint, Usage};
 use super::LlmError;
 use serde_json::{json, Value};
 
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 pub struct AnthropicClient {
-    http: Http,
-    url: String,
-    model: String,
+    endpoint: ModelEndpoint,
     key: ApiKey,
 }
 
 impl AnthropicClient {
     pub fn new(http: Http, base_url: &str, model: &str, key: ApiKey) -> AnthropicClient {
-        AnthropicClient {
-            http,
-            url: format!("{}/v1/messages", base_url.trim_end_matches('/')),
-            model: model.to_string(),
-            key,
-        }
+        let endpoint = ModelEndpoint::new(http, base_url, "/v1/messages", model);
+        AnthropicClient { endpoint, key }
     }
 }
 
 #[async_trait::async_trait]
 impl LlmClient for AnthropicClient {
     fn model(&self) -> &str {
-        &self.model
+        &self.endpoint.model
     }
 
     async fn complete(&self, request: &LlmRequest) -> Result<LlmAnswer, LlmError> {
@@ -37,10 +31,8 @@ impl LlmClient for AnthropicClient {
             ("x-api-key", self.key.0.clone()),
             ("anthropic-version", ANTHROPIC_VERSION.to_string()),
         ];
-        let answer = self
-            .http
-            .post_json(&self.url, &headers, &body(&self.model, request))
-            .await?;
+        let body = body(&self.endpoint.model, request);
+        let answer = self.endpoint.post(&headers, &body).await?;
         read_answer(&answer)
     }
 }

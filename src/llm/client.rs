@@ -99,6 +99,32 @@ impl std::fmt::Debug for ApiKey {
     }
 }
 
+/// One model behind one API URL: what both clients hold.
+#[derive(Debug, Clone)]
+pub(super) struct ModelEndpoint {
+    http: Http,
+    url: String,
+    pub(super) model: String,
+}
+
+impl ModelEndpoint {
+    pub(super) fn new(http: Http, base_url: &str, path: &str, model: &str) -> ModelEndpoint {
+        ModelEndpoint {
+            http,
+            url: format!("{}{path}", base_url.trim_end_matches('/')),
+            model: model.to_string(),
+        }
+    }
+
+    pub(super) async fn post(
+        &self,
+        headers: &[(&str, String)],
+        body: &Value,
+    ) -> Result<Value, LlmError> {
+        self.http.post_json(&self.url, headers, body).await
+    }
+}
+
 /// The shared HTTP side of both clients.
 #[derive(Debug, Clone)]
 pub struct Http {
@@ -128,7 +154,7 @@ impl Http {
 
     /// POSTs `body` to `url` with `headers`; the JSON answer of the first
     /// attempt that succeeds.
-    pub(super) async fn post_json(
+    async fn post_json(
         &self,
         url: &str,
         headers: &[(&str, String)],

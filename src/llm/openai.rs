@@ -3,32 +3,27 @@
 //! `choices[0].message.content`, its usage, and the message's `refusal` (or
 //! `finish_reason: "content_filter"`) as a refusal.
 
-use super::client::{tokens, ApiKey, Http, LlmAnswer, LlmClient, LlmRequest, Usage};
+use super::client::{tokens, ApiKey, Http, LlmAnswer, LlmClient, LlmRequest, ModelEndpoint, Usage};
 use super::LlmError;
 use serde_json::{json, Value};
 
 pub struct OpenAiClient {
-    http: Http,
-    url: String,
-    model: String,
+    endpoint: ModelEndpoint,
+    /// None: a local server (Ollama, vLLM, llama.cpp) without authentication.
     key: Option<ApiKey>,
 }
 
 impl OpenAiClient {
     pub fn new(http: Http, base_url: &str, model: &str, key: Option<ApiKey>) -> OpenAiClient {
-        OpenAiClient {
-            http,
-            url: format!("{}/v1/chat/completions", base_url.trim_end_matches('/')),
-            model: model.to_string(),
-            key,
-        }
+        let endpoint = ModelEndpoint::new(http, base_url, "/v1/chat/completions", model);
+        OpenAiClient { endpoint, key }
     }
 }
 
 #[async_trait::async_trait]
 impl LlmClient for OpenAiClient {
     fn model(&self) -> &str {
-        &self.model
+        &self.endpoint.model
     }
 
     async fn complete(&self, request: &LlmRequest) -> Result<LlmAnswer, LlmError> {
@@ -37,10 +32,8 @@ impl LlmClient for OpenAiClient {
             .iter()
             .map(|k| ("authorization", format!("Bearer {}", k.0)))
             .collect();
-        let answer = self
-            .http
-            .post_json(&self.url, &headers, &body(&self.model, request))
-            .await?;
+        let body = body(&self.endpoint.model, request);
+        let answer = self.endpoint.post(&headers, &body).await?;
         read_answer(&answer)
     }
 }

@@ -89,8 +89,6 @@ struct Entry {
 /// Every prompt, every version.
 #[derive(Debug, Clone)]
 pub struct Prompts {
-    /// Where they came from, for messages.
-    origin: String,
     entries: BTreeMap<String, Entry>,
 }
 
@@ -139,11 +137,8 @@ impl Prompts {
                 .or_default()
                 .insert(*version, text.to_string());
         }
-        Prompts::assemble(
-            "prompts/manifest.yaml (embedded)",
-            EMBEDDED_MANIFEST,
-            versions,
-        )
+        let origin = "prompts/manifest.yaml (embedded)";
+        Prompts::assemble(origin, parse_manifest(origin, EMBEDDED_MANIFEST)?, versions)
     }
 
     /// The prompts of `dir` (`manifest.yaml` and `<name>/v<N>.hbs`), or the embedded ones.
@@ -156,25 +151,17 @@ impl Prompts {
 
     fn load(dir: &Path) -> Result<Prompts, PromptError> {
         let manifest_path = dir.join("manifest.yaml");
-        let manifest = read(&manifest_path)?;
         let origin = manifest_path.display().to_string();
-        let parsed: Manifest =
-            serde_yaml::from_str(&manifest).map_err(|e| PromptError::Manifest {
-                origin: origin.clone(),
-                detail: e.to_string(),
-            })?;
+        let manifest = parse_manifest(&origin, &read(&manifest_path)?)?;
         let mut versions: BTreeMap<String, BTreeMap<u32, String>> = BTreeMap::new();
-        for name in parsed.active.keys() {
+        for name in manifest.active.keys() {
             let folder = dir.join(name);
-            let listing = std::fs::read_dir(&folder).map_err(|e| PromptError::File {
+            let unreadable = |e: std::io::Error| PromptError::File {
                 path: folder.display().to_string(),
                 detail: e.to_string(),
-            })?;
-            for item in listing {
-                let item = item.map_err(|e| PromptError::File {
-                    path: folder.display().to_string(),
-                    detail: e.to_string(),
-                })?;
+            };
+            for item in std::fs::read_dir(&folder).map_err(unreadable)? {
+                let item = item.map_err(unreadable)?;
                 let file = item.file_name();
                 let Some(version) = file
                     .to_str()
@@ -184,26 +171,20 @@ impl Prompts {
                 else {
                     continue;
                 };
-                let text = read(&item.path())?;
                 versions
                     .entry(name.clone())
                     .or_default()
-                    .insert(version, text);
+                    .insert(version, read(&item.path())?);
             }
         }
-        Prompts::assemble(&origin, &manifest, versions)
+        Prompts::assemble(&origin, manifest, versions)
     }
 
     fn assemble(
         origin: &str,
-        manifest: &str,
+        manifest: Manifest,
         mut versions: BTreeMap<String, BTreeMap<u32, String>>,
     ) -> Result<Prompts, PromptError> {
-        let manifest: Manifest =
-            serde_yaml::from_str(manifest).map_err(|e| PromptError::Manifest {
-                origin: origin.to_string(),
-                detail: e.to_string(),
-            })?;
         let mut entries = BTreeMap::new();
         for (name, active) in manifest.active {
             let texts = versions.remove(&name).unwrap_or_default();
@@ -221,14 +202,7 @@ impl Prompts {
                 },
             );
         }
-        Ok(Prompts {
-            origin: origin.to_string(),
-            entries,
-        })
-    }
-
-    pub fn origin(&self) -> &str {
-        &self.origin
+        Ok(Prompts { entries })
     }
 
     pub fn list(&self) -> Vec<PromptInfo> {
@@ -303,6 +277,13 @@ impl Prompts {
             text,
         })
     }
+}
+
+fn parse_manifest(origin: &str, text: &str) -> Result<Manifest, PromptError> {
+    serde_yaml::from_str(text).map_err(|e| PromptError::Manifest {
+        origin: origin.to_string(),
+        detail: e.to_string(),
+    })
 }
 
 fn read(path: &Path) -> Result<String, PromptError> {
@@ -399,9 +380,13 @@ mod tests {
     fn a_manifest_naming_a_missing_version_is_refused() {
         let mut versions = BTreeMap::new();
         versions.insert("x".to_string(), BTreeMap::from([(1, "t".to_string())]));
-        let e = Prompts::assemble("m", "active: {x: 2}", versions)
-            .unwrap_err()
-            .to_string();
+        let e = Prompts::assemble(
+            "m",
+            parse_manifest("m", "active: {x: 2}").unwrap(),
+            versions,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("v2, which does not exist"), "{e}");
     }
 }
