@@ -85,8 +85,10 @@ impl Assistant {
         self.client.model()
     }
 
-    pub fn prompts(&self) -> &Prompts {
-        &self.prompts
+    /// `text` with secrets removed, for anything about a call that is shown or stored
+    /// (an API's error body may quote what it was sent).
+    pub fn redact(&self, text: &str) -> String {
+        self.redactor.redact(text)
     }
 
     /// Renders prompt `name` (active version) with `vars` and asks the model.

@@ -82,7 +82,8 @@ pub async fn narrate(assistant: &Assistant, answer: &PathsAnswer) -> Option<Narr
             llm_call: asked.call_id,
         }),
         Err(failed) => {
-            tracing::info!(error = %failed.error, "paths: no narrative, the deterministic explanation stands");
+            let error = assistant.redact(&failed.error.to_string());
+            tracing::info!(%error, "paths: no narrative, the deterministic explanation stands");
             None
         }
     }

@@ -213,7 +213,7 @@ async fn read_with_model(
         Err(failed) => {
             check.calls.extend(failed.call_id);
             check.outcome = CheckOutcome::Failed;
-            check.error = Some(failed.error.to_string());
+            check.error = Some(assistant.redact(&failed.error.to_string()));
         }
     }
     check
