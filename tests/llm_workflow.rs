@@ -65,6 +65,12 @@ fn when_the_model_agrees_the_workflow_runs_straight_through_and_links_the_call()
     let out = lab.console("alice", &format!("{FLAGSHIP}\n"));
     assert!(out.contains("wf-1 · approval needed"), "{out}");
     assert!(!out.contains("read your request differently"), "{out}");
+    assert!(
+        out.contains(
+            "test-model: agreed with the rule parser · llm call 1 (`workflows show wf-1`)"
+        ),
+        "the approval card names the call: {out}"
+    );
 
     let show = lab.show("wf-1");
     let llm = &parse_output(&show)["llm"];
@@ -120,6 +126,10 @@ fn a_disagreement_is_put_to_the_requester_and_their_pick_is_used() {
     );
     assert!(out.contains("wf-1 · approval needed"), "{out}");
     assert!(out.contains("wf-2 · approval needed"), "{out}");
+    assert!(
+        out.contains("the requester took its reading of requirements.monthly_traffic_gb"),
+        "{out}"
+    );
 
     let model = lab.show("wf-1");
     assert_eq!(

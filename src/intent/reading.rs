@@ -583,4 +583,14 @@ mod tests {
         );
         assert!(text.contains("pci_dss, hipaa, soc2, gdpr"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_model_answer_is_read_or_refused_without_panicking(text in "\\PC{0,400}") {
+            if let Ok(draft) = read_draft(&text) {
+                let (reading, _) = check_draft(draft, &estate());
+                let _ = disagreements(&rules().1, &reading);
+            }
+        }
+    }
 }

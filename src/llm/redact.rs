@@ -126,4 +126,18 @@ mod tests {
         let once = r("password=x AKIAIOSFODNN7EXAMPLE Bearer abcdefghijkl");
         assert_eq!(r(&once), once);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn redaction_never_panics_is_idempotent_and_removes_access_keys(
+            text in "\\PC{0,200}",
+            key in "AKIA[0-9A-Z]{16}",
+        ) {
+            let r = Redactor::new(["sk-configured-1234".to_string()]);
+            let once = r.redact(&format!("{text} {key} sk-configured-1234"));
+            proptest::prop_assert!(!once.contains(&key));
+            proptest::prop_assert!(!once.contains("sk-configured-1234"));
+            proptest::prop_assert_eq!(r.redact(&once), once);
+        }
+    }
 }

@@ -13,9 +13,9 @@
 //! stored instead of asking the model again, so a question and its answer
 //! refer to the same reading.
 
-use super::definition::StepDefinition;
+use super::definition::{Action, StepDefinition};
 use super::machine::StepResult;
-use crate::domain::{Intent, MissingField};
+use crate::domain::{Intent, MissingField, WorkflowId};
 use crate::intent::reading::{
     apply_model, check_draft, confirm_question, disagreements, intent_parse_vars, pick_of,
     read_draft, Disagreement, ModelReading, Pick,
@@ -159,6 +159,38 @@ pub async fn parse(
         resolve(apply_model(raw, &reading, &take_model), &env.estate)
     };
     finish(chosen, Some(check))
+}
+
+/// One line for the approval card: what the model was asked and how its
+/// reading was used; None when no model took part.
+pub fn model_note(id: WorkflowId, steps: &[StepRecord]) -> Option<String> {
+    let step = steps.iter().find(|s| s.action == Action::Parse.as_str())?;
+    let check: ModelCheck =
+        serde_json::from_value(step.output.as_ref()?.get("llm")?.clone()).ok()?;
+    let calls = check
+        .calls
+        .iter()
+        .map(|id| id.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let chosen: Vec<&str> = check
+        .settled
+        .iter()
+        .filter(|(_, pick)| *pick == Pick::Model)
+        .map(|(d, _)| d.field.as_str())
+        .collect();
+    let how = match check.outcome {
+        CheckOutcome::Failed => format!(
+            "not used ({}); the rule parser's reading",
+            check.error.as_deref().unwrap_or("failed")
+        ),
+        _ if chosen.is_empty() => "agreed with the rule parser".to_string(),
+        _ => format!("the requester took its reading of {}", chosen.join(", ")),
+    };
+    Some(format!(
+        "{}: {how} · llm call {calls} (`workflows show {id}`)",
+        check.model
+    ))
 }
 
 fn settled_pick(settled: &[(Disagreement, Pick)], d: &Disagreement) -> Option<Pick> {
