@@ -578,6 +578,25 @@ mod tests {
     }
 
     #[test]
+    fn an_llm_section_configures_a_model_and_its_errors_name_the_key() {
+        assert_eq!(Config::default().llm, None);
+        let c = Config::from_toml(
+            "[llm]\nprovider = \"openai\"\nbase_url = \"http://127.0.0.1:11434/v1\"\nmodel = \"llama3.1\"\nmonthly_token_budget = 1000\nprompts_dir = \"p\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let llm = c.llm.unwrap();
+        assert_eq!(llm.base_url, "http://127.0.0.1:11434");
+        assert_eq!(llm.api_key_env, "OPENAI_API_KEY");
+        assert_eq!(llm.monthly_token_budget, Some(1000));
+        assert_eq!(c.prompts_dir, Some(PathBuf::from("p")));
+        let e = Config::from_toml("[llm]\nprovider = \"anthropic\"\n", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key `llm.model`"), "{e}");
+    }
+
+    #[test]
     fn example_file_parses() {
         let text = include_str!("../switchboard.example.toml");
         let c = Config::from_toml(text, "switchboard.example.toml").unwrap();
