@@ -9,6 +9,8 @@ use crate::config::{Config, DiscoveryProvider};
 use crate::digest::service::DigestService;
 use crate::domain::{Estate, EstateError};
 use crate::forecast::service::ForecastService;
+use crate::llm::redact::Redactor;
+use crate::llm::{build_client, Assistant, Prompts};
 use crate::optimizer::pricing::PricingCatalog;
 use crate::providers::aws::AwsDiscovery;
 use crate::providers::azure::AzureDiscovery;
@@ -43,6 +45,10 @@ pub enum AppError {
     Lab(#[from] ProviderError),
     #[error(transparent)]
     InventoryFile(#[from] InventoryFileError),
+    #[error("[llm]: {0}")]
+    Llm(#[from] crate::llm::LlmError),
+    #[error(transparent)]
+    Prompts(#[from] crate::llm::PromptError),
     #[error("discovery provider {provider}: {detail}")]
     DiscoverySetup {
         provider: &'static str,
@@ -61,6 +67,8 @@ pub struct App {
     pub engine: Engine,
     pub topology: Arc<TopologyService>,
     pub policies: Arc<Policies>,
+    /// The language model, when `[llm]` configures one.
+    pub llm: Option<Arc<Assistant>>,
 }
 
 pub fn load_estate(config: &Config) -> Result<Estate, EstateError> {
@@ -84,6 +92,7 @@ impl App {
             None => Definition::embedded_connect()?,
         };
         let store = Store::open(&config.db).await?;
+        let llm = assistant(&config, &store)?;
         let lab = Arc::new(
             LabProvider::open(
                 estate.clone(),
@@ -100,6 +109,7 @@ impl App {
                 policies: policies.clone(),
                 provider,
                 store: store.clone(),
+                llm: llm.clone(),
             },
             EngineSettings {
                 definition,
@@ -131,6 +141,7 @@ impl App {
             engine,
             topology,
             policies,
+            llm,
         })
     }
 
@@ -219,7 +230,38 @@ impl App {
             Arc::new(self.forecast_service()),
             Arc::new(self.digest_service()),
         )
+        .with_llm(self.llm.clone())
     }
+}
+
+/// The model `[llm]` configures, with the prompts and a redactor that knows
+/// the keys in the environment; None without `[llm]`. A configured model
+/// that cannot be set up (no key) is an error, not a silent fallback.
+pub fn assistant(config: &Config, store: &Store) -> Result<Option<Arc<Assistant>>, AppError> {
+    let Some(llm) = &config.llm else {
+        return Ok(None);
+    };
+    let client = build_client(llm)?;
+    let prompts = Arc::new(Prompts::from_dir(config.prompts_dir.as_deref())?);
+    let secrets = [
+        llm.api_key_env.as_str(),
+        "ANTHROPIC_API_KEY",
+        "OPENAI_API_KEY",
+        "SLACK_BOT_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "SLACK_APP_TOKEN",
+    ]
+    .iter()
+    .filter_map(|name| std::env::var(name).ok())
+    .collect::<Vec<_>>();
+    Ok(Some(Arc::new(Assistant::new(
+        client,
+        prompts,
+        store.clone(),
+        Redactor::new(secrets),
+        llm.max_tokens,
+        llm.monthly_token_budget,
+    ))))
 }
 
 fn topology_service(

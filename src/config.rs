@@ -65,6 +65,8 @@ struct FileConfig {
     digest: DigestSection,
     #[serde(default)]
     discord: DiscordSection,
+    #[serde(default)]
+    llm: crate::llm::LlmSection,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -213,6 +215,10 @@ pub struct Config {
     pub pricing: Option<PathBuf>,
     pub digest: DigestConfig,
     pub discord: DiscordConfig,
+    /// The language model (`[llm]`); None: none, the default.
+    pub llm: Option<crate::llm::LlmConfig>,
+    /// Prompts directory (`[llm] prompts_dir`); None: the embedded prompts.
+    pub prompts_dir: Option<PathBuf>,
 }
 
 /// Which inventory sources discovery reads, when, and the files it compares with.
@@ -357,6 +363,8 @@ impl Default for Config {
                 timezone: chrono_tz::UTC,
             },
             discord: DiscordConfig::default(),
+            llm: None,
+            prompts_dir: None,
         }
     }
 }
@@ -489,6 +497,11 @@ impl Config {
                 check_timezone(&zone).map_err(|e| invalid("digest.timezone", e))?;
         }
         config.discord = file.discord.resolve(&mut config.channels, &invalid)?;
+        config.llm = file
+            .llm
+            .resolve()
+            .map_err(|(key, e)| invalid(&format!("llm.{key}"), e))?;
+        config.prompts_dir = file.llm.prompts_dir;
         if let Some(d) = file.lab.apply_delay {
             config.lab_apply_delay =
                 parse_duration(&d).map_err(|e| invalid("lab.apply_delay", e))?;
@@ -560,6 +573,7 @@ impl Config {
                 "SWITCHBOARD_DISCORD_APPLICATION_ID" => {
                     self.discord.application_id = Some(check_snowflake(value).map_err(invalid)?)
                 }
+                "SWITCHBOARD_PROMPTS_DIR" => self.prompts_dir = Some(PathBuf::from(value)),
                 _ => {}
             }
         }
@@ -739,6 +753,25 @@ mod tests {
         let c = Config::default();
         assert_eq!(c.approvers, vec!["approver"]);
         assert_eq!(c.db, PathBuf::from("switchboard.db"));
+    }
+
+    #[test]
+    fn an_llm_section_configures_a_model_and_its_errors_name_the_key() {
+        assert_eq!(Config::default().llm, None);
+        let c = Config::from_toml(
+            "[llm]\nprovider = \"openai\"\nbase_url = \"http://127.0.0.1:11434/v1\"\nmodel = \"llama3.1\"\nmonthly_token_budget = 1000\nprompts_dir = \"p\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let llm = c.llm.unwrap();
+        assert_eq!(llm.base_url, "http://127.0.0.1:11434");
+        assert_eq!(llm.api_key_env, "OPENAI_API_KEY");
+        assert_eq!(llm.monthly_token_budget, Some(1000));
+        assert_eq!(c.prompts_dir, Some(PathBuf::from("p")));
+        let e = Config::from_toml("[llm]\nprovider = \"anthropic\"\n", "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key `llm.model`"), "{e}");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod digest;
 pub mod domain;
 pub mod forecast;
 pub mod intent;
+pub mod llm;
 pub mod optimizer;
 pub mod prober;
 pub mod providers;

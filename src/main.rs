@@ -13,6 +13,9 @@ use switchboard::compliance::Policies;
 use switchboard::config::{switchboard_env, Config, DiscoveryProvider};
 use switchboard::domain::{ConnectionId, ConnectionStatus, Millis, WorkflowId};
 use switchboard::intent::{parse_request, resolve};
+use switchboard::llm::narrative::narrate;
+use switchboard::llm::prompts::read_vars;
+use switchboard::llm::Prompts;
 use switchboard::optimizer::choose::{Constraints, CostBasis, Objective};
 use switchboard::optimizer::priced::estate_from_topology;
 use switchboard::optimizer::pricing::PricingCatalog;
@@ -276,6 +279,35 @@ enum Command {
     Bench {
         #[command(subcommand)]
         command: BenchCommand,
+    },
+    /// Versioned LLM prompts: list them, show one, render one with variables.
+    Prompts {
+        #[command(subcommand)]
+        command: PromptsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PromptsCommand {
+    /// Every prompt: active version, versions, content hash (sha256).
+    List {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// A prompt's template text (the active version unless --version).
+    Show {
+        name: String,
+        #[arg(long)]
+        version: Option<u32>,
+    },
+    /// Renders a prompt (strict: every variable it uses must be given).
+    Render {
+        name: String,
+        #[arg(long)]
+        version: Option<u32>,
+        /// The variables, YAML or JSON.
+        #[arg(long)]
+        vars: PathBuf,
     },
 }
 
@@ -726,6 +758,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                         Format::Json => {
                             let audit = store.audit_trail(id).await?;
                             let resources = store.resources(id, false).await?;
+                            let llm_calls = store.llm_calls_of(id).await?;
                             print_json(&serde_json::json!({
                                 "id": id,
                                 "state": record.state.status(),
@@ -739,15 +772,33 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                                 "steps": steps,
                                 "resources": resources,
                                 "audit": audit,
+                                "llm_calls": llm_calls,
                             }))?;
                         }
-                        Format::Text => println!(
-                            "{}",
-                            switchboard::chat::console::render(
-                                &status_message(&record, &steps),
-                                None
-                            )
-                        ),
+                        Format::Text => {
+                            println!(
+                                "{}",
+                                switchboard::chat::console::render(
+                                    &status_message(&record, &steps),
+                                    None
+                                )
+                            );
+                            for c in store.llm_calls_of(id).await? {
+                                println!(
+                                    "model call {} ({} step): prompt {} v{} sha256 {} · {} · {}+{} tokens · {} ms · {}",
+                                    c.id,
+                                    c.call.step.as_deref().unwrap_or("-"),
+                                    c.call.prompt,
+                                    c.call.version,
+                                    c.call.content_hash.get(..12).unwrap_or(""),
+                                    c.call.model,
+                                    c.call.input_tokens,
+                                    c.call.output_tokens,
+                                    c.call.latency_ms,
+                                    c.call.outcome.as_str(),
+                                );
+                            }
+                        }
                     }
                 }
             }
@@ -870,9 +921,30 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             };
             let mut answer = paths_answer(&estate, &request)?;
             answer.notes.extend(assumptions);
+            let narrative = match &config.llm {
+                Some(_) => {
+                    let store = Store::open(&config.db).await?;
+                    match switchboard::app::assistant(&config, &store)? {
+                        Some(llm) => narrate(&llm, &answer).await,
+                        None => None,
+                    }
+                }
+                None => None,
+            };
             match format {
-                Format::Json => print_json(&answer)?,
-                Format::Text => println!("{}", paths_table(&answer)),
+                Format::Json => {
+                    let mut value = serde_json::to_value(&answer)?;
+                    if let (Some(obj), Some(n)) = (value.as_object_mut(), &narrative) {
+                        obj.insert("narrative".into(), serde_json::to_value(n)?);
+                    }
+                    print_json(&value)?
+                }
+                Format::Text => {
+                    println!("{}", paths_table(&answer));
+                    if let Some(n) = &narrative {
+                        println!("\n{}", n.text_block());
+                    }
+                }
             }
         }
         Command::Optimize { format } => {
@@ -1226,6 +1298,43 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let server = Server::start(&app, settings).await?;
             eprintln!("switchboard serve: listening on http://{}", server.addr());
             server.run_until(shutdown_signal()).await;
+        }
+        Command::Prompts { command } => {
+            let prompts = Prompts::from_dir(config(&cli)?.prompts_dir.as_deref())?;
+            match command {
+                PromptsCommand::List { format } => {
+                    let list = prompts.list();
+                    match format {
+                        Format::Json => print_json(&list)?,
+                        Format::Text => {
+                            for p in &list {
+                                let versions: Vec<String> =
+                                    p.versions.iter().map(|v| format!("v{v}")).collect();
+                                println!(
+                                    "{:<18} active v{:<3} versions {:<12} sha256 {}",
+                                    p.name,
+                                    p.active,
+                                    versions.join(","),
+                                    p.content_hash
+                                );
+                            }
+                        }
+                    }
+                }
+                PromptsCommand::Show { name, version } => {
+                    let t = prompts.get(name, *version)?;
+                    println!("# {} v{} sha256 {}", t.name, t.version, t.content_hash);
+                    print!("{}", t.text);
+                }
+                PromptsCommand::Render {
+                    name,
+                    version,
+                    vars,
+                } => {
+                    let vars = read_vars(vars)?;
+                    print!("{}", prompts.render(name, *version, &vars)?.text);
+                }
+            }
         }
         Command::Bench { command } => match command {
             BenchCommand::Forecast {

@@ -65,6 +65,8 @@ pub struct Router {
     policies: Arc<Policies>,
     /// Predictions and the cost digest (see [`Router::with_forecasts`]).
     forecasts: Option<(Arc<ForecastService>, Arc<DigestService>)>,
+    /// Writes the `paths` narrative when a model is configured.
+    llm: Option<Arc<crate::llm::Assistant>>,
 }
 
 const HELP: &str = "\
@@ -125,6 +127,7 @@ impl Router {
             estate,
             policies,
             forecasts: None,
+            llm: None,
         }
     }
 
@@ -173,6 +176,12 @@ impl Router {
             Ok(digest) => Reply::say(crate::digest::message(&digest)),
             Err(e) => Reply::error(format!("Digest failed: {e}")),
         }
+    }
+
+    /// Adds a model-written narrative to `paths` answers.
+    pub fn with_llm(mut self, llm: Option<Arc<crate::llm::Assistant>>) -> Router {
+        self.llm = llm;
+        self
     }
 
     pub async fn handle(&self, inbound: &Inbound) -> Reply {
@@ -248,7 +257,7 @@ impl Router {
                 Err(e) => Reply::error(format!("Could not read the topology: {e}")),
             },
             "diff" => self.diff(rest).await,
-            "paths" => self.paths(rest),
+            "paths" => self.paths(rest).await,
             "forecast" | "forecasts" | "predict" => self.forecast().await,
             "digest" => self.digest(rest).await,
             "optimize" => Reply::say(
@@ -278,7 +287,7 @@ impl Router {
     }
 
     /// `paths <from> <to> <traffic> [cost|latency|balanced] [full] [pci_dss|hipaa…] [max <ms>]`
-    fn paths(&self, rest: &str) -> Reply {
+    async fn paths(&self, rest: &str) -> Reply {
         const USAGE: &str = "Usage: `paths <from> <to> <traffic> [cost|latency|balanced] [full] [pci_dss] [max <ms>]`, e.g. `paths aws:us-east-1 azure:eastus 5TB latency pci_dss`.";
         let words: Vec<&str> = rest.split_whitespace().collect();
         let [from, to, traffic, options @ ..] = words.as_slice() else {
@@ -324,7 +333,15 @@ impl Router {
             constraints,
         };
         match answer(&self.estate, &request) {
-            Ok(a) => Reply::say(Message::text(table(&a)).with_title("Paths")),
+            Ok(a) => {
+                let mut text = table(&a);
+                if let Some(llm) = &self.llm {
+                    if let Some(n) = crate::llm::narrative::narrate(llm, &a).await {
+                        text = format!("{text}\n\n{}", n.text_block());
+                    }
+                }
+                Reply::say(Message::text(text).with_title("Paths"))
+            }
             Err(e) => Reply::error(format!("{e}.")),
         }
     }

@@ -30,9 +30,9 @@ use std::sync::LazyLock;
 /// Longest request the parser reads; chat adapters refuse longer ones before.
 pub const MAX_REQUEST_BYTES: usize = 4096;
 /// Highest latency bound accepted (10 s): anything above is a typo, not a requirement.
-const MAX_LATENCY_MS: f64 = 10_000.0;
+pub(crate) const MAX_LATENCY_MS: f64 = 10_000.0;
 /// Highest monthly traffic accepted (1 EB/month): anything above is a typo.
-const MAX_MONTHLY_TRAFFIC_GB: f64 = 1e9;
+pub(crate) const MAX_MONTHLY_TRAFFIC_GB: f64 = 1e9;
 
 const EXAMPLE: &str =
     "connect aws lambda OrderProcessor in us-east-1 to azure sql orderdb in East US, 500 GB/month";

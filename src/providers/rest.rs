@@ -262,14 +262,17 @@ pub async fn cli_output(
 }
 
 /// Doubling backoff from `BASE_BACKOFF`, capped.
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     BASE_BACKOFF
         .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
         .min(MAX_BACKOFF)
 }
 
 /// `Retry-After` as delay-seconds or an HTTP date (RFC 9110 §10.2.3).
-fn retry_after_delay(value: &HeaderValue, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+pub(crate) fn retry_after_delay(
+    value: &HeaderValue,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Duration> {
     let text = value.to_str().ok()?.trim();
     if let Ok(seconds) = text.parse::<u64>() {
         return Some(Duration::from_secs(seconds));

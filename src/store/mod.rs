@@ -6,6 +6,7 @@
 
 pub mod batches;
 pub mod chat;
+pub mod llm;
 pub mod prober;
 pub mod snapshots;
 pub mod usage;

@@ -162,6 +162,8 @@ pub(super) enum Write {
         request_text: String,
         error: String,
     },
+    /// One language-model call (or one refused before it was made).
+    RecordLlmCall(super::llm::LlmCallRow),
 }
 
 /// What a write reports: the new row's id, or how many rows it changed
@@ -486,6 +488,30 @@ async fn execute(conn: &mut SqliteConnection, write: &Write) -> Result<Written, 
         .execute(&mut *conn)
         .await
         .map(rows),
+        Write::RecordLlmCall(c) => {
+            let row = sqlx::query(
+                "INSERT INTO llm_calls (at, prompt, prompt_version, content_hash, model, input_tokens, output_tokens, \
+                 latency_ms, outcome, error, workflow_id, step, prompt_text, answer_text) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(&c.at)
+            .bind(&c.prompt)
+            .bind(c.version)
+            .bind(&c.content_hash)
+            .bind(&c.model)
+            .bind(c.input_tokens)
+            .bind(c.output_tokens)
+            .bind(c.latency_ms)
+            .bind(c.outcome.as_str())
+            .bind(&c.error)
+            .bind(c.workflow)
+            .bind(&c.step)
+            .bind(&c.prompt_text)
+            .bind(&c.answer_text)
+            .fetch_one(&mut *conn)
+            .await?;
+            Ok(Written::Inserted(row.get(0)))
+        }
         Write::MarkDeliveredOn {
             outbox_id,
             at,

@@ -5,6 +5,7 @@ pub mod definition;
 pub mod engine;
 pub mod machine;
 pub mod notify;
+pub mod parse_step;
 pub mod steps;
 
 pub use engine::{Engine, EngineError, EngineSettings};

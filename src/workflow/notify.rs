@@ -99,6 +99,9 @@ fn approval_card(record: &WorkflowRecord, steps: &[StepRecord]) -> Message {
         card = card
             .field("From", end(&intent.source))
             .field("To", end(&intent.destination));
+        if let Some(note) = super::parse_step::model_note(id, steps) {
+            card = card.field("Model", note);
+        }
         let r = &intent.requirements;
         card = card.field(
             "Requirements",

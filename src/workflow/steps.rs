@@ -6,8 +6,7 @@
 use super::definition::{Action, ConditionFacts, Risk, StepDefinition};
 use super::machine::StepResult;
 use crate::compliance::Policies;
-use crate::domain::{ConnectionStatus, Estate, Intent, MissingField};
-use crate::intent::{parse_request, resolve};
+use crate::domain::{ConnectionStatus, Estate, Intent};
 use crate::optimizer::{design, Design};
 use crate::providers::{CloudProvider, ProviderError};
 use crate::store::{StepRecord, Store, WorkflowRecord};
@@ -20,6 +19,8 @@ pub struct StepEnv {
     pub policies: Arc<Policies>,
     pub provider: Arc<dyn CloudProvider>,
     pub store: Store,
+    /// The language model the parse step also asks; None: the rules alone.
+    pub llm: Option<Arc<crate::llm::Assistant>>,
 }
 
 fn fail(error: impl Into<String>) -> StepResult {
@@ -64,63 +65,6 @@ pub fn design_of(steps: &[StepRecord]) -> Result<Design, String> {
     serde_json::from_value(value.clone()).map_err(|e| format!("stored design is unreadable: {e}"))
 }
 
-fn question_for(missing: &[MissingField], ambiguities: &[String]) -> String {
-    let mut asks: Vec<String> = missing
-        .iter()
-        .map(|m| match m {
-            MissingField::Source => "What is the source (cloud, region and service, e.g. `aws lambda OrderProcessor in us-east-1`)?".to_string(),
-            MissingField::Destination => "What is the destination (cloud, region and service, e.g. `azure sql orderdb in East US`)?".to_string(),
-            MissingField::SourceCloud => "Which cloud is the source in (aws, azure, gcp, onprem)?".to_string(),
-            MissingField::DestinationCloud => "Which cloud is the destination in (aws, azure, gcp, onprem)?".to_string(),
-            MissingField::SourceRegion => "Which region is the source in?".to_string(),
-            MissingField::DestinationRegion => "Which region is the destination in?".to_string(),
-            MissingField::MonthlyTraffic => "About how much traffic per month (e.g. `500 GB/month`)?".to_string(),
-        })
-        .collect();
-    asks.extend(ambiguities.iter().cloned());
-    asks.join(" ")
-}
-
-fn summarise_intent(intent: &Intent) -> String {
-    let end = |e: &crate::domain::Endpoint| {
-        format!(
-            "{}/{} {} {}",
-            e.cloud.map(|c| c.as_str()).unwrap_or("?"),
-            e.region.as_deref().unwrap_or("?"),
-            e.service.as_deref().unwrap_or("service"),
-            e.identifier.as_deref().unwrap_or("?")
-        )
-    };
-    let mut parts = vec![format!(
-        "{} → {}",
-        end(&intent.source),
-        end(&intent.destination)
-    )];
-    if let Some(ms) = intent.requirements.max_latency_ms {
-        parts.push(format!("≤{ms} ms"));
-    }
-    if let Some(gb) = intent.requirements.monthly_traffic_gb {
-        parts.push(format!("{gb} GB/month"));
-    }
-    if intent.requirements.encryption {
-        parts.push("encrypted".into());
-    }
-    if intent.requirements.private_only {
-        parts.push("private only".into());
-    }
-    if !intent.compliance.is_empty() {
-        parts.push(
-            intent
-                .compliance
-                .iter()
-                .map(|c| c.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-        );
-    }
-    parts.join(" · ")
-}
-
 /// Facts `when` conditions read; taken from the design.
 pub fn condition_facts(steps: &[StepRecord]) -> Option<ConditionFacts> {
     let design = design_of(steps).ok()?;
@@ -160,31 +104,12 @@ pub async fn run(
         }
     }
     match step.action {
-        Action::Parse => parse(env, record),
+        Action::Parse => super::parse_step::parse(env, record, steps, step).await,
         Action::Compliance => compliance(env, steps),
         Action::Design => design_step(env, steps).await,
         Action::Approval => StepResult::AwaitsApproval { output: json!({}) },
         Action::Provision => provision(env, record, steps, &step.name).await,
         Action::Validate => validate(env, record, steps).await,
-    }
-}
-
-fn parse(env: &StepEnv, record: &WorkflowRecord) -> StepResult {
-    let intent = match parse_request(&request_sentence(&record.request_text)) {
-        Ok(intent) => intent,
-        Err(e) => return fail(e.to_string()),
-    };
-    let resolution = resolve(intent, &env.estate);
-    let output = serde_json::to_value(&resolution.intent).unwrap_or(Value::Null);
-    if !resolution.intent.missing.is_empty() || !resolution.ambiguities.is_empty() {
-        return StepResult::NeedsClarification {
-            question: question_for(&resolution.intent.missing, &resolution.ambiguities),
-            output,
-        };
-    }
-    StepResult::Succeeded {
-        summary: summarise_intent(&resolution.intent),
-        output,
     }
 }
 
