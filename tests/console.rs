@@ -19,7 +19,7 @@ fn happy_path_from_request_to_validated_connection() {
         out.contains("dx-1 (direct_connect) → er-1 (expressroute)"),
         "{out}"
     );
-    assert!(out.contains("Approved by approver"), "{out}");
+    assert!(out.contains("Approved by @approver"), "{out}");
     assert!(out.contains("✓ provision"), "{out}");
     assert!(out.contains("✓ validate"), "{out}");
     assert!(out.contains("wf-1 · completed"), "{out}");
@@ -73,7 +73,7 @@ fn rejection_needs_a_reason_and_is_final() {
     );
     assert!(out.contains("Say why"), "{out}");
     assert!(
-        out.contains("Rejected by approver: use the existing VPN instead"),
+        out.contains("Rejected by @approver: use the existing VPN instead"),
         "{out}"
     );
     assert!(out.contains("already finished (rejected)"), "{out}");
@@ -158,7 +158,7 @@ fn cancel_by_the_requester_stops_the_workflow() {
         &format!("{FLAGSHIP}\n/as mallory\ncancel wf-1\n/as alice\ncancel wf-1\ncancel wf-1\n"),
     );
     assert!(out.contains("only the requester or an approver"), "{out}");
-    assert!(out.contains("Cancelled by alice"), "{out}");
+    assert!(out.contains("Cancelled by @alice"), "{out}");
     assert!(out.contains("already finished (cancelled)"), "{out}");
 }
 

@@ -568,7 +568,7 @@ async fn a_whole_workflow_runs_in_one_discord_thread_with_the_card_edited_in_pla
     let edit = &calls[edit_at];
     assert!(!has_buttons(edit), "{edit:?}");
     assert!(
-        text_of(edit).contains(&format!("Approved by {APPROVER}")),
+        text_of(edit).contains(&format!("Approved by <@{APPROVER}>")),
         "{edit:?}"
     );
     let decision_at = calls
@@ -701,7 +701,7 @@ async fn reject_opens_a_modal_and_the_submitted_reason_rejects() {
             c.iter().any(|c| {
                 c.method == "PATCH"
                     && c.path.starts_with("/channels/")
-                    && text_of(c).contains("Rejected by 2222: too dear")
+                    && text_of(c).contains("Rejected by <@2222>: too dear")
             })
         })
         .await;

@@ -226,7 +226,7 @@ async fn a_whole_workflow_runs_in_one_slack_thread_with_the_card_updated_in_plac
     assert_eq!(update.body["ts"], card_ts.as_str());
     assert!(!has_buttons(&update.body), "{update:?}");
     assert!(
-        text_of(update).contains(&format!("Approved by {APPROVER}")),
+        text_of(update).contains(&format!("Approved by <@{APPROVER}>")),
         "{update:?}"
     );
     let update_at = calls
@@ -288,7 +288,8 @@ async fn reject_asks_for_a_reason_in_a_modal_and_the_reason_lands() {
     let calls = bot
         .wait_for("the rejection", |c| {
             c.iter().any(|c| {
-                c.method == "chat.update" && text_of(c).contains("Rejected by UAPPROVER: too dear")
+                c.method == "chat.update"
+                    && text_of(c).contains("Rejected by <@UAPPROVER>: too dear")
             })
         })
         .await;

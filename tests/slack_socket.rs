@@ -267,7 +267,7 @@ async fn a_whole_workflow_runs_over_socket_mode_card_click_update_thread() {
     assert_eq!(updates.len(), 1, "{updates:#?}");
     assert_eq!(updates[0].body["ts"], card_ts.as_str());
     assert!(!has_buttons(&updates[0].body));
-    assert!(text_of(&updates[0]).contains(&format!("Approved by {APPROVER}")));
+    assert!(text_of(&updates[0]).contains(&format!("Approved by <@{APPROVER}>")));
     let posted = posts(&calls);
     for p in &posted[1..] {
         assert_eq!(p.body["thread_ts"], root_ts, "{p:?}");

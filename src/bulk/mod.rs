@@ -19,7 +19,7 @@
 pub mod batch;
 pub mod file;
 
-use crate::chat::message::{Message, Tone};
+use crate::chat::message::{mention, Message, Tone};
 use crate::domain::{BatchId, UserId, WorkflowId};
 use crate::store::{BatchRow, Store, StoreError};
 use crate::workflow::{Engine, EngineError};
@@ -328,10 +328,15 @@ impl Bulk {
             .await?;
         let at = chrono::Utc::now().format("%H:%M UTC");
         let message = match rejection {
-            None => Message::text(format!("Approved by {by} at {at}: {} rows", decided.len()))
-                .with_tone(Tone::Success),
+            None => Message::text(format!(
+                "Approved by {} at {at}: {} rows",
+                mention(by),
+                decided.len()
+            ))
+            .with_tone(Tone::Success),
             Some(reason) => Message::text(format!(
-                "Rejected by {by} at {at}: {} rows. Reason: {reason}",
+                "Rejected by {} at {at}: {} rows. Reason: {reason}",
+                mention(by),
                 decided.len()
             ))
             .with_tone(Tone::Danger),

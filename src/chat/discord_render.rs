@@ -9,7 +9,8 @@
 //! per row, label 80, `custom_id` 100); a `custom_id` decodes only to an
 //! action on a valid workflow id, or to a named error.
 
-use super::message::{ButtonAction, Message, Tone};
+use super::discord_interactions::is_snowflake;
+use super::message::{render_mentions, ButtonAction, Message, Tone};
 use crate::domain::{BatchId, WorkflowId};
 use serde_json::{json, Value};
 
@@ -57,6 +58,11 @@ fn clip(text: &str, max: usize) -> String {
     let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
     out.push('…');
     out
+}
+
+/// `@<user id>` as Discord's mention `<@id>` (shown as the member's name).
+fn mentions(text: &str) -> String {
+    render_mentions(text, is_snowflake, |id| format!("<@{id}>"))
 }
 
 /// Discord rejects empty field names and values.
@@ -144,7 +150,7 @@ fn embed(message: &Message, attachment: Option<&str>) -> Value {
         embed["title"] = json!(budget.take(&title, TITLE_MAX));
     }
     if !message.text.is_empty() {
-        embed["description"] = json!(budget.take(&message.text, DESCRIPTION_MAX));
+        embed["description"] = json!(budget.take(&mentions(&message.text), DESCRIPTION_MAX));
     }
     let mut fields = Vec::new();
     for f in message.fields.iter().take(FIELDS_MAX) {
@@ -154,7 +160,7 @@ fn embed(message: &Message, attachment: Option<&str>) -> Value {
         }
         // Leave at least one character for the value.
         let name = budget.take(non_empty(&f.name), FIELD_NAME_MAX.min(budget.0 - 1));
-        let value = budget.take(non_empty(&f.value), FIELD_VALUE_MAX);
+        let value = budget.take(non_empty(&mentions(&f.value)), FIELD_VALUE_MAX);
         fields.push(json!({"name": name, "value": value, "inline": false}));
     }
     if !fields.is_empty() {

@@ -1,7 +1,7 @@
 //! The platform-neutral message model. Steps, the router and alerts speak only
 //! this; each adapter (console, Slack, Discord) renders it in its own way.
 
-use crate::domain::{BatchId, WorkflowId};
+use crate::domain::{BatchId, UserId, WorkflowId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -167,5 +167,77 @@ pub(crate) mod fixtures {
             .with_workflow(id)
             .field("Risk", "medium")
             .with_decision_buttons(id)
+    }
+}
+
+/// A person named in a message's text: `@<platform user id>`. Adapters turn
+/// the ids that are theirs into their own mention syntax (Slack `<@U…>`,
+/// Discord `<@…>`), so the card reads "Approved by @Ana"; the console shows
+/// the text as it is.
+pub fn mention(user: &UserId) -> String {
+    format!("@{user}")
+}
+
+/// `text` with every `@<id>` for which `is_id` holds rendered by `render`.
+/// An id runs to the next character that is not ASCII alphanumeric.
+pub fn render_mentions(
+    text: &str,
+    is_id: impl Fn(&str) -> bool,
+    render: impl Fn(&str) -> String,
+) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('@') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let end = after
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(after.len());
+        let id = &after[..end];
+        let preceded_by_word = out.chars().last().is_some_and(|c| c.is_alphanumeric());
+        if !id.is_empty() && !preceded_by_word && is_id(id) {
+            out.push_str(&render(id));
+        } else {
+            out.push('@');
+            out.push_str(id);
+        }
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod mention_tests {
+    use super::*;
+
+    fn slack_like(id: &str) -> bool {
+        id.len() >= 7
+            && id.starts_with('U')
+            && id
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+    }
+
+    #[test]
+    fn only_ids_the_platform_owns_become_mentions() {
+        let render = |id: &str| format!("<@{id}>");
+        assert_eq!(
+            render_mentions("Approved by @U024BE7LH at 10:04", slack_like, render),
+            "Approved by <@U024BE7LH> at 10:04"
+        );
+        assert_eq!(
+            render_mentions(
+                "mail ops@U024BE7LH.example or @alice, @",
+                slack_like,
+                render
+            ),
+            "mail ops@U024BE7LH.example or @alice, @"
+        );
+        assert_eq!(
+            render_mentions("@U024BE7LH@U024BE7LI", slack_like, render),
+            "<@U024BE7LH><@U024BE7LI>"
+        );
+        assert_eq!(mention(&UserId::new("U1")), "@U1");
     }
 }

@@ -3,7 +3,7 @@
 //! Slack's limits, and a `block_actions` interaction payload becomes a typed
 //! `ButtonAction` plus the clicking user, or a clear error. Pure: no HTTP here.
 
-use super::message::{ButtonAction, Message, Tone};
+use super::message::{render_mentions, ButtonAction, Message, Tone};
 use crate::domain::{BatchId, UserId, WorkflowId};
 use serde_json::{json, Value};
 
@@ -25,9 +25,20 @@ fn clip(text: &str, max: usize) -> String {
 
 /// Escapes the three characters Slack's mrkdwn treats as control characters.
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
+    let escaped = text
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
-        .replace('>', "&gt;")
+        .replace('>', "&gt;");
+    render_mentions(&escaped, is_slack_user, |id| format!("<@{id}>"))
+}
+
+/// A Slack user id: `U` or `W` and upper-case letters and digits.
+fn is_slack_user(id: &str) -> bool {
+    (8..=24).contains(&id.len())
+        && (id.starts_with('U') || id.starts_with('W'))
+        && id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
 }
 
 /// A button's `action_id` and `value` (the id it decides).

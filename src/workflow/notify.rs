@@ -5,7 +5,7 @@
 use super::definition::Definition;
 use super::machine::Notice;
 use super::steps::{design_of, intent_of};
-use crate::chat::message::{Destination, Message, Tone};
+use crate::chat::message::{mention, Destination, Message, Tone};
 use crate::store::{StepRecord, WorkflowRecord};
 
 pub fn destination(record: &WorkflowRecord) -> Destination {
@@ -32,11 +32,12 @@ pub fn render(record: &WorkflowRecord, steps: &[StepRecord], notice: &Notice) ->
         Notice::ApprovalRequested => approval_card(record, steps),
         Notice::AutoApproved { summary } => Message::text(format!("✓ approval: {summary}")),
         Notice::Approved { by } => Message::text(format!(
-            "Approved by {by} at {}",
+            "Approved by {} at {}",
+            mention(by),
             chrono::Utc::now().format("%H:%M UTC")
         ))
         .with_tone(Tone::Success),
-        Notice::Rejected { by, reason } => Message::text(format!("Rejected by {by}: {reason}"))
+        Notice::Rejected { by, reason } => Message::text(format!("Rejected by {}: {reason}", mention(by)))
             .with_title(format!("{id} · rejected"))
             .with_tone(Tone::Danger),
         Notice::Retrying { step, attempt, error, at } => Message::text(format!(
@@ -58,7 +59,7 @@ pub fn render(record: &WorkflowRecord, steps: &[StepRecord], notice: &Notice) ->
         ))
         .with_title(format!("{id} · expired"))
         .with_tone(Tone::Warning),
-        Notice::Cancelled { by } => Message::text(format!("Cancelled by {by}."))
+        Notice::Cancelled { by } => Message::text(format!("Cancelled by {}.", mention(by)))
             .with_title(format!("{id} · cancelled"))
             .with_tone(Tone::Warning),
         Notice::RollingBack { reason } => {
