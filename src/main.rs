@@ -500,6 +500,15 @@ enum BenchCommand {
     },
 }
 
+/// Runs the app's workflow engine until `cancel`.
+fn spawn_engine(
+    app: &App,
+    cancel: &CancellationToken,
+) -> tokio::task::JoinHandle<Result<(), switchboard::workflow::EngineError>> {
+    let (engine, cancel) = (app.engine.clone(), cancel.clone());
+    tokio::spawn(async move { engine.run(cancel).await })
+}
+
 fn config(cli: &Cli) -> anyhow::Result<Config> {
     let mut config = Config::load(cli.config.as_deref(), &switchboard_env())?;
     if let Some(db) = &cli.db {
@@ -610,11 +619,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .map_err(anyhow::Error::msg)?;
             let app = App::open(config).await?;
             let cancel = CancellationToken::new();
-            let engine = app.engine.clone();
-            let runner = tokio::spawn({
-                let cancel = cancel.clone();
-                async move { engine.run(cancel).await }
-            });
+            let runner = spawn_engine(&app, &cancel);
             let discovery = app.discovery_schedule(cancel.clone()).map(tokio::spawn);
             let batches = tokio::spawn(app.bulk().watch(cancel.clone()));
             let digest = app.digest_schedule(cancel.clone()).map(tokio::spawn);
@@ -656,11 +661,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let config = config(&cli)?;
             let app = App::open(config).await?;
             let cancel = CancellationToken::new();
-            let engine = app.engine.clone();
-            let runner = tokio::spawn({
-                let cancel = cancel.clone();
-                async move { engine.run(cancel).await }
-            });
+            let runner = spawn_engine(&app, &cancel);
             let bulk = app.bulk();
             let outcome = async {
                 let batch = bulk

@@ -2,7 +2,7 @@
 //! workflow (pure classification), the batch's one approval card, and the
 //! summary table at the end. Pure: records in, `BatchView` and `Message` out.
 
-use crate::chat::message::{Button, ButtonAction, Destination, Message, Tone};
+use crate::chat::message::{clip, Button, ButtonAction, Destination, Message, Tone};
 use crate::domain::{BatchId, WorkflowId};
 use crate::store::batches::{BatchRecord, BatchRefusal};
 use crate::store::{StepRecord, WorkflowRecord};
@@ -304,15 +304,6 @@ fn problem_lines(view: &BatchView) -> Vec<String> {
         ));
     }
     lines
-}
-
-fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 /// The batch's one approval card: what the approval covers (rows, total

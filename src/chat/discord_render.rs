@@ -10,7 +10,7 @@
 //! action on a valid workflow id, or to a named error.
 
 use super::discord_interactions::is_snowflake;
-use super::message::{render_mentions, ButtonAction, Message, Tone};
+use super::message::{clip, render_mentions, ButtonAction, Message, Tone};
 use crate::domain::{BatchId, WorkflowId};
 use serde_json::{json, Value};
 
@@ -46,18 +46,6 @@ fn button_style(tone: Tone) -> u8 {
         Tone::Success => 3,
         Tone::Danger => 4,
     }
-}
-
-fn clip(text: &str, max: usize) -> String {
-    if max == 0 {
-        return String::new();
-    }
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 /// `@<user id>` as Discord's mention `<@id>` (shown as the member's name).

@@ -170,6 +170,19 @@ pub(crate) mod fixtures {
     }
 }
 
+/// `text` cut to at most `max` characters, an ellipsis marking the cut.
+pub fn clip(text: &str, max: usize) -> String {
+    if max == 0 {
+        return String::new();
+    }
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
 /// A person named in a message's text: `@<platform user id>`. Adapters turn
 /// the ids that are theirs into their own mention syntax (Slack `<@U…>`,
 /// Discord `<@…>`), so the card reads "Approved by @Ana"; the console shows

@@ -3,7 +3,7 @@
 //! Slack's limits, and a `block_actions` interaction payload becomes a typed
 //! `ButtonAction` plus the clicking user, or a clear error. Pure: no HTTP here.
 
-use super::message::{render_mentions, ButtonAction, Message, Tone};
+use super::message::{clip, render_mentions, ButtonAction, Message, Tone};
 use crate::domain::{BatchId, UserId, WorkflowId};
 use serde_json::{json, Value};
 
@@ -13,15 +13,6 @@ const SECTION_TEXT_MAX: usize = 3000;
 const FIELD_TEXT_MAX: usize = 2000;
 const FIELDS_PER_SECTION: usize = 10;
 const FALLBACK_MAX: usize = 3000;
-
-fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
-}
 
 /// Escapes the three characters Slack's mrkdwn treats as control characters.
 fn escape(text: &str) -> String {
