@@ -17,7 +17,7 @@ use std::time::Duration;
 use switchboard::app::App;
 use switchboard::bench_slack::{form_payload, sign, FakeCall, FakeFault, FakeSlack};
 use switchboard::chat::delivery::{closed_card, Delivery};
-use switchboard::chat::message::{Message, Tone};
+use switchboard::chat::message::{ButtonAction, Message, Tone};
 use switchboard::chat::slack_api::{BotToken, SlackApi};
 use switchboard::chat::slack_blocks::{reject_modal, render};
 use switchboard::config::Config;
@@ -441,5 +441,8 @@ fn block_kit_for_each_message_kind_matches_its_snapshot() {
                 .with_image("/var/lib/switchboard/topology-4.png"),
         ),
     );
-    snapshot("reject_modal", &reject_modal(id, Some("C1")));
+    snapshot(
+        "reject_modal",
+        &reject_modal(&ButtonAction::Reject { workflow: id }, Some("C1")),
+    );
 }
