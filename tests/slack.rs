@@ -116,6 +116,22 @@ impl Bot {
             .await
     }
 
+    /// The first ephemeral answer, once posted; it went to `user` in C1.
+    async fn ephemeral_to(&self, user: &str) -> FakeCall {
+        let calls = self
+            .wait_for("the ephemeral refusal", |c| {
+                c.iter().any(|c| c.method == "chat.postEphemeral")
+            })
+            .await;
+        let ephemeral = calls
+            .into_iter()
+            .find(|c| c.method == "chat.postEphemeral")
+            .unwrap();
+        assert_eq!(ephemeral.body["user"], user);
+        assert_eq!(ephemeral.body["channel"], "C1");
+        ephemeral
+    }
+
     async fn state(&self, id: i64) -> Option<String> {
         workflow_status(&self.app, id).await
     }
@@ -198,18 +214,8 @@ async fn a_whole_workflow_runs_in_one_slack_thread_with_the_card_updated_in_plac
 
     // The requester may not approve their own request, approver or not.
     assert_eq!(bot.click(ALICE, "approve", "wf-1", &card_ts).await, 200);
-    let calls = bot
-        .wait_for("the ephemeral refusal", |c| {
-            c.iter().any(|c| c.method == "chat.postEphemeral")
-        })
-        .await;
-    let ephemeral = calls
-        .iter()
-        .find(|c| c.method == "chat.postEphemeral")
-        .unwrap();
-    assert_eq!(ephemeral.body["user"], ALICE);
-    assert_eq!(ephemeral.body["channel"], "C1");
-    assert!(text_of(ephemeral).contains("Not done"), "{ephemeral:?}");
+    let ephemeral = bot.ephemeral_to(ALICE).await;
+    assert!(text_of(&ephemeral).contains("Not done"), "{ephemeral:?}");
     assert_eq!(bot.state(1).await.as_deref(), Some("waiting_approval"));
     let audit = bot.audit(1).await;
     assert!(
@@ -486,14 +492,7 @@ fn cards_with<'a>(calls: &'a [FakeCall], action_id: &str) -> Vec<&'a FakeCall> {
 /// Audit entries that belong to no workflow (batch decisions): (actor, action).
 async fn batch_audit(db: &std::path::Path) -> Vec<(String, String)> {
     use sqlx::Row;
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .connect_with(
-            sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(db)
-                .read_only(true),
-        )
-        .await
-        .unwrap();
+    let pool = common::read_only_pool(db).await;
     sqlx::query("SELECT actor, action FROM audit_events WHERE workflow_id IS NULL ORDER BY id")
         .fetch_all(&pool)
         .await
@@ -559,17 +558,8 @@ async fn a_csv_attached_to_bulk_becomes_a_batch_that_one_click_approves() {
 
     // The requester may not approve their own batch: told privately, audited.
     assert_eq!(bot.click_batch(ALICE, "approve_batch").await, 200);
-    let calls = bot
-        .wait_for("the ephemeral refusal", |c| {
-            c.iter().any(|c| c.method == "chat.postEphemeral")
-        })
-        .await;
-    let ephemeral = calls
-        .iter()
-        .find(|c| c.method == "chat.postEphemeral")
-        .unwrap();
-    assert_eq!(ephemeral.body["user"], ALICE);
-    assert!(text_of(ephemeral).contains("requester"), "{ephemeral:?}");
+    let ephemeral = bot.ephemeral_to(ALICE).await;
+    assert!(text_of(&ephemeral).contains("requester"), "{ephemeral:?}");
     for id in [1, 2] {
         assert_eq!(bot.state(id).await.as_deref(), Some("waiting_approval"));
     }
