@@ -8,7 +8,10 @@
 //! HTTP 500 or 429 with `Retry-After` for the first calls. It serves the
 //! external file upload too (the upload URL is on the fake itself, and the
 //! bytes are recorded) and answers `apps.connections.open` with the
-//! WebSocket URL a test set (`set_socket_url`).
+//! WebSocket URL a test set (`set_socket_url`). It serves users' files too
+//! (`serve_file`: a URL on itself answering the status, content type and
+//! bytes a test chose), recording each download as a `files.download` call
+//! with its bearer token.
 
 use crate::app::App;
 use crate::bench::BenchError;
@@ -51,6 +54,25 @@ pub struct FakeUpload {
     pub bytes: Vec<u8>,
 }
 
+/// What a file URL on the fake answers.
+#[derive(Debug, Clone)]
+pub struct FakeFile {
+    pub status: u16,
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
+impl FakeFile {
+    /// A file served with HTTP 200.
+    pub fn ok(content_type: &str, bytes: impl Into<Vec<u8>>) -> FakeFile {
+        FakeFile {
+            status: 200,
+            content_type: content_type.to_string(),
+            bytes: bytes.into(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct FakeState {
     /// `http://addr`, for the upload URLs it hands out.
@@ -62,6 +84,7 @@ struct FakeState {
     next_file: Mutex<u64>,
     uploads: Mutex<Vec<FakeUpload>>,
     socket_url: Mutex<Option<String>>,
+    files: Mutex<std::collections::HashMap<String, FakeFile>>,
 }
 
 pub struct FakeSlack {
@@ -81,6 +104,7 @@ impl FakeSlack {
         let app = axum::Router::new()
             .route("/api/{method}", axum::routing::post(fake_method))
             .route("/upload/{file}", axum::routing::post(fake_upload))
+            .route("/files/{name}", axum::routing::get(fake_file))
             .with_state(state.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -111,6 +135,13 @@ impl FakeSlack {
         *lock(&self.state.socket_url) = Some(url.into());
     }
 
+    /// Serves `file` at a URL on the fake (returned), as Slack serves
+    /// `url_private_download`.
+    pub fn serve_file(&self, name: &str, file: FakeFile) -> String {
+        lock(&self.state.files).insert(name.to_string(), file);
+        format!("{}/files/{name}", self.state.origin)
+    }
+
     pub fn uploads(&self) -> Vec<FakeUpload> {
         lock(&self.state.uploads).clone()
     }
@@ -137,6 +168,36 @@ async fn fake_upload(
         bytes: body.to_vec(),
     });
     (StatusCode::OK, format!("OK - {length}")).into_response()
+}
+
+async fn fake_file(
+    State(state): State<Arc<FakeState>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    lock(&state.calls).push(FakeCall {
+        method: "files.download".into(),
+        token: bearer(&headers),
+        body: json!({"file": name}),
+    });
+    let Some(file) = lock(&state.files).get(&name).cloned() else {
+        return (StatusCode::NOT_FOUND, "not found").into_response();
+    };
+    let status = StatusCode::from_u16(file.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = (status, file.bytes).into_response();
+    if let Ok(v) = HeaderValue::from_str(&file.content_type) {
+        response.headers_mut().insert("content-type", v);
+    }
+    response
+}
+
+fn bearer(headers: &HeaderMap) -> String {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("")
+        .to_string()
 }
 
 /// A JSON body, else a form body as an object of strings.
@@ -174,12 +235,7 @@ async fn fake_method(
         None => {}
     }
     let body = fake_body(&body);
-    let token = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("")
-        .to_string();
+    let token = bearer(&headers);
     let answer = match method.as_str() {
         "chat.postMessage" => {
             let ts = {

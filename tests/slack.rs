@@ -15,9 +15,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard::app::App;
-use switchboard::bench_slack::{form_payload, sign, FakeCall, FakeFault, FakeSlack};
+use switchboard::bench_slack::{form_payload, sign, FakeCall, FakeFault, FakeFile, FakeSlack};
 use switchboard::chat::delivery::{closed_card, Delivery};
-use switchboard::chat::message::{Message, Tone};
+use switchboard::chat::message::{ButtonAction, Message, Tone};
 use switchboard::chat::slack_api::{BotToken, SlackApi};
 use switchboard::chat::slack_blocks::{reject_modal, render};
 use switchboard::config::Config;
@@ -116,6 +116,22 @@ impl Bot {
             .await
     }
 
+    /// The first ephemeral answer, once posted; it went to `user` in C1.
+    async fn ephemeral_to(&self, user: &str) -> FakeCall {
+        let calls = self
+            .wait_for("the ephemeral refusal", |c| {
+                c.iter().any(|c| c.method == "chat.postEphemeral")
+            })
+            .await;
+        let ephemeral = calls
+            .into_iter()
+            .find(|c| c.method == "chat.postEphemeral")
+            .unwrap();
+        assert_eq!(ephemeral.body["user"], user);
+        assert_eq!(ephemeral.body["channel"], "C1");
+        ephemeral
+    }
+
     async fn state(&self, id: i64) -> Option<String> {
         workflow_status(&self.app, id).await
     }
@@ -145,13 +161,21 @@ impl Bot {
 
 /// A signed app_mention body; every call has its own event id, as Slack's do.
 fn mention(user: &str, text: &str) -> Vec<u8> {
+    mention_with_files(user, text, json!([]))
+}
+
+/// A mention with `files` attached, as Slack sends it.
+fn mention_with_files(user: &str, text: &str, files: Value) -> Vec<u8> {
     static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    json!({"type": "event_callback", "event_id": format!("Ev{id}"), "event": {
-        "type": "app_mention", "user": user, "channel": "C1", "ts": "1700000000.000001",
-        "text": format!("<@UBOT> {text}")}})
-    .to_string()
-    .into_bytes()
+    let mut event = json!({"type": "app_mention", "user": user, "channel": "C1",
+        "ts": "1700000000.000001", "text": format!("<@UBOT> {text}")});
+    if files.as_array().is_some_and(|f| !f.is_empty()) {
+        event["files"] = files;
+    }
+    json!({"type": "event_callback", "event_id": format!("Ev{id}"), "event": event})
+        .to_string()
+        .into_bytes()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,18 +214,8 @@ async fn a_whole_workflow_runs_in_one_slack_thread_with_the_card_updated_in_plac
 
     // The requester may not approve their own request, approver or not.
     assert_eq!(bot.click(ALICE, "approve", "wf-1", &card_ts).await, 200);
-    let calls = bot
-        .wait_for("the ephemeral refusal", |c| {
-            c.iter().any(|c| c.method == "chat.postEphemeral")
-        })
-        .await;
-    let ephemeral = calls
-        .iter()
-        .find(|c| c.method == "chat.postEphemeral")
-        .unwrap();
-    assert_eq!(ephemeral.body["user"], ALICE);
-    assert_eq!(ephemeral.body["channel"], "C1");
-    assert!(text_of(ephemeral).contains("Not done"), "{ephemeral:?}");
+    let ephemeral = bot.ephemeral_to(ALICE).await;
+    assert!(text_of(&ephemeral).contains("Not done"), "{ephemeral:?}");
     assert_eq!(bot.state(1).await.as_deref(), Some("waiting_approval"));
     let audit = bot.audit(1).await;
     assert!(
@@ -442,5 +456,274 @@ fn block_kit_for_each_message_kind_matches_its_snapshot() {
                 .with_image("/var/lib/switchboard/topology-4.png"),
         ),
     );
-    snapshot("reject_modal", &reject_modal(id, Some("C1")));
+    snapshot(
+        "reject_modal",
+        &reject_modal(&ButtonAction::Reject { workflow: id }, Some("C1")),
+    );
+}
+
+/// Three rows, the middle one without a source (line 3).
+const ROWS_CSV: &str = "source,destination,traffic,encrypted\n\
+    OrderProcessor,orderdb,500 GB/month,yes\n\
+    ,orderdb,1TB,yes\n\
+    CheckoutApi,orderdb,1TB,yes\n";
+
+/// A CSV attachment as Slack describes it in an event's `files`.
+fn csv_attachment(name: &str, size: usize, url: &str) -> Value {
+    json!([{"id": "F0CSV", "name": name, "title": name, "filetype": "csv", "mimetype": "text/csv",
+        "size": size, "url_private": url, "url_private_download": url}])
+}
+
+/// Posted messages whose buttons include `action_id`.
+fn cards_with<'a>(calls: &'a [FakeCall], action_id: &str) -> Vec<&'a FakeCall> {
+    posts(calls)
+        .into_iter()
+        .filter(|p| {
+            p.body["blocks"].as_array().is_some_and(|blocks| {
+                blocks
+                    .iter()
+                    .filter_map(|b| b["elements"].as_array())
+                    .flatten()
+                    .any(|e| e["action_id"] == action_id)
+            })
+        })
+        .collect()
+}
+
+/// Audit entries that belong to no workflow (batch decisions): (actor, action).
+async fn batch_audit(db: &std::path::Path) -> Vec<(String, String)> {
+    use sqlx::Row;
+    let pool = common::read_only_pool(db).await;
+    sqlx::query("SELECT actor, action FROM audit_events WHERE workflow_id IS NULL ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+impl Bot {
+    /// Alice mentions the bot with `bulk` and rows.csv (served by the fake)
+    /// attached; returns the calls once the batch card is out.
+    async fn bulk_file_until_card(&self) -> Vec<FakeCall> {
+        let url = self
+            .fake
+            .serve_file("rows.csv", FakeFile::ok("text/csv", ROWS_CSV));
+        let body = mention_with_files(
+            ALICE,
+            "bulk",
+            csv_attachment("rows.csv", ROWS_CSV.len(), &url),
+        );
+        assert_eq!(self.post_signed(&body, false).await, 200);
+        self.wait_for("the batch card", |c| {
+            !cards_with(c, "approve_batch").is_empty()
+        })
+        .await
+    }
+
+    async fn click_batch(&self, user: &str, action: &str) -> u16 {
+        self.click(user, action, "batch-1", "1700000000.000009")
+            .await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_csv_attached_to_bulk_becomes_a_batch_that_one_click_approves() {
+    let bot = Bot::start().await;
+    let calls = bot.bulk_file_until_card().await;
+    let downloads: Vec<&FakeCall> = calls
+        .iter()
+        .filter(|c| c.method == "files.download")
+        .collect();
+    assert_eq!(downloads.len(), 1, "{downloads:?}");
+    assert_eq!(
+        downloads[0].token, "xoxb-test",
+        "downloaded with the bot token"
+    );
+    assert_eq!(downloads[0].body["file"], "rows.csv");
+    let cards = cards_with(&calls, "approve_batch");
+    assert_eq!(cards.len(), 1);
+    assert_eq!(cards[0].body["channel"], "C1");
+    assert!(
+        text_of(cards[0]).contains("batch-1 · batch approval needed"),
+        "{:?}",
+        cards[0]
+    );
+    assert!(
+        text_of(cards[0]).contains("line 3"),
+        "the bad row is on the card: {:?}",
+        cards[0]
+    );
+    assert_eq!(bot.counts().await.0, 2, "one workflow per good row");
+
+    // The requester may not approve their own batch: told privately, audited.
+    assert_eq!(bot.click_batch(ALICE, "approve_batch").await, 200);
+    let ephemeral = bot.ephemeral_to(ALICE).await;
+    assert!(text_of(&ephemeral).contains("requester"), "{ephemeral:?}");
+    for id in [1, 2] {
+        assert_eq!(bot.state(id).await.as_deref(), Some("waiting_approval"));
+    }
+    let audit = batch_audit(&bot.db).await;
+    assert!(
+        audit.contains(&(ALICE.to_string(), "batch.approve.refused".to_string())),
+        "{audit:?}"
+    );
+
+    // An approver's click completes every row; the summary is posted.
+    assert_eq!(bot.click_batch(APPROVER, "approve_batch").await, 200);
+    let calls = bot
+        .wait_for("the batch summary", |c| {
+            posted_text(c, "batch-1 · batch finished")
+        })
+        .await;
+    for id in [1, 2] {
+        assert_eq!(bot.state(id).await.as_deref(), Some("completed"), "wf-{id}");
+    }
+    assert_eq!(cards_with(&calls, "approve_batch").len(), 1, "one card");
+    assert!(batch_audit(&bot.db)
+        .await
+        .contains(&(APPROVER.to_string(), "batch.approved".to_string())));
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reject_all_asks_for_a_reason_in_a_modal_and_rejects_every_row() {
+    let bot = Bot::start().await;
+    bot.bulk_file_until_card().await;
+    assert_eq!(bot.click_batch(APPROVER, "reject_batch").await, 200);
+    let calls = bot
+        .wait_for("the modal", |c| c.iter().any(|c| c.method == "views.open"))
+        .await;
+    assert!(
+        !calls.iter().any(|c| c.method == "chat.postEphemeral"),
+        "a modal, not a 'say why' note"
+    );
+    let view = calls.iter().find(|c| c.method == "views.open").unwrap();
+    assert_eq!(view.body["trigger_id"], "trigger-1");
+    let metadata: Value =
+        serde_json::from_str(view.body["view"]["private_metadata"].as_str().unwrap()).unwrap();
+    assert_eq!(metadata["batch"], "batch-1");
+    let submission = json!({"type": "view_submission", "user": {"id": APPROVER, "username": "ap"},
+        "view": {"callback_id": view.body["view"]["callback_id"], "private_metadata": view.body["view"]["private_metadata"],
+                 "state": {"values": {"reason": {"reason": {"type": "plain_text_input", "value": "wrong quarter"}}}}}});
+    assert_eq!(
+        bot.post_signed(form_payload(&submission).as_bytes(), true)
+            .await,
+        200
+    );
+    bot.wait_for("the batch summary", |c| {
+        posted_text(c, "batch-1 · batch finished")
+    })
+    .await;
+    for id in [1, 2] {
+        assert_eq!(bot.state(id).await.as_deref(), Some("rejected"), "wf-{id}");
+    }
+    bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attachments_that_cannot_be_read_get_a_clear_reply_and_start_nothing() {
+    let bot = Bot::start().await;
+    let fake = &bot.fake;
+    let port = fake
+        .base()
+        .trim_start_matches("http://")
+        .split(['/', ':'])
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let served = |name: &str, file: FakeFile| fake.serve_file(name, file);
+    let big = served(
+        "big.csv",
+        FakeFile::ok("text/csv", vec![b'a'; 4 * 1024 * 1024 + 1]),
+    );
+    let latin1 = served(
+        "latin1.csv",
+        FakeFile::ok(
+            "text/csv",
+            b"source,destination\nCaf\xe9,orderdb\n".to_vec(),
+        ),
+    );
+    let login = served(
+        "login.csv",
+        FakeFile::ok(
+            "text/html; charset=utf-8",
+            "<!DOCTYPE html><title>Slack</title>",
+        ),
+    );
+    let broken = served(
+        "broken.csv",
+        FakeFile {
+            status: 503,
+            content_type: "text/plain".into(),
+            bytes: b"down".to_vec(),
+        },
+    );
+    let gone = format!("{}/files/gone.csv", fake.base().trim_end_matches("/api"));
+    // The fake itself under another name: a request would reach it.
+    let foreign = format!("http://localhost:{port}/files/rows.csv");
+    fake.serve_file("rows.csv", FakeFile::ok("text/csv", ROWS_CSV));
+    let png = json!([{"id": "F1", "name": "map.png", "filetype": "png", "mimetype": "image/png",
+        "size": 10, "url_private_download": served("map.png", FakeFile::ok("image/png", "x"))}]);
+    let cases: Vec<(Value, &str)> = vec![
+        (
+            csv_attachment("huge.csv", 5 * 1024 * 1024, &big),
+            "huge.csv is 5242880 bytes; at most 4194304",
+        ),
+        (
+            csv_attachment("big.csv", 100, &big),
+            "big.csv is larger than 4194304 bytes",
+        ),
+        (png, "map.png is not a CSV file (png)"),
+        (
+            csv_attachment("latin1.csv", 30, &latin1),
+            "latin1.csv is not UTF-8 text",
+        ),
+        (
+            csv_attachment("login.csv", 30, &login),
+            "web page instead of login.csv",
+        ),
+        (
+            csv_attachment("broken.csv", 30, &broken),
+            "HTTP 503 for broken.csv",
+        ),
+        (
+            csv_attachment("gone.csv", 30, &gone),
+            "no file gone.csv (HTTP 404)",
+        ),
+        (
+            csv_attachment("rows.csv", 30, &foreign),
+            "rows.csv is not on Slack's file host (localhost)",
+        ),
+    ];
+    for (files, expected) in &cases {
+        let body = mention_with_files(ALICE, "bulk", files.clone());
+        assert_eq!(bot.post_signed(&body, false).await, 200);
+        bot.wait_for(expected, |c| posted_text(c, expected)).await;
+    }
+    let calls = fake.calls();
+    let downloaded: Vec<&str> = calls
+        .iter()
+        .filter(|c| c.method == "files.download")
+        .filter_map(|c| c.body["file"].as_str())
+        .collect();
+    assert_eq!(
+        downloaded,
+        [
+            "big.csv",
+            "latin1.csv",
+            "login.csv",
+            "broken.csv",
+            "gone.csv"
+        ],
+        "nothing fetched for a refused size, type or host"
+    );
+    for reply in posts(&calls) {
+        assert!(text_of(reply).contains("Nothing was started"), "{reply:?}");
+    }
+    let (workflows, _, _) = bot.counts().await;
+    assert_eq!(workflows, 0);
+    assert!(batch_audit(&bot.db).await.is_empty());
+    bot.stop().await;
 }

@@ -494,6 +494,7 @@ fn the_manifest_asks_for_socket_mode_and_the_scopes_the_bot_uses() {
         "im:history",
         "usergroups:read",
         "files:write",
+        "files:read",
     ] {
         assert!(scopes.contains(&needed), "{needed} missing from {scopes:?}");
     }

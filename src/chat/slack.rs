@@ -1,8 +1,12 @@
 //! The Slack adapter's work after a request was acknowledged: text goes to
 //! the router and its replies into the outbox (threaded under the workflow
 //! they touched); an Approve click goes to `Router::click`; a Reject click
-//! opens the reason modal, whose submission goes to `Router::click` with the
-//! reason. A refused click gets a message only the clicker sees
+//! (a workflow's or a whole batch's) opens the reason modal, whose
+//! submission goes to `Router::click` with the reason. A CSV attached to
+//! `bulk` is checked (one CSV, size), downloaded with the bot token from
+//! Slack's file host only, read as UTF-8 and handed to the router as the
+//! text command `bulk` with the CSV on the next lines; every refusal is a
+//! reply naming the file, and nothing is started. A refused click gets a message only the clicker sees
 //! (`chat.postEphemeral`); the engine audits the refusal. Every decision is
 //! also audited here with the Slack user id and display name.
 //!
@@ -21,7 +25,8 @@ use super::router::{Inbound, Router};
 use super::signing::ReplayGuard;
 use super::slack_api::SlackApi;
 use super::slack_blocks::{reject_modal, Click};
-use super::slack_events::SlackRequest;
+use super::slack_events::{bulk_file, SharedFile, SlackRequest};
+use crate::bulk::file::MAX_FILE_BYTES;
 use crate::domain::UserId;
 use crate::store::Store;
 use crate::workflow::Engine;
@@ -130,35 +135,30 @@ impl SlackAdapter {
                 user,
                 channel,
                 text,
-            } => {
-                let reply = self
-                    .router
-                    .handle(&Inbound {
-                        user,
-                        channel: channel.clone(),
-                        text,
-                    })
-                    .await;
-                let to = Destination {
-                    channel,
-                    thread: reply.touched.map(|id| id.to_string()),
-                };
-                for message in &reply.messages {
-                    if let Err(e) = self.store.post(&to, message).await {
-                        tracing::error!(error = %e, "a reply could not be queued");
-                    }
+            } => self.text(user, channel, text).await,
+            SlackRequest::BulkFile {
+                user,
+                channel,
+                files,
+            } => match self.read_bulk_file(&files).await {
+                Ok(csv) => self.text(user, channel, format!("bulk\n{csv}")).await,
+                Err(why) => {
+                    let to = Destination {
+                        channel,
+                        thread: None,
+                    };
+                    self.reply(&to, &[Message::text(why).with_tone(Tone::Danger)])
+                        .await
                 }
-                self.delivery.wake();
-            }
+            },
             SlackRequest::Click(click) => self.click(click).await,
             SlackRequest::RejectReason {
                 user,
                 user_name,
-                workflow,
+                action,
                 channel,
                 reason,
             } => {
-                let action = ButtonAction::Reject { workflow };
                 self.decide(
                     &user,
                     user_name.as_deref(),
@@ -172,6 +172,57 @@ impl SlackAdapter {
         }
     }
 
+    /// Router text, its replies threaded under the workflow they touched.
+    async fn text(&self, user: UserId, channel: String, text: String) {
+        let reply = self
+            .router
+            .handle(&Inbound {
+                user,
+                channel: channel.clone(),
+                text,
+            })
+            .await;
+        let to = Destination {
+            channel,
+            thread: reply.touched.map(|id| id.to_string()),
+        };
+        self.reply(&to, &reply.messages).await;
+    }
+
+    async fn reply(&self, to: &Destination, messages: &[Message]) {
+        for message in messages {
+            if let Err(e) = self.store.post(to, message).await {
+                tracing::error!(error = %e, "a reply could not be queued");
+            }
+        }
+        self.delivery.wake();
+    }
+
+    /// The CSV text of the one CSV attached to `bulk`, or what to tell the
+    /// requester.
+    async fn read_bulk_file(&self, files: &[SharedFile]) -> Result<String, String> {
+        let (file, url) = bulk_file(files).map_err(|e| e.to_string())?;
+        let nothing = "Nothing was started.";
+        let bytes = match self
+            .api
+            .download_file(&file.name, url, MAX_FILE_BYTES)
+            .await
+        {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                tracing::warn!(file = %file.name, error = %e, "an attached CSV was not downloaded");
+                return Err(format!("{e}. {nothing}"));
+            }
+        };
+        String::from_utf8(bytes).map_err(|e| {
+            format!(
+                "{} is not UTF-8 text (byte {}): `bulk` takes a UTF-8 CSV; save it as \"CSV UTF-8\". {nothing}",
+                file.name,
+                e.utf8_error().valid_up_to() + 1
+            )
+        })
+    }
+
     async fn click(&self, click: Click) {
         let Click {
             user,
@@ -182,14 +233,17 @@ impl SlackAdapter {
             ..
         } = click;
         match (&action, trigger_id) {
-            (ButtonAction::Reject { workflow }, Some(trigger)) => {
-                let modal = reject_modal(*workflow, channel.as_deref());
+            (ButtonAction::Reject { .. } | ButtonAction::RejectBatch { .. }, Some(trigger)) => {
+                let modal = reject_modal(&action, channel.as_deref());
                 if let Err(e) = self.api.open_view(&trigger, modal).await {
-                    tracing::warn!(%workflow, error = %e, "the rejection modal did not open");
+                    let (_, subject) = action.describe();
+                    tracing::warn!(%subject, error = %e, "the rejection modal did not open");
                     self.tell(
                         channel.as_deref(),
                         &user,
-                        &format!("Could not ask for a reason; type `reject {workflow} <reason>` instead."),
+                        &format!(
+                            "Could not ask for a reason; type `reject {subject} <reason>` instead."
+                        ),
                     )
                     .await;
                 }

@@ -6,6 +6,11 @@
 //! against a fake Slack on loopback. Neither the bot token nor the app token
 //! appears in Debug output or errors.
 //!
+//! Also: a file a user attached (`url_private_download`), fetched with the
+//! bot token only from Slack's file host (`files.slack.com`) or the
+//! configured API base's host, redirects included: a URL from a payload
+//! never gets the token anywhere else. The bytes are capped while read.
+//!
 //! Also: `apps.connections.open` (with the app token) for Socket Mode, and
 //! the external upload flow for a message's picture (`image`):
 //! `files.getUploadURLExternal` → the bytes POSTed to the upload URL Slack
@@ -93,8 +98,44 @@ pub struct Posted {
 #[derive(Debug, Clone)]
 pub struct SlackApi {
     http: reqwest::Client,
+    /// For users' files: follows redirects only to the allowed file hosts.
+    files: reqwest::Client,
     base: String,
     token: BotToken,
+}
+
+/// Where users' files are served from.
+const SLACK_FILE_HOST: &str = "files.slack.com";
+
+/// Why an attached file was not downloaded; `Display` is for the person who
+/// attached it (it names the file, never the token or the URL's query).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DownloadError {
+    #[error("{name} is not on Slack's file host ({host}); it was not fetched")]
+    ForeignHost { name: String, host: String },
+    #[error("Slack has no file {name} (HTTP 404); it may have been deleted")]
+    NotFound { name: String },
+    #[error("Slack answered HTTP {status} for {name}; try again later")]
+    Status { name: String, status: u16 },
+    #[error("Slack answered a web page instead of {name}: the app may lack the files:read scope")]
+    WebPage { name: String },
+    #[error("{name} is larger than {max} bytes (split it)")]
+    TooLarge { name: String, max: usize },
+    #[error("{name} could not be fetched: {reason}")]
+    Transport { name: String, reason: String },
+}
+
+/// Whether the bot token may be sent to `url`: Slack's file host over
+/// https, or the API base's own scheme, host and port (a fake in tests).
+fn file_url_allowed(url: &reqwest::Url, base: Option<&reqwest::Url>) -> bool {
+    let slack = url.scheme() == "https" && url.host_str() == Some(SLACK_FILE_HOST);
+    let own = base.is_some_and(|b| {
+        b.scheme() == url.scheme()
+            && b.host_str().is_some()
+            && b.host_str() == url.host_str()
+            && b.port_or_known_default() == url.port_or_known_default()
+    });
+    slack || own
 }
 
 /// Slack errors that say "try again later" rather than "this will never work".
@@ -120,9 +161,25 @@ impl SlackApi {
             .timeout(timeout)
             .build()
             .map_err(|e| SlackError::Transport(e.to_string()))?;
+        let base = base.into().trim_end_matches('/').to_string();
+        let base_url = reqwest::Url::parse(&base).ok();
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= 5 || !file_url_allowed(attempt.url(), base_url.as_ref())
+            {
+                attempt.stop()
+            } else {
+                attempt.follow()
+            }
+        });
+        let files = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(redirects)
+            .build()
+            .map_err(|e| SlackError::Transport(e.to_string()))?;
         Ok(SlackApi {
             http,
-            base: base.into().trim_end_matches('/').to_string(),
+            files,
+            base,
             token,
         })
     }
@@ -409,6 +466,74 @@ impl SlackApi {
     }
 }
 
+impl SlackApi {
+    /// A file a user attached, at most `max` bytes, fetched with the bot
+    /// token; `name` is how errors call it. A URL off the allowed hosts is
+    /// refused before any request.
+    pub async fn download_file(
+        &self,
+        name: &str,
+        url: &str,
+        max: usize,
+    ) -> Result<Vec<u8>, DownloadError> {
+        let name = name.to_string();
+        let parsed = reqwest::Url::parse(url).map_err(|_| DownloadError::ForeignHost {
+            name: name.clone(),
+            host: "not a URL".into(),
+        })?;
+        let base = reqwest::Url::parse(&self.base).ok();
+        if !file_url_allowed(&parsed, base.as_ref()) {
+            return Err(DownloadError::ForeignHost {
+                name,
+                host: parsed
+                    .host_str()
+                    .unwrap_or("no host")
+                    .chars()
+                    .take(100)
+                    .collect(),
+            });
+        }
+        let transport = |name: &str, e: reqwest::Error| DownloadError::Transport {
+            name: name.to_string(),
+            // Without the URL: a file URL is not for the log or the channel.
+            reason: e.without_url().to_string(),
+        };
+        let mut response = self
+            .files
+            .get(parsed)
+            .bearer_auth(&self.token.0)
+            .send()
+            .await
+            .map_err(|e| transport(&name, e))?;
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Err(DownloadError::NotFound { name });
+        }
+        if !status.is_success() {
+            return Err(DownloadError::Status {
+                name,
+                status: status.as_u16(),
+            });
+        }
+        let html = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/html"));
+        if html {
+            return Err(DownloadError::WebPage { name });
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| transport(&name, e))? {
+            if bytes.len() + chunk.len() > max {
+                return Err(DownloadError::TooLarge { name, max });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Ok(bytes)
+    }
+}
+
 /// An uploaded file not yet shared (`files.getUploadURLExternal`'s `file_id`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileId(pub String);
@@ -652,5 +777,49 @@ mod tests {
         assert!(e.is_retryable());
         assert!(!e.to_string().contains("xoxb-test-token"));
         assert!(!format!("{:?}", api("http://x")).contains("xoxb"));
+    }
+
+    #[test]
+    fn the_bot_token_goes_only_to_slack_files_or_the_api_base_host() {
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        let base = url("http://127.0.0.1:4000/api");
+        let allowed = |u: &str| file_url_allowed(&url(u), Some(&base));
+        assert!(allowed(
+            "https://files.slack.com/files-pri/T1-F1/download/a.csv"
+        ));
+        assert!(allowed("http://127.0.0.1:4000/files/a.csv"));
+        assert!(
+            !allowed("http://files.slack.com/files-pri/a.csv"),
+            "not over http"
+        );
+        assert!(!allowed("https://files.slack.com.evil.example/a.csv"));
+        assert!(!allowed("https://evil.example/a.csv"));
+        assert!(
+            !allowed("http://127.0.0.1:4001/files/a.csv"),
+            "another port"
+        );
+        assert!(
+            !allowed("https://127.0.0.1:4000/files/a.csv"),
+            "another scheme"
+        );
+        assert!(!file_url_allowed(&url("http://127.0.0.1:4000/x"), None));
+    }
+
+    #[tokio::test]
+    async fn a_foreign_file_url_is_refused_without_a_request() {
+        let (base, mut seen) = fake_slack(vec![]).await;
+        let api = api(&base);
+        let err = api
+            .download_file("rows.csv", "https://attacker.example/rows.csv", 1024)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            DownloadError::ForeignHost {
+                name: "rows.csv".into(),
+                host: "attacker.example".into()
+            }
+        );
+        assert!(seen.try_recv().is_err());
     }
 }

@@ -110,16 +110,27 @@ pub fn render(message: &Message) -> Value {
     json!({"text": clip(&fallback, FALLBACK_MAX), "blocks": blocks})
 }
 
-/// The modal that asks why a workflow is rejected (`views.open`). The
-/// workflow and the card's channel travel in `private_metadata` and come back
-/// with the `view_submission`.
-pub fn reject_modal(workflow: WorkflowId, channel: Option<&str>) -> Value {
-    let metadata = json!({"workflow": workflow.to_string(), "channel": channel}).to_string();
+/// The modal that asks why a workflow or a whole batch is rejected
+/// (`views.open`). What the click decides (`{"workflow": "wf-3"}` or
+/// `{"batch": "batch-3"}`) and the card's channel travel in
+/// `private_metadata` and come back with the `view_submission`, which
+/// rejects that subject: the modal only ever rejects, whichever button of
+/// the subject opened it.
+pub fn reject_modal(action: &ButtonAction, channel: Option<&str>) -> Value {
+    let (key, subject) = match action {
+        ButtonAction::Approve { workflow } | ButtonAction::Reject { workflow } => {
+            ("workflow", workflow.to_string())
+        }
+        ButtonAction::ApproveBatch { batch } | ButtonAction::RejectBatch { batch } => {
+            ("batch", batch.to_string())
+        }
+    };
+    let metadata = json!({key: subject, "channel": channel}).to_string();
     json!({
         "type": "modal",
         "callback_id": REJECT_CALLBACK,
         "private_metadata": metadata,
-        "title": {"type": "plain_text", "text": clip(&format!("Reject {workflow}"), 24)},
+        "title": {"type": "plain_text", "text": clip(&format!("Reject {subject}"), 24)},
         "submit": {"type": "plain_text", "text": "Reject"},
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [{

@@ -2,7 +2,10 @@
 //! `url_verification` challenge, an `event_callback` (app mention, direct
 //! message), the `/switchboard` slash command, a button click
 //! (`block_actions`) or the rejection modal's `view_submission`. Bot messages,
-//! edits and other events decode to `Ignored`. One decoder of the payload
+//! edits and other events decode to `Ignored`. A mention or DM that carries
+//! a file and asks for `bulk` (or carries one CSV and no words) decodes to
+//! `BulkFile` with what Slack says of the file; `bulk_file` picks the one CSV
+//! and refuses anything else before a byte is fetched. One decoder of the payload
 //! (`decode_payload`) serves both transports: the HTTP endpoint's bodies
 //! (JSON or form, unwrapped by `decode`) and Socket Mode's envelopes. Pure:
 //! the transport has been authenticated before anything here runs (HTTP: the
@@ -10,8 +13,10 @@
 //! nothing here trusts more than the fields it needs, and nothing panics on
 //! any input.
 
+use super::message::ButtonAction;
 use super::slack_blocks::{click_from_payload, form_pairs, Click, PayloadError, REJECT_CALLBACK};
-use crate::domain::{UserId, WorkflowId};
+use crate::bulk::file::MAX_FILE_BYTES;
+use crate::domain::{BatchId, UserId, WorkflowId};
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,12 +30,19 @@ pub enum SlackRequest {
         channel: String,
         text: String,
     },
+    /// A mention or DM asking for a bulk request with file(s) attached.
+    BulkFile {
+        user: UserId,
+        channel: String,
+        files: Vec<SharedFile>,
+    },
     Click(Click),
-    /// The rejection modal was submitted with a reason.
+    /// The rejection modal was submitted with a reason; `action` is the
+    /// rejection it decides (`Reject` or `RejectBatch`).
     RejectReason {
         user: UserId,
         user_name: Option<String>,
-        workflow: WorkflowId,
+        action: ButtonAction,
         channel: Option<String>,
         reason: String,
     },
@@ -48,6 +60,93 @@ fn user_id(raw: &str) -> Result<UserId, PayloadError> {
         return Err(PayloadError::Missing("user id"));
     }
     Ok(UserId::new(raw))
+}
+
+/// What Slack says of a file attached to a message. Nothing here is
+/// trusted further than as a description: the size is checked again while
+/// downloading, and the URL's host before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedFile {
+    pub name: String,
+    pub filetype: String,
+    pub mimetype: String,
+    pub size: u64,
+    /// `url_private_download`, fetched with the bot token.
+    pub url: Option<String>,
+}
+
+impl SharedFile {
+    fn from_payload(file: &Value) -> SharedFile {
+        let text = |key: &str| {
+            str_at(file, key)
+                .unwrap_or("")
+                .chars()
+                .take(200)
+                .collect::<String>()
+        };
+        let name = match text("/name") {
+            n if n.is_empty() => text("/id"),
+            n => n,
+        };
+        SharedFile {
+            name,
+            filetype: text("/filetype"),
+            mimetype: text("/mimetype"),
+            size: file.get("size").and_then(Value::as_u64).unwrap_or(0),
+            url: str_at(file, "/url_private_download").map(str::to_string),
+        }
+    }
+
+    fn is_csv(&self) -> bool {
+        self.filetype.eq_ignore_ascii_case("csv")
+            || self.mimetype.eq_ignore_ascii_case("text/csv")
+            || self.name.to_ascii_lowercase().ends_with(".csv")
+    }
+}
+
+/// Why an attachment cannot start a bulk request; shown to the requester.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AttachmentError {
+    #[error("Attach one CSV file to `bulk` (this message has {0}). Nothing was started.")]
+    NotOne(String),
+    #[error("{name} is not a CSV file ({kind}); `bulk` takes a UTF-8 CSV. Nothing was started.")]
+    NotCsv { name: String, kind: String },
+    #[error("{name} is {size} bytes; at most {max} are accepted (split it). Nothing was started.")]
+    TooLarge { name: String, size: u64, max: usize },
+    #[error("Slack gave no download link for {0}. Nothing was started.")]
+    NoUrl(String),
+}
+
+/// The one CSV among `files` a bulk request reads, with its download URL.
+pub fn bulk_file(files: &[SharedFile]) -> Result<(&SharedFile, &str), AttachmentError> {
+    let csv: Vec<&SharedFile> = files.iter().filter(|f| f.is_csv()).collect();
+    let file = match (csv.as_slice(), files) {
+        ([one], _) => *one,
+        ([], [only]) => {
+            let kind = [&only.filetype, &only.mimetype]
+                .into_iter()
+                .find(|k| !k.is_empty())
+                .map_or_else(|| "unknown type".to_string(), |k| k.to_string());
+            return Err(AttachmentError::NotCsv {
+                name: only.name.clone(),
+                kind,
+            });
+        }
+        ([], _) => return Err(AttachmentError::NotOne("no CSV file".into())),
+        (many, _) => return Err(AttachmentError::NotOne(format!("{} CSV files", many.len()))),
+    };
+    if file.size > MAX_FILE_BYTES as u64 {
+        return Err(AttachmentError::TooLarge {
+            name: file.name.clone(),
+            size: file.size,
+            max: MAX_FILE_BYTES,
+        });
+    }
+    let url = file
+        .url
+        .as_deref()
+        .ok_or_else(|| AttachmentError::NoUrl(file.name.clone()))?;
+    Ok((file, url))
 }
 
 /// Slack escapes `&`, `<` and `>` in message text and writes mentions as
@@ -143,21 +242,60 @@ fn decode_event(value: &Value) -> Result<SlackRequest, PayloadError> {
                     "an event switchboard does not handle",
                 ));
             }
-            if event.get("bot_id").is_some() || str_at(event, "/subtype").is_some() {
+            let subtype = str_at(event, "/subtype");
+            if event.get("bot_id").is_some() || subtype.is_some_and(|s| s != "file_share") {
                 // Our own posts, other bots, edits and deletions.
                 return Ok(SlackRequest::Ignored("a bot message or an edit"));
             }
+            let user = user_id(str_at(event, "/user").unwrap_or(""))?;
+            let channel = str_at(event, "/channel")
+                .ok_or(PayloadError::Missing("channel"))?
+                .to_string();
+            let text = plain_text(str_at(event, "/text").unwrap_or(""));
+            let files: Vec<SharedFile> = event
+                .get("files")
+                .and_then(Value::as_array)
+                .map(|files| {
+                    files
+                        .iter()
+                        .take(20)
+                        .map(SharedFile::from_payload)
+                        .collect()
+                })
+                .unwrap_or_default();
+            if asks_for_bulk_file(&text, &files) {
+                return Ok(SlackRequest::BulkFile {
+                    user,
+                    channel,
+                    files,
+                });
+            }
             Ok(SlackRequest::Text {
-                user: user_id(str_at(event, "/user").unwrap_or(""))?,
-                channel: str_at(event, "/channel")
-                    .ok_or(PayloadError::Missing("channel"))?
-                    .to_string(),
-                text: plain_text(str_at(event, "/text").unwrap_or("")),
+                user,
+                channel,
+                text,
             })
         }
         other => Err(PayloadError::UnsupportedType(
             other.chars().take(40).collect(),
         )),
+    }
+}
+
+/// Files with a one-line text whose first word is `bulk` (CSV text on the
+/// next lines is the text command's), or no words and exactly one file that
+/// is a CSV.
+fn asks_for_bulk_file(text: &str, files: &[SharedFile]) -> bool {
+    let text = text.trim();
+    let says_bulk = text.lines().count() == 1
+        && text
+            .split_whitespace()
+            .next()
+            .is_some_and(|w| w.eq_ignore_ascii_case("bulk"));
+    match files {
+        [] => false,
+        [only] if text.is_empty() => only.is_csv(),
+        _ => says_bulk,
     }
 }
 
@@ -183,16 +321,22 @@ fn decode_submission(value: &Value) -> Result<SlackRequest, PayloadError> {
         str_at(value, "/view/private_metadata").ok_or(PayloadError::Missing("private_metadata"))?,
     )
     .map_err(|e| PayloadError::NotJson(e.to_string()))?;
-    let raw = str_at(&metadata, "/workflow").ok_or(PayloadError::Missing("workflow"))?;
-    let workflow = raw
-        .parse()
-        .map_err(|_| PayloadError::BadWorkflow(raw.chars().take(40).collect()))?;
+    let bad = |raw: &str| PayloadError::BadWorkflow(raw.chars().take(40).collect());
+    let action = match (str_at(&metadata, "/workflow"), str_at(&metadata, "/batch")) {
+        (Some(raw), None) => ButtonAction::Reject {
+            workflow: raw.parse::<WorkflowId>().map_err(|_| bad(raw))?,
+        },
+        (None, Some(raw)) => ButtonAction::RejectBatch {
+            batch: raw.parse::<BatchId>().map_err(|_| bad(raw))?,
+        },
+        _ => return Err(PayloadError::Missing("workflow or batch")),
+    };
     Ok(SlackRequest::RejectReason {
         user: user_id(str_at(value, "/user/id").unwrap_or(""))?,
         user_name: str_at(value, "/user/username")
             .or_else(|| str_at(value, "/user/name"))
             .map(str::to_string),
-        workflow,
+        action,
         channel: str_at(&metadata, "/channel").map(str::to_string),
         reason: str_at(value, "/view/state/values/reason/reason/value")
             .unwrap_or("")
@@ -305,7 +449,7 @@ mod tests {
         assert_eq!(c.trigger_id.as_deref(), Some("T.1"));
         let workflow = WorkflowId::new(4).unwrap();
         assert_eq!(c.action, ButtonAction::Reject { workflow });
-        let modal = crate::chat::slack_blocks::reject_modal(workflow, Some("C1"));
+        let modal = crate::chat::slack_blocks::reject_modal(&c.action, Some("C1"));
         let submission = json!({"type": "view_submission", "user": {"id": "U3", "name": "bob"},
             "view": {"callback_id": modal["callback_id"], "private_metadata": modal["private_metadata"],
                      "state": {"values": {"reason": {"reason": {"type": "plain_text_input", "value": "too dear"}}}}}});
@@ -317,11 +461,134 @@ mod tests {
             Ok(SlackRequest::RejectReason {
                 user: UserId::new("U3"),
                 user_name: Some("bob".into()),
-                workflow,
+                action: ButtonAction::Reject { workflow },
                 channel: Some("C1".into()),
                 reason: "too dear".into()
             })
         );
+    }
+
+    #[test]
+    fn the_batch_rejection_modal_decodes_to_a_batch_rejection() {
+        let batch: BatchId = "batch-3".parse().unwrap();
+        let action = ButtonAction::RejectBatch { batch };
+        let modal = crate::chat::slack_blocks::reject_modal(&action, None);
+        assert_eq!(
+            modal["private_metadata"],
+            json!({"batch": "batch-3", "channel": null}).to_string()
+        );
+        let submission = json!({"type": "view_submission", "user": {"id": "U3"},
+            "view": {"callback_id": modal["callback_id"], "private_metadata": modal["private_metadata"],
+                     "state": {"values": {"reason": {"reason": {"value": "not this quarter"}}}}}});
+        assert_eq!(
+            decode_payload(PayloadKind::Interactive, &submission),
+            Ok(SlackRequest::RejectReason {
+                user: UserId::new("U3"),
+                user_name: None,
+                action,
+                channel: None,
+                reason: "not this quarter".into()
+            })
+        );
+        for metadata in [
+            json!({}),
+            json!({"batch": "wf-1"}),
+            json!({"batch": "batch-1", "workflow": "wf-1"}),
+        ] {
+            let submission = json!({"type": "view_submission", "user": {"id": "U3"},
+                "view": {"callback_id": REJECT_CALLBACK, "private_metadata": metadata.to_string()}});
+            assert!(
+                decode_payload(PayloadKind::Interactive, &submission).is_err(),
+                "{metadata}"
+            );
+        }
+    }
+
+    fn csv_file(name: &str, size: u64) -> Value {
+        json!({"id": "F1", "name": name, "filetype": "csv", "mimetype": "text/csv", "size": size,
+               "url_private_download": format!("https://files.slack.com/files-pri/T1-F1/download/{name}")})
+    }
+
+    fn with_files(kind: &str, text: &str, files: Value) -> Result<SlackRequest, PayloadError> {
+        let mut event =
+            json!({"type": kind, "user": "U1", "channel": "C1", "text": text, "files": files});
+        if kind == "message" {
+            event["channel_type"] = json!("im");
+            event["subtype"] = json!("file_share");
+        }
+        decode_payload(
+            PayloadKind::Event,
+            &json!({"type": "event_callback", "event": event}),
+        )
+    }
+
+    #[test]
+    fn a_csv_attached_to_bulk_or_alone_is_a_bulk_file() {
+        for (kind, text) in [
+            ("app_mention", "<@UBOT> bulk"),
+            ("app_mention", "<@UBOT>"),
+            ("message", "BULK please"),
+            ("message", ""),
+        ] {
+            let Ok(SlackRequest::BulkFile {
+                user,
+                channel,
+                files,
+            }) = with_files(kind, text, json!([csv_file("rows.csv", 120)]))
+            else {
+                panic!("{kind} {text:?} is not a bulk file");
+            };
+            assert_eq!((user.as_str(), channel.as_str()), ("U1", "C1"));
+            let (file, url) = bulk_file(&files).unwrap();
+            assert_eq!(file.name, "rows.csv");
+            assert!(url.ends_with("/rows.csv"));
+        }
+        // Other words with a file are the text command's, as is a picture alone.
+        let png = json!([{"name": "a.png", "filetype": "png", "mimetype": "image/png", "size": 1}]);
+        assert!(matches!(
+            with_files(
+                "app_mention",
+                "<@UBOT> status",
+                json!([csv_file("a.csv", 1)])
+            ),
+            Ok(SlackRequest::Text { .. })
+        ));
+        assert!(matches!(
+            with_files("app_mention", "<@UBOT>", png),
+            Ok(SlackRequest::Text { .. })
+        ));
+    }
+
+    #[test]
+    fn attachments_that_cannot_be_a_bulk_request_say_why() {
+        let file = |value: Value| SharedFile::from_payload(&value);
+        let big = file(csv_file("big.csv", MAX_FILE_BYTES as u64 + 1));
+        assert!(
+            matches!(bulk_file(&[big]), Err(AttachmentError::TooLarge { size, .. }) if size == MAX_FILE_BYTES as u64 + 1)
+        );
+        let png = file(json!({"name": "a.png", "filetype": "png", "mimetype": "image/png"}));
+        let err = bulk_file(std::slice::from_ref(&png)).unwrap_err();
+        assert!(
+            err.to_string().contains("a.png is not a CSV file (png)"),
+            "{err}"
+        );
+        let two = [file(csv_file("a.csv", 1)), file(csv_file("b.csv", 1))];
+        assert_eq!(
+            bulk_file(&two).unwrap_err(),
+            AttachmentError::NotOne("2 CSV files".into())
+        );
+        assert!(bulk_file(&[png.clone(), png]).is_err());
+        let no_url = file(json!({"name": "a.csv", "filetype": "csv"}));
+        assert_eq!(
+            bulk_file(&[no_url]).unwrap_err(),
+            AttachmentError::NoUrl("a.csv".into())
+        );
+        // One CSV beside a picture is the one.
+        let mixed = [
+            file(json!({"name": "a.png", "filetype": "png"})),
+            file(csv_file("rows.csv", 9)),
+        ];
+        assert_eq!(bulk_file(&mixed).unwrap().0.name, "rows.csv");
     }
 
     #[test]

@@ -211,18 +211,23 @@ pub fn globalcart_config(
     switchboard::optimizer::config_gen::render(target, &plan, &estate, Some(&onprem)).unwrap()
 }
 
-/// How many workflows, audit events and outbox messages a database holds:
-/// what a refused request must not change.
-pub async fn trace_counts(db: &Path) -> (i64, i64, i64) {
-    use sqlx::Row;
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+/// A read-only connection pool on a test's database, for asserting on tables.
+pub async fn read_only_pool(db: &Path) -> sqlx::SqlitePool {
+    sqlx::sqlite::SqlitePoolOptions::new()
         .connect_with(
             sqlx::sqlite::SqliteConnectOptions::new()
                 .filename(db)
                 .read_only(true),
         )
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// How many workflows, audit events and outbox messages a database holds:
+/// what a refused request must not change.
+pub async fn trace_counts(db: &Path) -> (i64, i64, i64) {
+    use sqlx::Row;
+    let pool = read_only_pool(db).await;
     let mut out = [0i64; 3];
     for (i, table) in ["workflows", "audit_events", "outbox"].iter().enumerate() {
         out[i] = sqlx::query(&format!("SELECT COUNT(*) FROM {table}"))
