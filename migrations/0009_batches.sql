@@ -8,6 +8,8 @@ CREATE TABLE batches (
     channel    TEXT    NOT NULL,
     -- the file's name as given (for people; the rows hold the content)
     source     TEXT    NOT NULL,
+    -- how many lines of the file are rows (workflows + refusals once submitted)
+    rows_total INTEGER NOT NULL,
     created_at TEXT    NOT NULL
 );
 

@@ -108,6 +108,8 @@ pub struct BatchView {
     pub id: BatchId,
     pub requester: String,
     pub source: String,
+    /// How many rows the file has (the batch is whole once `rows` holds them).
+    pub rows_total: usize,
     pub rows: Vec<RowView>,
 }
 
@@ -202,6 +204,7 @@ pub fn view(
         id: batch.id,
         requester: batch.requester.to_string(),
         source: batch.source.clone(),
+        rows_total: batch.rows_total,
         rows,
     }
 }
@@ -229,14 +232,20 @@ impl BatchView {
         t
     }
 
+    /// Every row of the file is in (a workflow or a refusal): until then a
+    /// batch being submitted is neither settled nor finished.
+    fn is_whole(&self) -> bool {
+        self.rows.len() >= self.rows_total
+    }
+
     /// Every row waits for a person or is done: time for the card.
     pub fn is_settled(&self) -> bool {
-        self.rows.iter().all(|r| r.outcome.is_settled())
+        self.is_whole() && self.rows.iter().all(|r| r.outcome.is_settled())
     }
 
     /// Every row is done: time for the summary.
     pub fn is_finished(&self) -> bool {
-        self.rows.iter().all(|r| r.outcome.is_finished())
+        self.is_whole() && self.rows.iter().all(|r| r.outcome.is_finished())
     }
 
     /// The workflows the batch's approval decides.
@@ -446,6 +455,7 @@ mod tests {
             id: BatchId::new(3).unwrap(),
             requester: "lead".into(),
             source: "acq.csv".into(),
+            rows_total: rows.len(),
             rows,
         }
     }
@@ -530,6 +540,21 @@ mod tests {
             "{listed}"
         );
         assert_eq!(view.tally().failed, 20);
+    }
+
+    #[test]
+    fn a_batch_still_being_submitted_is_neither_settled_nor_finished() {
+        let mut view = batch(vec![row(
+            5,
+            RowOutcome::Refused {
+                reason: "needs a source".into(),
+            },
+            None,
+            None,
+        )]);
+        view.rows_total = 3;
+        assert!(!view.is_settled());
+        assert!(!view.is_finished());
     }
 
     #[test]

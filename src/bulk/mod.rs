@@ -112,7 +112,12 @@ impl Bulk {
         })?;
         let batch = self
             .store
-            .create_batch(requester, channel, source_name)
+            .create_batch(
+                requester,
+                channel,
+                source_name,
+                parsed.rows.len() + parsed.errors.len(),
+            )
             .await?;
         for bad in &parsed.errors {
             self.store

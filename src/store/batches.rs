@@ -15,6 +15,8 @@ pub struct BatchRecord {
     pub requester: UserId,
     pub channel: String,
     pub source: String,
+    /// How many rows the file has; the batch is whole once it holds them all.
+    pub rows_total: usize,
     pub created_at: String,
 }
 
@@ -32,6 +34,7 @@ impl Store {
         requester: &UserId,
         channel: &str,
         source: &str,
+        rows_total: usize,
     ) -> Result<BatchId, StoreError> {
         let written = self
             .writer
@@ -39,6 +42,7 @@ impl Store {
                 requester: requester.as_str().to_string(),
                 channel: channel.to_string(),
                 source: source.to_string(),
+                rows_total: i64::try_from(rows_total).unwrap_or(i64::MAX),
                 at: now_text(),
             })
             .await?;
@@ -67,16 +71,18 @@ impl Store {
     }
 
     pub async fn batch(&self, id: BatchId) -> Result<Option<BatchRecord>, StoreError> {
-        let row =
-            sqlx::query("SELECT requester, channel, source, created_at FROM batches WHERE id = ?")
-                .bind(id.get())
-                .fetch_optional(&self.reader)
-                .await?;
+        let row = sqlx::query(
+            "SELECT requester, channel, source, rows_total, created_at FROM batches WHERE id = ?",
+        )
+        .bind(id.get())
+        .fetch_optional(&self.reader)
+        .await?;
         Ok(row.map(|r| BatchRecord {
             id,
             requester: UserId::new(r.get::<String, _>("requester")),
             channel: r.get("channel"),
             source: r.get("source"),
+            rows_total: usize::try_from(r.get::<i64, _>("rows_total")).unwrap_or(0),
             created_at: r.get("created_at"),
         }))
     }

@@ -154,6 +154,7 @@ pub(super) enum Write {
         requester: String,
         channel: String,
         source: String,
+        rows_total: i64,
         at: String,
     },
     RefuseBatchLine {
@@ -460,14 +461,16 @@ async fn execute(conn: &mut SqliteConnection, write: &Write) -> Result<Written, 
             requester,
             channel,
             source,
+            rows_total,
             at,
         } => {
             let row = sqlx::query(
-                "INSERT INTO batches (requester, channel, source, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+                "INSERT INTO batches (requester, channel, source, rows_total, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
             )
             .bind(requester)
             .bind(channel)
             .bind(source)
+            .bind(rows_total)
             .bind(at)
             .fetch_one(&mut *conn)
             .await?;
