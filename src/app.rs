@@ -210,6 +210,15 @@ impl App {
         )
     }
 
+    /// The forecasts, when `[forecast] schedule` is not "off".
+    pub fn forecast_schedule(
+        &self,
+        cancel: CancellationToken,
+    ) -> Option<impl std::future::Future<Output = ()> + Send + 'static> {
+        let schedule = self.config.forecast_schedule.clone()?;
+        Some(Arc::new(self.forecast_service()).run_on_schedule(schedule, cancel))
+    }
+
     /// The daily cost digest, when `[digest] schedule` is not "off".
     pub fn digest_schedule(
         &self,

@@ -64,6 +64,8 @@ struct FileConfig {
     #[serde(default)]
     digest: DigestSection,
     #[serde(default)]
+    forecast: ForecastSection,
+    #[serde(default)]
     discord: DiscordSection,
     #[serde(default)]
     llm: crate::llm::LlmSection,
@@ -76,6 +78,15 @@ struct DigestSection {
     timezone: Option<String>,
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForecastSection {
+    schedule: Option<String>,
+}
+
+/// How often `forecast` runs by itself (raising and clearing prediction alerts).
+pub const DEFAULT_FORECAST_SCHEDULE: &str = "0 7 * * * *";
+
 /// When the daily cost digest is posted (to `channels.digest`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DigestConfig {
@@ -87,7 +98,7 @@ pub struct DigestConfig {
 
 pub const DEFAULT_DIGEST_SCHEDULE: &str = "0 0 9 * * *";
 
-fn check_digest_schedule(expression: &str) -> Result<Option<Schedule>, String> {
+fn check_optional_schedule(expression: &str) -> Result<Option<Schedule>, String> {
     if expression.trim().eq_ignore_ascii_case("off") {
         return Ok(None);
     }
@@ -214,6 +225,9 @@ pub struct Config {
     /// The pricing catalog; None: the embedded `examples/pricing.yaml`.
     pub pricing: Option<PathBuf>,
     pub digest: DigestConfig,
+    /// When forecasts run by themselves (UTC); None: only on demand
+    /// (`[forecast] schedule = "off"`).
+    pub forecast_schedule: Option<Schedule>,
     pub discord: DiscordConfig,
     /// The language model (`[llm]`); None: none, the default.
     pub llm: Option<crate::llm::LlmConfig>,
@@ -358,6 +372,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
             slack_api: crate::chat::slack_api::SLACK_API.to_string(),
             pricing: None,
+            forecast_schedule: Schedule::parse(DEFAULT_FORECAST_SCHEDULE).ok(),
             digest: DigestConfig {
                 schedule: Schedule::parse(DEFAULT_DIGEST_SCHEDULE).ok(),
                 timezone: chrono_tz::UTC,
@@ -488,9 +503,13 @@ impl Config {
         if let Some(base) = file.slack.api_base {
             config.slack_api = check_url(&base).map_err(|e| invalid("slack.api_base", e))?;
         }
+        if let Some(expr) = file.forecast.schedule {
+            config.forecast_schedule =
+                check_optional_schedule(&expr).map_err(|e| invalid("forecast.schedule", e))?;
+        }
         if let Some(expr) = file.digest.schedule {
             config.digest.schedule =
-                check_digest_schedule(&expr).map_err(|e| invalid("digest.schedule", e))?;
+                check_optional_schedule(&expr).map_err(|e| invalid("digest.schedule", e))?;
         }
         if let Some(zone) = file.digest.timezone {
             config.digest.timezone =
@@ -558,8 +577,11 @@ impl Config {
                     self.discovery.onprem_inventory = Some(PathBuf::from(value))
                 }
                 "SWITCHBOARD_PRICING" => self.pricing = Some(PathBuf::from(value)),
+                "SWITCHBOARD_FORECAST_SCHEDULE" => {
+                    self.forecast_schedule = check_optional_schedule(value).map_err(invalid)?
+                }
                 "SWITCHBOARD_DIGEST_SCHEDULE" => {
-                    self.digest.schedule = check_digest_schedule(value).map_err(invalid)?
+                    self.digest.schedule = check_optional_schedule(value).map_err(invalid)?
                 }
                 "SWITCHBOARD_DIGEST_TIMEZONE" => {
                     self.digest.timezone = check_timezone(value).map_err(invalid)?
@@ -888,6 +910,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("slack.api_base"), "{err}");
+    }
+
+    #[test]
+    fn forecasts_run_hourly_unless_turned_off() {
+        let c = Config::from_toml("", "x.toml").unwrap();
+        assert_eq!(
+            c.forecast_schedule.as_ref().map(Schedule::as_str),
+            Some(DEFAULT_FORECAST_SCHEDULE)
+        );
+        let c = Config::from_toml("[forecast]\nschedule = \"off\"\n", "x.toml").unwrap();
+        assert_eq!(c.forecast_schedule, None);
+        let err = Config::from_toml("[forecast]\nschedule = \"hourly\"\n", "x.toml").unwrap_err();
+        assert!(err.to_string().contains("forecast.schedule"), "{err}");
     }
 
     #[test]

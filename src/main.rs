@@ -623,6 +623,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let discovery = app.discovery_schedule(cancel.clone()).map(tokio::spawn);
             let batches = tokio::spawn(app.bulk().watch(cancel.clone()));
             let digest = app.digest_schedule(cancel.clone()).map(tokio::spawn);
+            let forecast = app.forecast_schedule(cancel.clone()).map(tokio::spawn);
             let mut console = Console {
                 router: app.router(),
                 engine: app.engine.clone(),
@@ -642,6 +643,9 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             batches.await.context("batch watcher")?;
             if let Some(digest) = digest {
                 digest.await.context("digest schedule")?;
+            }
+            if let Some(forecast) = forecast {
+                forecast.await.context("forecast schedule")?;
             }
             result?;
         }

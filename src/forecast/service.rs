@@ -63,6 +63,27 @@ pub struct ForecastService {
 }
 
 impl ForecastService {
+    /// Runs the forecasts at every occurrence of `schedule` (UTC) until
+    /// cancelled, so prediction alerts are raised and cleared without anyone
+    /// asking; each run alerts only on what changed.
+    pub async fn run_on_schedule(
+        self: std::sync::Arc<Self>,
+        schedule: crate::scheduler::Schedule,
+        cancel: tokio_util::sync::CancellationToken,
+    ) {
+        crate::scheduler::run(schedule, cancel, || async {
+            match self.run(&ForecastSettings::default()).await {
+                Ok(run) => tracing::info!(
+                    raised = run.alerts.raised.len(),
+                    cleared = run.alerts.cleared.len(),
+                    "scheduled forecast ran"
+                ),
+                Err(e) => tracing::warn!(error = %e, "scheduled forecast failed"),
+            }
+        })
+        .await;
+    }
+
     pub fn new(
         store: Store,
         estate: std::sync::Arc<Estate>,

@@ -334,6 +334,9 @@ impl Server {
         if let Some(digest) = app.digest_schedule(cancel.clone()) {
             tasks.spawn(digest);
         }
+        if let Some(forecast) = app.forecast_schedule(cancel.clone()) {
+            tasks.spawn(forecast);
+        }
         // Discord first: it owns only snowflake channel ids; Slack takes the
         // rest (ids and channel names).
         let mut sinks: Vec<Arc<dyn ChatSink>> = Vec::new();
