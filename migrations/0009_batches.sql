@@ -10,6 +10,9 @@ CREATE TABLE batches (
     source     TEXT    NOT NULL,
     -- how many lines of the file are rows (workflows + refusals once submitted)
     rows_total INTEGER NOT NULL,
+    -- the file's good rows, [{"line": 2, "request": "connect …"}], kept so a
+    -- submission cut short (a crash) is finished at the next start
+    rows       TEXT    NOT NULL,
     created_at TEXT    NOT NULL
 );
 
@@ -26,7 +29,8 @@ CREATE TABLE batch_refusals (
 -- through the batch's card and summary, not through a thread of its own.
 ALTER TABLE workflows ADD COLUMN batch_id INTEGER REFERENCES batches(id);
 ALTER TABLE workflows ADD COLUMN batch_line INTEGER;
-CREATE INDEX workflows_batch ON workflows(batch_id) WHERE batch_id IS NOT NULL;
+-- One workflow per line of a batch, whoever submits it.
+CREATE UNIQUE INDEX workflows_batch ON workflows(batch_id, batch_line) WHERE batch_id IS NOT NULL;
 
 -- A message queued at most once whoever queues it (a batch's card, its
 -- summary): a second INSERT OR IGNORE with the same key is a no-op.

@@ -211,3 +211,92 @@ fn a_csv_file_named_in_the_console_is_a_batch_too() {
     let list = lab.json(&["workflows", "list", "--format", "json"]);
     assert_eq!(list.as_array().unwrap().len(), 1, "{list:#}");
 }
+
+/// A process stopped mid-file: the batch and all its rows are stored, one row
+/// became a workflow. The next process's watcher submits the rest, and no
+/// line ever becomes two workflows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_submitted_batch_is_finished_by_the_next_process() {
+    use switchboard::domain::UserId;
+    use switchboard::store::batches::PendingRow;
+    use switchboard::store::BatchRow;
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = switchboard::config::Config {
+        db: dir.path().join("switchboard.db"),
+        ..switchboard::config::Config::default()
+    };
+    let app = switchboard::app::App::open(config).await.unwrap();
+    let lead = UserId::new("lead");
+    let rows: Vec<PendingRow> = [
+        (
+            2,
+            "connect OrderProcessor to orderdb, encrypted, 500 GB/month",
+        ),
+        (
+            3,
+            "connect CartService to globalcart-dw, encrypted, 2TB/month",
+        ),
+        (4, "connect CheckoutApi to orderdb, encrypted, 1TB/month"),
+    ]
+    .into_iter()
+    .map(|(line, request)| PendingRow {
+        line,
+        request: request.into(),
+    })
+    .collect();
+    let batch = app
+        .store
+        .create_batch(&lead, "console", "acq.csv", 3, &rows)
+        .await
+        .unwrap();
+    app.engine
+        .submit_batch_row(
+            &lead,
+            "console",
+            &rows[0].request,
+            BatchRow { batch, line: 2 },
+        )
+        .await
+        .unwrap();
+    // The same line again is refused by the store, whoever tries.
+    let twice = app
+        .engine
+        .submit_batch_row(
+            &lead,
+            "console",
+            &rows[0].request,
+            BatchRow { batch, line: 2 },
+        )
+        .await;
+    assert!(twice.is_err(), "{twice:?}");
+
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let engine = app.engine.clone();
+    let runner = tokio::spawn({
+        let cancel = cancel.clone();
+        async move { engine.run(cancel).await }
+    });
+    let watcher = tokio::spawn(app.bulk().watch(cancel.clone()));
+    let view = tokio::time::timeout(
+        std::time::Duration::from_secs(30),
+        app.bulk().wait_until(batch, |v| v.is_settled()),
+    )
+    .await
+    .expect("the batch settles")
+    .unwrap();
+    let lines: Vec<u32> = view.rows.iter().map(|r| r.line).collect();
+    assert_eq!(lines, vec![2, 3, 4]);
+    assert_eq!(view.awaiting_approval().len(), 3, "{view:?}");
+    assert!(app
+        .store
+        .batch_pending_rows(batch)
+        .await
+        .unwrap()
+        .is_empty());
+    app.bulk().resume().await.unwrap();
+    assert_eq!(app.store.batch_workflows(batch).await.unwrap().len(), 3);
+    cancel.cancel();
+    runner.await.unwrap().unwrap();
+    watcher.await.unwrap();
+}

@@ -8,6 +8,9 @@
 //! Invariants:
 //! - A bad row (unreadable, not a request) is recorded with its line number
 //!   and never stops the other rows.
+//! - Every good row is stored with the batch before any is submitted; rows a
+//!   stopped process never submitted are submitted when the watcher starts
+//!   again, and a line never becomes two workflows (unique index).
 //! - Rows speak only through the batch: their workflows post nothing of their
 //!   own (the engine drops a batch row's notices), so 89 rows are one card.
 //! - The card, the decision and the summary are each queued at most once
@@ -21,6 +24,7 @@ pub mod file;
 
 use crate::chat::message::{mention, Message, Tone};
 use crate::domain::{BatchId, UserId, WorkflowId};
+use crate::store::batches::PendingRow;
 use crate::store::{BatchRow, Store, StoreError};
 use crate::workflow::{Engine, EngineError};
 use batch::BatchView;
@@ -110,6 +114,14 @@ impl Bulk {
             source_name: source_name.to_string(),
             error,
         })?;
+        let rows: Vec<PendingRow> = parsed
+            .rows
+            .iter()
+            .map(|r| PendingRow {
+                line: r.line,
+                request: r.request.clone(),
+            })
+            .collect();
         let batch = self
             .store
             .create_batch(
@@ -117,6 +129,7 @@ impl Bulk {
                 channel,
                 source_name,
                 parsed.rows.len() + parsed.errors.len(),
+                &rows,
             )
             .await?;
         for bad in &parsed.errors {
@@ -124,8 +137,23 @@ impl Bulk {
                 .refuse_batch_line(batch, bad.line, &bad.text, &bad.reason)
                 .await?;
         }
+        self.submit_pending(batch, requester, channel, concurrency)
+            .await?;
+        Ok(batch)
+    }
+
+    /// Starts the workflows of the batch's rows that have none yet, at most
+    /// `concurrency` in flight. A row another submitter took first (the
+    /// unique line index) is left to it.
+    async fn submit_pending(
+        &self,
+        batch: BatchId,
+        requester: &UserId,
+        channel: &str,
+        concurrency: usize,
+    ) -> Result<(), BulkError> {
         let mut rows = tokio::task::JoinSet::new();
-        for row in parsed.rows {
+        for row in self.store.batch_pending_rows(batch).await? {
             while rows.len() >= concurrency.max(1) {
                 settle(rows.join_next().await, batch)?;
             }
@@ -149,6 +177,7 @@ impl Bulk {
                         .refuse_batch_line(batch, row.line, &row.request, &e.to_string())
                         .await
                         .map_err(BulkError::from),
+                    Err(EngineError::Store(e)) if e.is_unique_violation() => Ok(()),
                     Err(e) => Err(e.into()),
                 }
             });
@@ -156,7 +185,29 @@ impl Bulk {
         while !rows.is_empty() {
             settle(rows.join_next().await, batch)?;
         }
-        Ok(batch)
+        Ok(())
+    }
+
+    /// Finishes submitting every open batch a previous process left
+    /// half-submitted (it crashed or was stopped mid-file).
+    pub async fn resume(&self) -> Result<(), BulkError> {
+        for batch in self.store.open_batches().await? {
+            let Some(record) = self.store.batch(batch).await? else {
+                continue;
+            };
+            let pending = self.store.batch_pending_rows(batch).await?.len();
+            if pending > 0 {
+                tracing::info!(%batch, pending, "resuming a half-submitted batch");
+                self.submit_pending(
+                    batch,
+                    &record.requester,
+                    &record.channel,
+                    DEFAULT_CONCURRENCY,
+                )
+                .await?;
+            }
+        }
+        Ok(())
     }
 
     pub async fn view(&self, batch: BatchId) -> Result<BatchView, BulkError> {
@@ -224,6 +275,19 @@ impl Bulk {
     /// Runs beside the engine in `console`, `serve` and `bulk`.
     pub async fn watch(self, cancel: CancellationToken) {
         let mut changes = self.engine.changes();
+        // Rows a stopped process never submitted go in first, in the
+        // background, so the loop below keeps advancing cards meanwhile.
+        let (resuming, stop) = (self.clone(), cancel.clone());
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = stop.cancelled() => {}
+                resumed = resuming.resume() => {
+                    if let Err(e) = resumed {
+                        tracing::warn!(error = %e, "could not resume half-submitted batches");
+                    }
+                }
+            }
+        });
         loop {
             match self.store.open_batches().await {
                 Ok(open) => {

@@ -20,6 +20,13 @@ pub struct BatchRecord {
     pub created_at: String,
 }
 
+/// A good row of a batch's file: its line and the request it reads as.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingRow {
+    pub line: u32,
+    pub request: String,
+}
+
 /// A line of a batch's file that did not become a workflow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchRefusal {
@@ -35,6 +42,7 @@ impl Store {
         channel: &str,
         source: &str,
         rows_total: usize,
+        rows: &[PendingRow],
     ) -> Result<BatchId, StoreError> {
         let written = self
             .writer
@@ -43,6 +51,7 @@ impl Store {
                 channel: channel.to_string(),
                 source: source.to_string(),
                 rows_total: i64::try_from(rows_total).unwrap_or(i64::MAX),
+                rows: super::json(rows),
                 at: now_text(),
             })
             .await?;
@@ -128,6 +137,34 @@ impl Store {
                     })?,
                     request_text: r.get("request_text"),
                     error: r.get("error"),
+                })
+            })
+            .collect()
+    }
+
+    /// The batch's good rows that are neither a workflow nor a refusal yet
+    /// (all of them right after `create_batch`; after a crash, the rest).
+    pub async fn batch_pending_rows(&self, id: BatchId) -> Result<Vec<PendingRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT json_extract(r.value, '$.line') AS line, json_extract(r.value, '$.request') AS request \
+             FROM batches b, json_each(b.rows) r WHERE b.id = ? \
+             AND NOT EXISTS (SELECT 1 FROM workflows w WHERE w.batch_id = b.id \
+                             AND w.batch_line = json_extract(r.value, '$.line')) \
+             AND NOT EXISTS (SELECT 1 FROM batch_refusals f WHERE f.batch_id = b.id \
+                             AND f.line = json_extract(r.value, '$.line')) \
+             ORDER BY 1",
+        )
+        .bind(id.get())
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let line: i64 = r.try_get("line")?;
+                Ok(PendingRow {
+                    line: u32::try_from(line).map_err(|_| {
+                        corrupt_batch(&id.to_string(), "a line number is out of range")
+                    })?,
+                    request: r.try_get("request")?,
                 })
             })
             .collect()

@@ -46,6 +46,17 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// A write refused by a UNIQUE constraint (someone else wrote it first).
+    pub fn is_unique_violation(&self) -> bool {
+        let sql = match self {
+            StoreError::Sql(e) | StoreError::Write(WriteError::Sql(e)) => e,
+            _ => return false,
+        };
+        matches!(sql, sqlx::Error::Database(db) if db.is_unique_violation())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct StepRecord {
     pub index: usize,

@@ -155,6 +155,7 @@ pub(super) enum Write {
         channel: String,
         source: String,
         rows_total: i64,
+        rows: String,
         at: String,
     },
     RefuseBatchLine {
@@ -462,15 +463,17 @@ async fn execute(conn: &mut SqliteConnection, write: &Write) -> Result<Written, 
             channel,
             source,
             rows_total,
+            rows,
             at,
         } => {
             let row = sqlx::query(
-                "INSERT INTO batches (requester, channel, source, rows_total, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
+                "INSERT INTO batches (requester, channel, source, rows_total, rows, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             )
             .bind(requester)
             .bind(channel)
             .bind(source)
             .bind(rows_total)
+            .bind(rows)
             .bind(at)
             .fetch_one(&mut *conn)
             .await?;
