@@ -950,7 +950,7 @@ fn discord_json_for_each_message_kind_matches_its_snapshot() {
             None,
         ),
     );
-    snapshot("reject_modal", &reject_modal(id));
+    snapshot("reject_modal", &reject_modal(&id.to_string()));
 }
 
 /// `switchboard serve` as a process, with only the given credentials in its

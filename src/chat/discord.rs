@@ -56,9 +56,9 @@ pub fn respond(request: DiscordRequest) -> Respond {
             Respond::Now(ephemeral(&format!("switchboard does not offer {what}.")))
         }
         DiscordRequest::Click {
-            action: ButtonAction::Reject { workflow },
+            action: action @ (ButtonAction::Reject { .. } | ButtonAction::RejectBatch { .. }),
             ..
-        } => Respond::Now(reject_modal(workflow)),
+        } => Respond::Now(reject_modal(&action.describe().1)),
         DiscordRequest::Command { at, text } => {
             Respond::Queue(DiscordJob::Command { at, text }, deferred(false))
         }
@@ -70,14 +70,10 @@ pub fn respond(request: DiscordRequest) -> Respond {
             },
             deferred(true),
         ),
-        DiscordRequest::RejectReason {
-            at,
-            workflow,
-            reason,
-        } => Respond::Queue(
+        DiscordRequest::RejectReason { at, action, reason } => Respond::Queue(
             DiscordJob::Decision {
                 at,
-                action: ButtonAction::Reject { workflow },
+                action,
                 reason: Some(reason),
             },
             deferred(true),

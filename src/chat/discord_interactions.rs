@@ -7,7 +7,7 @@
 
 use super::discord_render::{decode_custom_id, decode_modal_id, CustomIdError, REASON_INPUT};
 use super::message::ButtonAction;
-use crate::domain::{UserId, WorkflowId};
+use crate::domain::UserId;
 use serde_json::{json, Value};
 
 /// An interaction's token: lets the bot edit its answer for 15 minutes, so
@@ -59,7 +59,8 @@ pub enum DiscordRequest {
     /// The rejection modal was submitted with a reason.
     RejectReason {
         at: Interaction,
-        workflow: WorkflowId,
+        /// `Reject` of a workflow or `RejectBatch`.
+        action: ButtonAction,
         reason: String,
     },
     /// A command or component switchboard does not offer; says which.
@@ -275,7 +276,7 @@ pub fn decode(body: &[u8]) -> Result<DiscordRequest, InteractionError> {
             let id =
                 str_at(&value, "/data/custom_id").ok_or(InteractionError::Missing("custom_id"))?;
             Ok(DiscordRequest::RejectReason {
-                workflow: decode_modal_id(id)?,
+                action: decode_modal_id(id)?,
                 reason: modal_reason(&value).ok_or(InteractionError::Missing("reason"))?,
                 at: interaction(&value)?,
             })
@@ -287,6 +288,7 @@ pub fn decode(body: &[u8]) -> Result<DiscordRequest, InteractionError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::WorkflowId;
 
     fn member(user: &str, roles: &[&str]) -> Value {
         json!({"user": {"id": user, "username": "ap", "global_name": "Ada Approver"}, "roles": roles})
@@ -358,7 +360,9 @@ mod tests {
             decode(body.to_string().as_bytes()),
             Ok(DiscordRequest::RejectReason {
                 at: interaction(&body).unwrap(),
-                workflow: WorkflowId::new(3).unwrap(),
+                action: ButtonAction::Reject {
+                    workflow: WorkflowId::new(3).unwrap()
+                },
                 reason: "too dear".into()
             })
         );

@@ -259,13 +259,14 @@ const MODAL_PREFIX: &str = "sb-reason:";
 /// The text input's `custom_id` inside the modal.
 pub const REASON_INPUT: &str = "reason";
 
-/// Interaction response type 9: the modal asking why a workflow is rejected.
-pub fn reject_modal(workflow: WorkflowId) -> Value {
+/// Interaction response type 9: the modal asking why a workflow (or every
+/// waiting row of a batch) is rejected; `subject` is `wf-7` or `batch-3`.
+pub fn reject_modal(subject: &str) -> Value {
     json!({
         "type": 9,
         "data": {
-            "custom_id": format!("{MODAL_PREFIX}{workflow}"),
-            "title": clip(&format!("Reject {workflow}"), 45),
+            "custom_id": format!("{MODAL_PREFIX}{subject}"),
+            "title": clip(&format!("Reject {subject}"), 45),
             "components": [{
                 "type": 1,
                 "components": [{
@@ -282,12 +283,16 @@ pub fn reject_modal(workflow: WorkflowId) -> Value {
     })
 }
 
-/// The workflow of a submitted rejection modal.
-pub fn decode_modal_id(id: &str) -> Result<WorkflowId, CustomIdError> {
+/// What a submitted rejection modal rejects: a workflow or a batch.
+pub fn decode_modal_id(id: &str) -> Result<ButtonAction, CustomIdError> {
     let raw = id
         .strip_prefix(MODAL_PREFIX)
         .ok_or_else(|| CustomIdError::Foreign(shown(id)))?;
-    raw.parse()
+    if let Ok(workflow) = raw.parse::<WorkflowId>() {
+        return Ok(ButtonAction::Reject { workflow });
+    }
+    raw.parse::<BatchId>()
+        .map(|batch| ButtonAction::RejectBatch { batch })
         .map_err(|_| CustomIdError::BadWorkflow(shown(raw)))
 }
 
@@ -389,7 +394,24 @@ mod tests {
             decode_custom_id("sb:approve:wf-0"),
             Err(CustomIdError::BadWorkflow("wf-0".into()))
         );
-        assert_eq!(decode_modal_id("sb-reason:wf-7"), Ok(workflow));
+        assert_eq!(
+            decode_modal_id("sb-reason:wf-7"),
+            Ok(ButtonAction::Reject { workflow })
+        );
+        assert_eq!(
+            decode_modal_id("sb-reason:batch-3"),
+            Ok(ButtonAction::RejectBatch {
+                batch: BatchId::new(3).unwrap()
+            })
+        );
+        assert!(decode_modal_id("sb-reason:mine").is_err());
+        let modal = reject_modal("batch-3");
+        assert_eq!(
+            modal["data"]["custom_id"].as_str().map(decode_modal_id),
+            Some(Ok(ButtonAction::RejectBatch {
+                batch: BatchId::new(3).unwrap()
+            }))
+        );
         assert!(decode_modal_id("sb:reject:wf-7").is_err());
     }
 
