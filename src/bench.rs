@@ -341,14 +341,7 @@ pub fn synthetic_estate(
     use crate::topology::{TopoConnection, TopoNetwork, Topology};
     use std::collections::HashMap;
 
-    let mut state = seed.max(1);
-    let mut next = move |bound: usize| -> usize {
-        // xorshift64*: reproducible without a dependency on rand's generators.
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % bound.max(1)
-    };
+    let mut next = seeded(seed);
     let mut topo = Topology {
         taken_at: chrono::Utc::now(),
         networks: Vec::new(),
@@ -638,13 +631,7 @@ pub fn synthetic_priced_estate(connections: usize, flows: usize, seed: u64) -> E
         Cloud, Connection, ConnectionId, ConnectionKind as K, ConnectionStatus, Flow, GbPerMonth,
         Gbps, Millis, Network, NetworkId, NetworkKind as N, Service, ServiceId, Usd, UsdPerGb,
     };
-    let mut state = seed.max(1);
-    let mut next = move |bound: usize| -> usize {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % bound.max(1)
-    };
+    let mut next = seeded(seed);
     let networks_wanted = (connections / 3).max(8);
     let mut networks = vec![Network {
         id: NetworkId::new("internet"),
@@ -785,6 +772,18 @@ pub fn synthetic_priced_estate(connections: usize, flows: usize, seed: u64) -> E
         connections: conns,
         services,
         flows: flow_list,
+    }
+}
+
+/// A reproducible stream of numbers below `bound` (xorshift64*), without a
+/// dependency on rand's generators.
+fn seeded(seed: u64) -> impl FnMut(usize) -> usize {
+    let mut state = seed.max(1);
+    move |bound: usize| {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % bound.max(1)
     }
 }
 
