@@ -24,7 +24,7 @@ pub mod file;
 
 use crate::chat::message::{mention, Message, Tone};
 use crate::domain::{BatchId, UserId, WorkflowId};
-use crate::store::batches::PendingRow;
+use crate::store::batches::{BatchRecord, PendingRow};
 use crate::store::{BatchRow, Store, StoreError};
 use crate::workflow::{Engine, EngineError};
 use batch::BatchView;
@@ -211,11 +211,18 @@ impl Bulk {
     }
 
     pub async fn view(&self, batch: BatchId) -> Result<BatchView, BulkError> {
-        let record = self
-            .store
+        self.view_of(&self.record(batch).await?).await
+    }
+
+    async fn record(&self, batch: BatchId) -> Result<BatchRecord, BulkError> {
+        self.store
             .batch(batch)
             .await?
-            .ok_or(BulkError::UnknownBatch(batch))?;
+            .ok_or(BulkError::UnknownBatch(batch))
+    }
+
+    async fn view_of(&self, record: &BatchRecord) -> Result<BatchView, BulkError> {
+        let batch = record.id;
         let mut workflows = Vec::new();
         for (row, id) in self.store.batch_workflows(batch).await? {
             if let Some((record, steps)) = self.store.load_full(id).await? {
@@ -223,7 +230,7 @@ impl Bulk {
             }
         }
         let refusals = self.store.batch_refusals(batch).await?;
-        Ok(batch::view(&record, &workflows, &refusals))
+        Ok(batch::view(record, &workflows, &refusals))
     }
 
     /// Waits until `done` holds for the batch (re-checked whenever a
@@ -250,12 +257,8 @@ impl Bulk {
     /// waits for a person or is done (when some row waits), the summary once
     /// every row is done. Each at most once.
     pub async fn advance(&self, batch: BatchId) -> Result<BatchView, BulkError> {
-        let view = self.view(batch).await?;
-        let record = self
-            .store
-            .batch(batch)
-            .await?
-            .ok_or(BulkError::UnknownBatch(batch))?;
+        let record = self.record(batch).await?;
+        let view = self.view_of(&record).await?;
         let to = batch::destination(&record);
         let tally = view.tally();
         if view.is_settled() && tally.awaiting_approval + tally.needs_answer > 0 {
@@ -335,11 +338,7 @@ impl Bulk {
         by: &UserId,
         rejection: Option<&str>,
     ) -> Result<Decided, BulkError> {
-        let record = self
-            .store
-            .batch(batch)
-            .await?
-            .ok_or(BulkError::UnknownBatch(batch))?;
+        let record = self.record(batch).await?;
         let verb = if rejection.is_some() {
             "reject"
         } else {
@@ -367,7 +366,7 @@ impl Bulk {
                 why,
             });
         }
-        let view = self.view(batch).await?;
+        let view = self.view_of(&record).await?;
         let waiting = view.awaiting_approval();
         if waiting.is_empty() {
             return Err(BulkError::NothingToDecide(batch));

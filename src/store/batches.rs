@@ -110,12 +110,10 @@ impl Store {
         rows.iter()
             .map(|r| {
                 let raw: i64 = r.get("id");
-                let line: i64 = r.get("batch_line");
                 let workflow = WorkflowId::new(raw).ok_or_else(|| {
                     corrupt_batch(&id.to_string(), "a workflow id is not positive")
                 })?;
-                let line = u32::try_from(line)
-                    .map_err(|_| corrupt_batch(&id.to_string(), "a line number is out of range"))?;
+                let line = line_number(id, r.get("batch_line"))?;
                 Ok((BatchRow { batch: id, line }, workflow))
             })
             .collect()
@@ -130,11 +128,8 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                let line: i64 = r.get("line");
                 Ok(BatchRefusal {
-                    line: u32::try_from(line).map_err(|_| {
-                        corrupt_batch(&id.to_string(), "a line number is out of range")
-                    })?,
+                    line: line_number(id, r.get("line"))?,
                     request_text: r.get("request_text"),
                     error: r.get("error"),
                 })
@@ -159,11 +154,8 @@ impl Store {
         .await?;
         rows.iter()
             .map(|r| {
-                let line: i64 = r.try_get("line")?;
                 Ok(PendingRow {
-                    line: u32::try_from(line).map_err(|_| {
-                        corrupt_batch(&id.to_string(), "a line number is out of range")
-                    })?,
+                    line: line_number(id, r.try_get("line")?)?,
                     request: r.try_get("request")?,
                 })
             })
@@ -210,6 +202,11 @@ impl Store {
             .await?;
         Ok(row.is_some())
     }
+}
+
+/// A stored line number of batch `id`, as the file's line.
+fn line_number(id: BatchId, raw: i64) -> Result<u32, StoreError> {
+    u32::try_from(raw).map_err(|_| corrupt_batch(&id.to_string(), "a line number is out of range"))
 }
 
 fn corrupt_batch(id: &str, detail: &str) -> StoreError {
