@@ -141,11 +141,7 @@ impl Bot {
     }
 
     async fn audit(&self, id: i64) -> Vec<switchboard::store::AuditRecord> {
-        self.app
-            .store
-            .audit_trail(WorkflowId::new(id).unwrap())
-            .await
-            .unwrap()
+        common::audit_trail(&self.app.store, id).await
     }
 
     async fn counts(&self) -> (i64, i64, i64) {

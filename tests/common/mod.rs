@@ -240,6 +240,15 @@ pub async fn trace_counts(db: &Path) -> (i64, i64, i64) {
 }
 
 /// Workflow `wf-<id>`'s status, if it exists.
+/// The audit trail of workflow `id` (panics in a test when it cannot be read).
+pub async fn audit_trail(
+    store: &switchboard::store::Store,
+    id: i64,
+) -> Vec<switchboard::store::AuditRecord> {
+    let id = switchboard::domain::WorkflowId::new(id).expect("a workflow id");
+    store.audit_trail(id).await.expect("the audit trail")
+}
+
 pub async fn workflow_status(store: &switchboard::store::Store, id: i64) -> Option<String> {
     store
         .load(switchboard::domain::WorkflowId::new(id).unwrap())
