@@ -12,12 +12,14 @@ use crate::forecast::service::ForecastService;
 use crate::llm::redact::Redactor;
 use crate::llm::{build_client, Assistant, Prompts};
 use crate::optimizer::pricing::PricingCatalog;
-use crate::providers::aws::AwsDiscovery;
+use crate::providers::aws::{AwsActor, AwsDiscovery};
 use crate::providers::azure::AzureDiscovery;
+use crate::providers::clouds::{Clouds, Overlay};
 use crate::providers::gcp::GcpDiscovery;
 use crate::providers::lab::{state_path_for, LabProvider, EMBEDDED_ESTATE};
 use crate::providers::onprem::{DocumentedInventory, InventoryFileError, OnpremSource};
-use crate::providers::{CloudProvider, ProviderError};
+use crate::providers::services_file::{self, ServicesFileError};
+use crate::providers::{CloudActor, CloudProvider, ProviderError};
 use crate::store::{Store, StoreError};
 use crate::topology::discovery::Discovery;
 use crate::topology::findings::Usage;
@@ -45,6 +47,8 @@ pub enum AppError {
     Lab(#[from] ProviderError),
     #[error(transparent)]
     InventoryFile(#[from] InventoryFileError),
+    #[error(transparent)]
+    ServicesFile(#[from] ServicesFileError),
     #[error("[llm]: {0}")]
     Llm(#[from] crate::llm::LlmError),
     #[error(transparent)]
@@ -62,8 +66,13 @@ pub const EMBEDDED_DOCUMENTED: &str = include_str!("../examples/documented.yaml"
 pub struct App {
     pub config: Config,
     pub store: Store,
+    /// The estate at start-up: the estate file (or GlobalCart) with the
+    /// lab, the latest snapshot's with real providers (what the forecasts
+    /// and the digest price).
     pub estate: Arc<Estate>,
     pub lab: Arc<LabProvider>,
+    /// What acts: the lab, or the real clouds with the estate from discovery.
+    pub provider: Arc<dyn CloudProvider>,
     pub engine: Engine,
     pub topology: Arc<TopologyService>,
     pub policies: Arc<Policies>,
@@ -101,13 +110,31 @@ impl App {
             )
             .await?,
         );
-        let provider: Arc<dyn CloudProvider> = lab.clone();
+        let topology = Arc::new(topology_service(
+            &config,
+            &store,
+            &lab,
+            &estate,
+            &config.discovery.providers,
+        )?);
+        let (provider, estate): (Arc<dyn CloudProvider>, Arc<Estate>) = if acts_for_real(&config) {
+            let clouds = Arc::new(clouds(&config, &store, &topology)?);
+            // The latest snapshot's estate when there is one; discovery is
+            // not run at start-up (the first design runs it).
+            let estate = if store.snapshots(1).await?.is_empty() {
+                Arc::new(no_snapshot_yet())
+            } else {
+                clouds.estate().await?
+            };
+            (clouds, estate)
+        } else {
+            (lab.clone(), estate)
+        };
         let engine = Engine::new(
             store.clone(),
             StepEnv {
-                estate: estate.clone(),
                 policies: policies.clone(),
-                provider,
+                provider: provider.clone(),
                 store: store.clone(),
                 llm: llm.clone(),
             },
@@ -126,18 +153,12 @@ impl App {
                 workers: config.workers,
             },
         );
-        let topology = Arc::new(topology_service(
-            &config,
-            &store,
-            &lab,
-            &estate,
-            &config.discovery.providers,
-        )?);
         Ok(App {
             config,
             store,
             estate,
             lab,
+            provider,
             engine,
             topology,
             policies,
@@ -232,7 +253,7 @@ impl App {
         Router::new(
             self.engine.clone(),
             self.topology.clone(),
-            self.estate.clone(),
+            self.provider.clone(),
             self.policies.clone(),
         )
         .with_forecasts(
@@ -271,6 +292,63 @@ pub fn assistant(config: &Config, store: &Store) -> Result<Option<Arc<Assistant>
         llm.max_tokens,
         llm.monthly_token_budget,
     ))))
+}
+
+/// Whether switchboard acts on real clouds: providers are configured and the
+/// lab is not among them (with the lab listed, the lab stays the estate and
+/// the hands; the other sources only add to the pictures and findings).
+pub fn acts_for_real(config: &Config) -> bool {
+    let providers = &config.discovery.providers;
+    !providers.is_empty() && !providers.contains(&DiscoveryProvider::Lab)
+}
+
+/// The estate before any discovery: nothing to design on yet.
+fn no_snapshot_yet() -> Estate {
+    Estate {
+        name: "no discovery snapshot yet".into(),
+        networks: Vec::new(),
+        connections: Vec::new(),
+        services: Vec::new(),
+        flows: Vec::new(),
+    }
+}
+
+/// The provider of a real estate: one actor per cloud that can act (AWS so
+/// far), the estate from discovery priced from the catalog, the services
+/// file and the estate file laid over it.
+fn clouds(
+    config: &Config,
+    store: &Store,
+    topology: &Arc<TopologyService>,
+) -> Result<Clouds, AppError> {
+    let mut actors: Vec<Arc<dyn CloudActor>> = Vec::new();
+    if config.discovery.providers.contains(&DiscoveryProvider::Aws) {
+        actors.push(Arc::new(AwsActor::new(config.discovery.aws.clone())));
+    }
+    let catalog = match &config.pricing {
+        Some(path) => PricingCatalog::load(path),
+        None => PricingCatalog::embedded(),
+    }
+    .map_err(|e| AppError::DiscoverySetup {
+        provider: "pricing",
+        detail: e.to_string(),
+    })?;
+    let services = match &config.discovery.services {
+        Some(path) => services_file::load(path)?,
+        None => Vec::new(),
+    };
+    let estate = match &config.estate {
+        Some(path) => Some(Estate::load(path)?),
+        None => None,
+    };
+    Ok(Clouds::new(
+        actors,
+        topology.clone(),
+        store.clone(),
+        catalog,
+        Overlay { services, estate },
+        config.discovery.max_age,
+    ))
 }
 
 fn topology_service(

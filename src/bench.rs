@@ -346,6 +346,7 @@ pub fn synthetic_estate(
         taken_at: chrono::Utc::now(),
         networks: Vec::new(),
         connections: Vec::new(),
+        services: Vec::new(),
         providers: Default::default(),
     };
     let net = |topo: &mut Topology, id: String, cloud: Cloud, region: &str, kind: N| {
@@ -734,6 +735,7 @@ pub fn synthetic_priced_estate(connections: usize, flows: usize, seed: u64) -> E
             identifiers: vec![],
             port: 443,
             address: "10.0.0.10".into(),
+            security_groups: vec![],
         })
         .collect();
     let service_of = |n: &NetworkId| ServiceId::new(format!("s-{n}"));

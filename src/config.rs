@@ -132,6 +132,8 @@ struct DiscoverySection {
     providers: Option<Vec<String>>,
     schedule: Option<String>,
     deadline: Option<String>,
+    max_age: Option<String>,
+    services: Option<PathBuf>,
     onprem_inventory: Option<PathBuf>,
     documented: Option<PathBuf>,
     aws: Option<AwsDiscoveryConfig>,
@@ -243,6 +245,10 @@ pub struct DiscoveryConfig {
     pub schedule: Option<Schedule>,
     /// How long one provider may take before it counts as failed.
     pub deadline: Duration,
+    /// A snapshot older than this is refreshed before a design is made on it.
+    pub max_age: Duration,
+    /// `services.yaml`: services discovery cannot see.
+    pub services: Option<PathBuf>,
     /// The on-prem inventory (routers, circuits); read when `onprem` is a provider.
     pub onprem_inventory: Option<PathBuf>,
     /// What the design documents say exists; None with the embedded estate:
@@ -363,6 +369,8 @@ impl Default for Config {
                 providers: vec![DiscoveryProvider::Lab],
                 schedule: None,
                 deadline: Duration::from_secs(300),
+                max_age: Duration::from_secs(15 * 60),
+                services: None,
                 onprem_inventory: None,
                 documented: None,
                 aws: AwsDiscoveryConfig::default(),
@@ -495,6 +503,11 @@ impl Config {
             config.discovery.deadline =
                 positive_duration(&t).map_err(|e| invalid("discovery.deadline", e))?;
         }
+        if let Some(t) = d.max_age {
+            config.discovery.max_age =
+                positive_duration(&t).map_err(|e| invalid("discovery.max_age", e))?;
+        }
+        config.discovery.services = d.services;
         config.discovery.onprem_inventory = d.onprem_inventory;
         config.discovery.documented = d.documented;
         if let Some(listen) = file.server.listen {

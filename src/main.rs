@@ -11,7 +11,7 @@ use switchboard::chat::console::Console;
 use switchboard::chat::router::status_message;
 use switchboard::compliance::Policies;
 use switchboard::config::{switchboard_env, Config, DiscoveryProvider};
-use switchboard::domain::{ConnectionId, ConnectionStatus, Millis, WorkflowId};
+use switchboard::domain::{ConnectionId, ConnectionStatus, Millis, ResourceId, WorkflowId};
 use switchboard::intent::{parse_request, resolve};
 use switchboard::llm::narrative::narrate;
 use switchboard::llm::prompts::read_vars;
@@ -185,6 +185,15 @@ enum Command {
         /// Write the output to this file instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// What switchboard created in the clouds (security group rules, routes,
+    /// DNS records…), where, and whether each is still there.
+    Resources {
+        /// Only this workflow's (wf-N).
+        #[arg(long)]
+        workflow: Option<WorkflowId>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
     },
     /// List discovery snapshots, most recent first.
     Snapshots {
@@ -439,6 +448,17 @@ enum UsageCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// The AWS connect request (Lambda → RDS over a transit gateway) against
+    /// moto's server on loopback: approval to validated, p50 over N runs,
+    /// and the AWS calls a run makes. Needs moto_server (./test installs it;
+    /// SWITCHBOARD_MOTO_SERVER or --moto names it).
+    Provision {
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// The moto_server executable.
+        #[arg(long, env = "SWITCHBOARD_MOTO_SERVER")]
+        moto: Option<String>,
+    },
     /// The acquisition bulk request (examples/acquisition.csv, 89 rows) end
     /// to end on the lab estate: submit, batch approval, provision, validate.
     Bulk {
@@ -1030,6 +1050,53 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 None => print!("{text}"),
             }
         }
+        Command::Resources { workflow, format } => {
+            let app = App::open(config(&cli)?).await?;
+            let mut list = app.store.all_resources().await?;
+            if let Some(wf) = workflow {
+                list.retain(|r| r.workflow == *wf);
+            }
+            let active: Vec<ResourceId> = list
+                .iter()
+                .filter(|r| r.status == "active")
+                .map(|r| r.resource_id.clone())
+                .collect();
+            let present = app.provider.present(&active).await?;
+            let rows: Vec<serde_json::Value> = list
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "workflow": r.workflow.to_string(),
+                        "key": r.idempotency_key,
+                        "provider": r.provider,
+                        "resource": r.resource_id,
+                        "change": r.change.to_string(),
+                        "kind": r.change.kind(),
+                        "status": r.status,
+                        "present": present.contains(&r.resource_id),
+                    })
+                })
+                .collect();
+            match format {
+                Format::Json => print_json(&rows)?,
+                Format::Text => {
+                    if list.is_empty() {
+                        println!("switchboard has created nothing yet");
+                    }
+                    for (r, row) in list.iter().zip(&rows) {
+                        let state = match (r.status.as_str(), row["present"].as_bool()) {
+                            ("active", Some(true)) => "present",
+                            ("active", _) => "MISSING",
+                            (other, _) => other,
+                        };
+                        println!(
+                            "{:<7} {:<8} {:<6} {}\n        {}",
+                            r.workflow, state, r.provider, r.change, r.resource_id
+                        );
+                    }
+                }
+            }
+        }
         Command::Snapshots { limit, format } => {
             let store = store(&cli).await?;
             let list = store.snapshots(*limit).await?;
@@ -1246,7 +1313,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 retention: config.probe_retention,
             };
             let app = App::open(config).await?;
-            let provider: Arc<dyn CloudProvider> = app.lab.clone();
+            let provider = app.provider.clone();
             let monitor = Monitor::new(
                 paths,
                 Arc::new(Prober::new()),
@@ -1454,6 +1521,17 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     r.total().as_secs_f64(),
                     workers
                 );
+            }
+            BenchCommand::Provision { runs, moto } => {
+                if !(1..=1000).contains(runs) {
+                    bail!("--runs must be 1..1000");
+                }
+                let Some(moto) = moto else {
+                    bail!("no moto server: pass --moto PATH or set SWITCHBOARD_MOTO_SERVER (./test installs moto and prints where)");
+                };
+                let dir = tempfile::tempdir()?;
+                let r = switchboard::bench_aws::provision(dir.path(), moto, *runs).await?;
+                print!("bench {}", r.report());
             }
             BenchCommand::Workflows { count, workers } => {
                 if *count == 0 {

@@ -318,7 +318,7 @@ async fn a_denied_or_garbled_region_is_a_problem_and_the_others_are_read() {
         .filter(|p| p.starts_with("sa-east-1: "))
         .collect();
     // Every EC2 list call in the denied region, each named.
-    assert_eq!(denied.len(), 12, "{:#?}", inv.problems);
+    assert_eq!(denied.len(), 13, "{:#?}", inv.problems);
     assert!(denied
         .iter()
         .any(|p| p.contains("DescribeVpcs: access denied: UnauthorizedOperation")));

@@ -10,11 +10,11 @@ use super::message::{ButtonAction, Message, Tone};
 use crate::bulk::{self, Bulk, BulkError};
 use crate::compliance::Policies;
 use crate::digest::service::DigestService;
-use crate::domain::Estate;
 use crate::domain::{BatchId, UserId, WorkflowId};
 use crate::forecast::service::{ForecastService, ForecastSettings};
 use crate::optimizer::choose::{Constraints, CostBasis, Objective};
 use crate::optimizer::query::{answer, compliance_constraints, table, PathsRequest};
+use crate::providers::CloudProvider;
 use crate::store::WorkflowRecord;
 use crate::topology::report;
 use crate::topology::service::{Refreshed, TopologyService};
@@ -61,7 +61,8 @@ pub struct Router {
     engine: Engine,
     bulk: Bulk,
     topology: Arc<TopologyService>,
-    estate: Arc<Estate>,
+    /// Where the estate comes from (the lab, or discovery).
+    provider: Arc<dyn CloudProvider>,
     policies: Arc<Policies>,
     /// Predictions and the cost digest (see [`Router::with_forecasts`]).
     forecasts: Option<(Arc<ForecastService>, Arc<DigestService>)>,
@@ -117,14 +118,14 @@ impl Router {
     pub fn new(
         engine: Engine,
         topology: Arc<TopologyService>,
-        estate: Arc<Estate>,
+        provider: Arc<dyn CloudProvider>,
         policies: Arc<Policies>,
     ) -> Router {
         Router {
             bulk: Bulk::new(engine.clone(), engine.store().clone()),
             engine,
             topology,
-            estate,
+            provider,
             policies,
             forecasts: None,
             llm: None,
@@ -260,12 +261,15 @@ impl Router {
             "paths" => self.paths(rest).await,
             "forecast" | "forecasts" | "predict" => self.forecast().await,
             "digest" => self.digest(rest).await,
-            "optimize" => Reply::say(
-                Message::text(crate::optimizer::plan::report(
-                    &crate::optimizer::plan::optimize(&self.estate),
-                ))
-                .with_title("Optimize"),
-            ),
+            "optimize" => match self.provider.estate().await {
+                Ok(estate) => Reply::say(
+                    Message::text(crate::optimizer::plan::report(
+                        &crate::optimizer::plan::optimize(&estate),
+                    ))
+                    .with_title("Optimize"),
+                ),
+                Err(e) => Reply::error(format!("Could not read the estate: {e}")),
+            },
             "connect" | "link" if !rest.is_empty() => self.submit(inbound, text).await,
             _ => self.free_text(inbound, text).await,
         }
@@ -332,7 +336,11 @@ impl Router {
             basis,
             constraints,
         };
-        match answer(&self.estate, &request) {
+        let estate = match self.provider.estate().await {
+            Ok(estate) => estate,
+            Err(e) => return Reply::error(format!("Could not read the estate: {e}")),
+        };
+        match answer(&estate, &request) {
             Ok(a) => {
                 let mut text = table(&a);
                 if let Some(llm) = &self.llm {

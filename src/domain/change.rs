@@ -1,7 +1,7 @@
 //! Typed changes: the only way anything in switchboard asks a provider to act.
 //! No free-form commands, no CLI strings built from chat text.
 
-use super::ids::{ConnectionId, NetworkId};
+use super::ids::{ConnectionId, NetworkId, ServiceId};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -15,6 +15,10 @@ pub enum Change {
         from_cidr: String,
         port: u16,
         description: String,
+        /// The service the rule is for, when known: its own security group
+        /// takes the rule where the cloud has per-service groups.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        service: Option<ServiceId>,
     },
     /// Route `destination_cidr` from `network` over `via`.
     Route {

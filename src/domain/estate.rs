@@ -141,8 +141,14 @@ pub struct Service {
     /// The port its clients reach it on.
     #[serde(default = "default_port")]
     pub port: u16,
-    /// Address inside its network (used for ingress rules and DNS).
+    /// Address inside its network (used for ingress rules and DNS): an IP,
+    /// or a hostname the cloud resolves (an RDS endpoint); empty for a
+    /// service nothing connects to (a Lambda function).
     pub address: String,
+    /// The security groups (AWS) the service's interfaces are in: where an
+    /// ingress rule for it goes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_groups: Vec<String>,
 }
 
 fn default_port() -> u16 {
@@ -209,6 +215,16 @@ impl Estate {
             what,
         })?;
         Ok(estate)
+    }
+
+    /// Checks an estate built in code (from discovery) as a file's would
+    /// be; `origin` names it in errors.
+    pub fn checked(self, origin: &str) -> Result<Estate, EstateError> {
+        self.validate().map_err(|what| EstateError::Invalid {
+            path: origin.to_string(),
+            what,
+        })?;
+        Ok(self)
     }
 
     fn validate(&self) -> Result<(), String> {

@@ -51,6 +51,13 @@ pub struct Design {
     pub risk_reasons: Vec<String>,
     pub compliance: Verdict,
     pub changes: Vec<Change>,
+    /// The exact provider calls the changes make, when the provider acts on
+    /// a real cloud (filled by the design step; the lab lists none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<String>,
+    /// The discovery snapshot the design was made on (none for the lab).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub basis: Option<String>,
     /// How many paths were considered, and the best few that were not chosen.
     pub considered: usize,
     pub rejected: Vec<Rejected>,
@@ -189,18 +196,13 @@ pub fn design(
         .last()
         .cloned()
         .unwrap_or_else(|| first_hop.clone());
-    let dns_name = destination
-        .identifiers
-        .iter()
-        .find(|i| i.contains('.') && !i.starts_with("arn:") && !i.contains('/'))
-        .cloned()
-        .unwrap_or_else(|| format!("{}.{}.internal", destination.id, dst_net.id));
-    let changes = vec![
+    let mut changes = vec![
         Change::AllowIngress {
             network: dst_net.id.clone(),
             from_cidr: src_cidr.clone(),
             port: destination.port,
             description: format!("{} → {}", source.name, destination.name),
+            service: Some(destination.id.clone()),
         },
         Change::Route {
             network: src_net.id.clone(),
@@ -212,12 +214,8 @@ pub fn design(
             destination_cidr: src_cidr.clone(),
             via: last_hop,
         },
-        Change::DnsRecord {
-            zone: src_net.id.clone(),
-            name: dns_name,
-            address: destination.address.clone(),
-        },
     ];
+    changes.extend(dns_record(destination, dst_net, &src_net.id));
     Ok(Design {
         source_network: src_net.id.clone(),
         destination_network: dst_net.id.clone(),
@@ -230,12 +228,81 @@ pub fn design(
         risk_reasons,
         compliance,
         changes,
+        calls: Vec::new(),
+        basis: None,
         considered,
         rejected: rejected.into_iter().take(5).collect(),
     })
 }
 
 /// `dx-1 (direct_connect) → vpn-aws-azure (vpn)`.
+/// Whether what `design` relied on is still there in `estate`: its networks,
+/// and every connection of its primary path up or degraded. Each way it no
+/// longer holds is one line naming the state it was designed on and the
+/// state now.
+pub fn still_holds(design: &Design, estate: &Estate) -> Result<(), Vec<String>> {
+    let basis = design.basis.as_deref().unwrap_or("the design");
+    let mut gone = Vec::new();
+    let networks = [&design.source_network, &design.destination_network]
+        .into_iter()
+        .chain(design.changes.iter().map(Change::network));
+    for network in networks {
+        if estate.network(network).is_none()
+            && !gone.iter().any(|g: &String| g.contains(network.as_str()))
+        {
+            gone.push(format!("network {network}: there in {basis}, now gone"));
+        }
+    }
+    for id in &design.primary.connections {
+        match estate.connection(id) {
+            None => gone.push(format!("connection {id}: up in {basis}, now gone")),
+            Some(c) if c.status == ConnectionStatus::Down => {
+                gone.push(format!("connection {id}: up in {basis}, now down"))
+            }
+            Some(_) => {}
+        }
+    }
+    if gone.is_empty() {
+        Ok(())
+    } else {
+        Err(gone)
+    }
+}
+
+/// The private record the source network gets for the destination: its
+/// DNS identifier (or `<service>.<network>.internal`) → its IP; for a service
+/// reached by a hostname (an RDS endpoint) a friendly name in switchboard's
+/// own zone, `<name>.switchboard.internal`, aliasing it (a CNAME), so no
+/// private zone ever shadows a cloud's own domain. None when the destination
+/// has no address (a function).
+fn dns_record(destination: &Service, dst_net: &Network, zone: &NetworkId) -> Option<Change> {
+    let address = destination.address.trim();
+    if address.is_empty() {
+        return None;
+    }
+    let name = if address.parse::<std::net::IpAddr>().is_ok() {
+        destination
+            .identifiers
+            .iter()
+            .find(|i| i.contains('.') && !i.starts_with("arn:") && !i.contains('/'))
+            .cloned()
+            .unwrap_or_else(|| format!("{}.{}.internal", destination.id, dst_net.id))
+    } else {
+        let label: String = destination
+            .name
+            .to_ascii_lowercase()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        format!("{}.switchboard.internal", label.trim_matches('-'))
+    };
+    Some(Change::DnsRecord {
+        zone: zone.clone(),
+        name,
+        address: address.to_string(),
+    })
+}
+
 fn describe(option: &PathOption) -> String {
     option
         .links

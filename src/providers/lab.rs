@@ -301,6 +301,10 @@ impl CloudProvider for LabProvider {
         Ok(estate)
     }
 
+    async fn estate(&self) -> Result<Arc<Estate>, ProviderError> {
+        Ok(self.estate.clone())
+    }
+
     async fn apply(
         &self,
         change: &Change,
@@ -439,6 +443,7 @@ mod tests {
             from_cidr: "10.0.0.0/33".into(),
             port: 1433,
             description: "x".into(),
+            service: None,
         };
         assert!(lab.apply(&bad_cidr, "k2").await.is_err());
         assert!(lab.resources().await.unwrap().is_empty());

@@ -5,14 +5,17 @@
 
 pub mod aws;
 pub mod azure;
+pub mod clouds;
 pub mod gcp;
 pub mod lab;
 pub mod onprem;
 pub mod rest;
+pub mod services_file;
 
-use crate::domain::{Change, Estate, ResourceId};
+use crate::domain::{Change, Cloud, Estate, ResourceId};
 use async_trait::async_trait;
 use std::collections::HashSet;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
@@ -44,8 +47,30 @@ impl ProviderError {
 pub trait CloudProvider: Send + Sync {
     fn name(&self) -> &'static str;
 
-    /// The estate as the provider sees it now (statuses and latencies current).
+    /// The estate as the provider sees it now (statuses and latencies
+    /// current; discovery refreshed when its snapshot is too old).
     async fn discover(&self) -> Result<Estate, ProviderError>;
+
+    /// The estate as last seen, without asking anyone (names to resolve a
+    /// request against).
+    async fn estate(&self) -> Result<Arc<Estate>, ProviderError>;
+
+    /// The calls applying `change` makes in a real cloud, for the approval
+    /// card; none where nothing leaves switchboard (the lab).
+    fn plan(&self, _change: &Change, _estate: &Estate) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Whether this provider can carry out `change` at all (a cloud it acts
+    /// in): asked at design, before anyone is asked to approve.
+    fn can_act(&self, _change: &Change, _estate: &Estate) -> Result<(), ProviderError> {
+        Ok(())
+    }
+
+    /// Which provider owns `resource` (what `resources` shows).
+    fn owner(&self, _resource: &ResourceId) -> &'static str {
+        self.name()
+    }
 
     /// Applies `change`. Applying the same `idempotency_key` again returns the
     /// resource the first call created and creates nothing.
@@ -60,6 +85,27 @@ pub trait CloudProvider: Send + Sync {
 
     /// Which of `resources` exist and are active, in one call (as the clouds'
     /// Describe/List APIs take many ids at once).
+    async fn present(&self, resources: &[ResourceId])
+        -> Result<HashSet<ResourceId>, ProviderError>;
+}
+
+/// One cloud's hands: acts on changes in that cloud's networks, given the
+/// estate the design was made on. `Clouds` picks the actor by the changed
+/// network's cloud and by a resource id's prefix (the actor's name).
+#[async_trait]
+pub trait CloudActor: Send + Sync {
+    /// Also the prefix of every resource id it returns (`aws:…`).
+    fn name(&self) -> &'static str;
+    fn cloud(&self) -> Cloud;
+    /// The calls `apply` makes for `change` (for the approval card).
+    fn plan(&self, change: &Change, estate: &Estate) -> Vec<String>;
+    async fn apply(
+        &self,
+        change: &Change,
+        idempotency_key: &str,
+        estate: &Estate,
+    ) -> Result<ResourceId, ProviderError>;
+    async fn revert(&self, resource: &ResourceId) -> Result<(), ProviderError>;
     async fn present(&self, resources: &[ResourceId])
         -> Result<HashSet<ResourceId>, ProviderError>;
 }

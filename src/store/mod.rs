@@ -113,6 +113,7 @@ pub struct AuditRecord {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ResourceRecord {
+    pub workflow: WorkflowId,
     pub idempotency_key: String,
     pub provider: String,
     pub resource_id: ResourceId,
@@ -570,29 +571,24 @@ impl Store {
         active_only: bool,
     ) -> Result<Vec<ResourceRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT idempotency_key, provider, resource_id, change, status FROM provisioned_resources \
+            "SELECT workflow_id, idempotency_key, provider, resource_id, change, status FROM provisioned_resources \
              WHERE workflow_id = ? AND (status = 'active' OR NOT ?) ORDER BY id",
         )
         .bind(workflow.get())
         .bind(active_only)
         .fetch_all(&self.reader)
         .await?;
-        rows.iter()
-            .map(|r| {
-                let change: String = r.get("change");
-                Ok(ResourceRecord {
-                    idempotency_key: r.get("idempotency_key"),
-                    provider: r.get("provider"),
-                    resource_id: ResourceId::new(r.get::<String, _>("resource_id")),
-                    change: serde_json::from_str(&change).map_err(|e| StoreError::Corrupt {
-                        what: "provisioned change",
-                        id: workflow.to_string(),
-                        detail: e.to_string(),
-                    })?,
-                    status: r.get("status"),
-                })
-            })
-            .collect()
+        rows.iter().map(resource_record).collect()
+    }
+
+    /// Every resource any workflow created, reverted ones too, oldest first.
+    pub async fn all_resources(&self) -> Result<Vec<ResourceRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT workflow_id, idempotency_key, provider, resource_id, change, status FROM provisioned_resources ORDER BY id",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(resource_record).collect()
     }
 
     pub async fn mark_reverted(&self, idempotency_key: &str) -> Result<(), StoreError> {
@@ -673,6 +669,34 @@ impl Store {
             })
             .await?;
         Ok(())
+    }
+
+    /// The outputs of the `action` step of every completed workflow, by
+    /// workflow, oldest first (the requests that are now part of the estate).
+    pub async fn completed_outputs(
+        &self,
+        action: &str,
+    ) -> Result<Vec<(WorkflowId, serde_json::Value)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT s.workflow_id, s.output FROM workflow_steps s JOIN workflows w ON w.id = s.workflow_id \
+             WHERE w.status = 'completed' AND s.action = ? AND s.output IS NOT NULL ORDER BY s.workflow_id",
+        )
+        .bind(action)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .filter_map(|r| {
+                let id = WorkflowId::new(r.get::<i64, _>(0))?;
+                let text: String = r.get(1);
+                Some(serde_json::from_str(&text).map(|v| (id, v)).map_err(|e| {
+                    StoreError::Corrupt {
+                        what: "step output",
+                        id: id.to_string(),
+                        detail: e.to_string(),
+                    }
+                }))
+            })
+            .collect()
     }
 
     /// How many workflows the runner still has work on (running or rolling back).
@@ -789,5 +813,27 @@ fn workflow_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<WorkflowRecord, St
                     .ok_or_else(|| corrupt("batch line", format!("{line:?}")))?,
             }),
         },
+    })
+}
+
+fn resource_record(r: &sqlx::sqlite::SqliteRow) -> Result<ResourceRecord, StoreError> {
+    let raw: i64 = r.get("workflow_id");
+    let workflow = WorkflowId::new(raw).ok_or_else(|| StoreError::Corrupt {
+        what: "provisioned resource's workflow",
+        id: raw.to_string(),
+        detail: "not a workflow id".into(),
+    })?;
+    let change: String = r.get("change");
+    Ok(ResourceRecord {
+        workflow,
+        idempotency_key: r.get("idempotency_key"),
+        provider: r.get("provider"),
+        resource_id: ResourceId::new(r.get::<String, _>("resource_id")),
+        change: serde_json::from_str(&change).map_err(|e| StoreError::Corrupt {
+            what: "provisioned change",
+            id: workflow.to_string(),
+            detail: e.to_string(),
+        })?,
+        status: r.get("status"),
     })
 }

@@ -119,5 +119,16 @@ pub fn carried_over(topology: &Topology, provider: &str) -> Option<Inventory> {
             name: c.name.clone(),
         })
         .collect();
+    inventory.services = topology
+        .services
+        .iter()
+        .filter(|s| {
+            inventory
+                .networks
+                .iter()
+                .any(|n| n.id == s.network.as_str())
+        })
+        .cloned()
+        .collect();
     (!inventory.networks.is_empty() || !inventory.links.is_empty()).then_some(inventory)
 }

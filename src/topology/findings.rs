@@ -802,6 +802,7 @@ mod tests {
                 conn("i-vnet", Internet, "vnet", "internet", None),
                 conn("i-dc1", Internet, "dc1", "internet", None),
             ],
+            services: Vec::new(),
             providers: Default::default(),
         }
     }

@@ -310,6 +310,7 @@ pub(crate) mod tests {
                     seen_by: vec![],
                 })
                 .collect(),
+            services: Vec::new(),
             providers: BTreeMap::new(),
         }
     }

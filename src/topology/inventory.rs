@@ -3,7 +3,7 @@
 //! from their APIs; `merge` resolves the ends across providers into one
 //! topology. Pure data; no IO.
 
-use crate::domain::{Cloud, ConnectionKind, ConnectionStatus, Estate, NetworkKind};
+use crate::domain::{Cloud, ConnectionKind, ConnectionStatus, Estate, NetworkKind, Service};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 
@@ -21,6 +21,10 @@ pub struct Inventory {
     /// Circuits this inventory knows by the provider's reference (on-prem:
     /// which data centre a DX connection / ER circuit / interconnect lands in).
     pub circuits: Vec<CircuitRecord>,
+    /// Services requests can name (functions, databases, instances), each in
+    /// one of the networks (by id).
+    #[serde(default)]
+    pub services: Vec<Service>,
     /// What could not be read (one account, region or API failing) while the
     /// rest was: the provider's result is then partial, with these reasons.
     pub problems: Vec<String>,
@@ -188,6 +192,7 @@ impl Inventory {
         self.links.extend(other.links);
         self.addresses.extend(other.addresses);
         self.circuits.extend(other.circuits);
+        self.services.extend(other.services);
         self.problems.extend(other.problems);
         self.resources_read += other.resources_read;
     }

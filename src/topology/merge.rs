@@ -14,7 +14,7 @@
 
 use super::inventory::{Inventory, LinkRecord, RemoteEnd};
 use super::model::{ProviderOutcome, TopoConnection, TopoNetwork, Topology};
-use crate::domain::{Cloud, ConnectionKind, ConnectionStatus, NetworkKind};
+use crate::domain::{Cloud, ConnectionKind, ConnectionStatus, NetworkKind, Service};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -315,10 +315,20 @@ pub fn merge(results: Vec<ProviderResult>, taken_at: DateTime<Utc>) -> Topology 
         });
     }
 
+    // A service is kept when its network is in the topology (one id once).
+    let mut services: Vec<Service> = Vec::new();
+    for service in inventories.iter().flat_map(|i| &i.services) {
+        let known = merger.index.contains_key(service.network.as_str());
+        if known && !services.iter().any(|s| s.id == service.id) {
+            services.push(service.clone());
+        }
+    }
+
     Topology {
         taken_at,
         networks: merger.networks,
         connections,
+        services,
         providers,
     }
 }

@@ -5,7 +5,7 @@
 
 use super::inventory::{Inventory, NetworkRecord};
 use super::merge::{merge, ProviderResult};
-use crate::domain::{Cloud, ConnectionKind, ConnectionStatus, Estate, NetworkKind};
+use crate::domain::{Cloud, ConnectionKind, ConnectionStatus, Estate, NetworkKind, Service};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -15,6 +15,10 @@ pub struct Topology {
     pub taken_at: DateTime<Utc>,
     pub networks: Vec<TopoNetwork>,
     pub connections: Vec<TopoConnection>,
+    /// Services discovered in the networks (Lambda functions, databases,
+    /// instances): what requests can name. Absent in older snapshots.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<Service>,
     /// Per provider: ok, partial (with reasons) or failed (with the reason).
     pub providers: BTreeMap<String, ProviderOutcome>,
 }

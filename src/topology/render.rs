@@ -128,6 +128,7 @@ pub(crate) mod fixtures {
                 .unwrap_or_default(),
             networks,
             connections,
+            services: Vec::new(),
             providers: [
                 ("aws".to_string(), ProviderOutcome::Ok { resources: 120 }),
                 (

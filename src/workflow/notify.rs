@@ -162,6 +162,12 @@ fn approval_card(record: &WorkflowRecord, steps: &[StepRecord]) -> Message {
                     .collect::<Vec<_>>()
                     .join("\n"),
             );
+        if !design.calls.is_empty() {
+            card = card.field("Calls", design.calls.join("\n"));
+        }
+        if let Some(basis) = &design.basis {
+            card = card.field("Estate", basis.clone());
+        }
     }
     card.with_decision_buttons(id)
 }

@@ -100,7 +100,17 @@ pub async fn parse(
             }
         }
     };
-    let rules = resolve(raw.clone(), &env.estate);
+    // The estate as last discovered: what names resolve against.
+    let estate = match env.provider.estate().await {
+        Ok(estate) => estate,
+        Err(e) => {
+            return StepResult::Failed {
+                retryable: e.is_retryable(),
+                error: e.to_string(),
+            }
+        }
+    };
+    let rules = resolve(raw.clone(), &estate);
     let Some(assistant) = &env.llm else {
         return finish(rules, None);
     };
@@ -112,7 +122,7 @@ pub async fn parse(
     let limit = step.timeout.mul_f64(MODEL_SHARE_OF_STEP);
     let mut check = read_with_model(
         assistant,
-        &env.estate,
+        &estate,
         &sentence,
         previous.as_ref(),
         &site,
@@ -156,7 +166,7 @@ pub async fn parse(
     let chosen = if take_model.is_empty() {
         rules
     } else {
-        resolve(apply_model(raw, &reading, &take_model), &env.estate)
+        resolve(apply_model(raw, &reading, &take_model), &estate)
     };
     finish(chosen, Some(check))
 }

@@ -6,7 +6,8 @@
 use super::definition::{Action, ConditionFacts, Risk, StepDefinition};
 use super::machine::StepResult;
 use crate::compliance::Policies;
-use crate::domain::{ConnectionStatus, Estate, Intent};
+use crate::domain::{ConnectionStatus, Intent};
+use crate::optimizer::design::still_holds;
 use crate::optimizer::{design, Design};
 use crate::providers::{CloudProvider, ProviderError};
 use crate::store::{StepRecord, Store, WorkflowRecord};
@@ -15,7 +16,6 @@ use std::sync::Arc;
 
 /// What steps may touch.
 pub struct StepEnv {
-    pub estate: Arc<Estate>,
     pub policies: Arc<Policies>,
     pub provider: Arc<dyn CloudProvider>,
     pub store: Store,
@@ -148,20 +148,40 @@ async fn design_step(env: &StepEnv, steps: &[StepRecord]) -> StepResult {
         Err(e) => return provider_failure(e),
     };
     match design(&intent, &live, &env.policies) {
-        Ok(d) => StepResult::Succeeded {
-            summary: format!(
-                "{} · {:.1} ms · ${:.2}/month (marginal) · backup {} · risk {}",
-                d.primary.description,
-                d.primary.latency_ms,
-                d.primary.monthly_cost_usd,
-                d.backup
-                    .as_ref()
-                    .map(|b| b.description.as_str())
-                    .unwrap_or("none"),
-                d.risk
-            ),
-            output: serde_json::to_value(&d).unwrap_or(Value::Null),
-        },
+        Ok(mut d) => {
+            // A change no provider can make fails the design, before anyone
+            // is asked to approve it.
+            if let Some(e) = d
+                .changes
+                .iter()
+                .find_map(|c| env.provider.can_act(c, &live).err())
+            {
+                return fail(e.to_string());
+            }
+            d.calls = d
+                .changes
+                .iter()
+                .flat_map(|c| env.provider.plan(c, &live))
+                .collect();
+            d.basis = live
+                .name
+                .starts_with("snapshot ")
+                .then(|| live.name.clone());
+            StepResult::Succeeded {
+                summary: format!(
+                    "{} · {:.1} ms · ${:.2}/month (marginal) · backup {} · risk {}",
+                    d.primary.description,
+                    d.primary.latency_ms,
+                    d.primary.monthly_cost_usd,
+                    d.backup
+                        .as_ref()
+                        .map(|b| b.description.as_str())
+                        .unwrap_or("none"),
+                    d.risk
+                ),
+                output: serde_json::to_value(&d).unwrap_or(Value::Null),
+            }
+        }
         Err(e) => fail(e.to_string()),
     }
 }
@@ -181,6 +201,18 @@ async fn provision(
         Ok(d) => d,
         Err(e) => return fail(e),
     };
+    // What the design relied on must still be there before anything changes.
+    let live = match env.provider.discover().await {
+        Ok(estate) => estate,
+        Err(e) => return provider_failure(e),
+    };
+    if let Err(gone) = still_holds(&design, &live) {
+        return fail(format!(
+            "the estate changed since the design ({}): {}",
+            live.name,
+            gone.join("; ")
+        ));
+    }
     let mut applied = Vec::new();
     for (index, change) in design.changes.iter().enumerate() {
         let key = idempotency_key(record, step_name, index);
@@ -194,7 +226,7 @@ async fn provision(
                 record.id,
                 step_name,
                 &key,
-                env.provider.name(),
+                env.provider.owner(&resource),
                 &resource,
                 change,
             )

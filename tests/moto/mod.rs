@@ -13,21 +13,22 @@
 //!   tunnels to each one (first UP, second DOWN) as AWS reports them;
 //! - moto ignores `MaxResults` on DescribeVpcs: for a chosen region the front
 //!   answers with synthetic VPCs five per page, chained by `nextToken`;
+//! - moto keeps no attachment on a transit gateway route (its
+//!   SearchTransitGatewayRoutes answers `<transitGatewayAttachments/>`): the
+//!   front remembers the attachment of each CreateTransitGatewayRoute it
+//!   passed on and fills it in, in AWS's shape;
 //! - throttling (`RequestLimitExceeded`, HTTP 503), access denied in one
 //!   region, and a malformed answer, on demand.
 
 #![allow(dead_code)]
 
-use aws_sdk_ec2::config::{BehaviorVersion, Credentials, Region};
-use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, Once};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use switchboard::bench_aws::MotoServer;
 
 /// Static fake credentials, for moto and for discovery through the standard
 /// chain (environment). Set once per process, before any SDK call.
@@ -41,11 +42,16 @@ pub fn fake_credentials_in_env() {
     });
 }
 
-/// The moto server, or `None` (after saying why) when it is not installed
-/// and peers are not required.
-pub struct Moto {
-    child: Child,
-    pub url: String,
+/// The moto server (`switchboard::bench_aws::MotoServer`, killed on drop),
+/// or `None` (after saying why) when it is not installed and peers are not
+/// required.
+pub struct Moto(MotoServer);
+
+impl std::ops::Deref for Moto {
+    type Target = MotoServer;
+    fn deref(&self) -> &MotoServer {
+        &self.0
+    }
 }
 
 impl Moto {
@@ -58,55 +64,14 @@ impl Moto {
             eprintln!("skipping the moto test: {why}");
             return None;
         };
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free loopback port")
-            .port();
-        let child = Command::new(&server)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {server}: {e}"));
-        let moto = Moto {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "moto_server did not listen within 30 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(moto)
+        Some(Moto(
+            MotoServer::start(&server).unwrap_or_else(|e| panic!("{e}")),
+        ))
     }
 
     pub fn ec2(&self, region: &str) -> aws_sdk_ec2::Client {
-        aws_sdk_ec2::Client::from_conf(
-            aws_sdk_ec2::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(Region::new(region.to_string()))
-                .endpoint_url(&self.url)
-                .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
-                .http_client(http_client())
-                .build(),
-        )
+        aws_sdk_ec2::Client::new(&self.sdk(region))
     }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn http_client() -> aws_sdk_ec2::config::SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
-        .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https()
 }
 
 /// What the front does besides passing requests on.
@@ -128,6 +93,9 @@ pub struct FrontState {
     pub paged_region: Option<(String, usize)>,
     /// Added to every answer, so that requests overlap as they do on AWS.
     pub delay: Duration,
+    /// DescribeSecurityGroupRules answers no rules (as if they were removed
+    /// behind switchboard's back; revoking still reaches moto).
+    pub hide_security_group_rules: bool,
 
     // What the front saw.
     pub throttled: HashMap<String, u32>,
@@ -136,6 +104,9 @@ pub struct FrontState {
     /// Most regions with a request in flight at one time.
     pub max_regions_in_flight: usize,
     tunnels: HashMap<String, [String; 2]>,
+    /// (TGW route table, CIDR) → attachment, of the static routes created
+    /// through the front: moto forgets the attachment of a TGW route.
+    tgw_routes: HashMap<(String, String), String>,
 }
 
 pub struct Front {
@@ -184,13 +155,14 @@ impl Front {
     }
 }
 
-/// The region a request is signed for (SigV4 credential scope).
-fn signed_region(headers: &HeaderMap) -> String {
+/// Part `n` of the SigV4 credential scope a request is signed with
+/// (`key/date/region/service/aws4_request`): 2 is the region, 3 the service.
+fn signed_scope(headers: &HeaderMap, n: usize) -> String {
     headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|auth| auth.split("Credential=").nth(1))
-        .and_then(|cred| cred.split('/').nth(2))
+        .and_then(|cred| cred.split('/').nth(n))
         .unwrap_or("?")
         .to_string()
 }
@@ -210,7 +182,7 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let region = signed_region(&headers);
+    let region = signed_scope(&headers, 2);
     {
         let mut s = shared.state.lock().expect("front state");
         *s.in_flight.entry(region.clone()).or_default() += 1;
@@ -264,7 +236,8 @@ async fn answer(
         if target == "OvertureService.DescribeDirectConnectGatewayAssociations" {
             return json11(&s.associations);
         }
-        if !action.is_empty() {
+        // Throttling and denials in EC2's shape, so only for EC2.
+        if !action.is_empty() && signed_scope(&headers, 3) == "ec2" {
             if s.denied_region.as_deref() == Some(region) {
                 return ec2_error(
                     StatusCode::FORBIDDEN,
@@ -282,6 +255,14 @@ async fn answer(
                     "Request limit exceeded.",
                 );
             }
+            if action == "DescribeSecurityGroupRules" && s.hide_security_group_rules {
+                return (
+                    StatusCode::OK,
+                    [("content-type", "text/xml")],
+                    "<DescribeSecurityGroupRulesResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\"><requestId>front</requestId><securityGroupRuleSet/></DescribeSecurityGroupRulesResponse>",
+                )
+                    .into_response();
+            }
             if action == "DescribeVpcs" && s.garbage_region.as_deref() == Some(region) {
                 return (StatusCode::OK, [("content-type", "text/xml")], "<<<not xml")
                     .into_response();
@@ -297,6 +278,44 @@ async fn answer(
         }
     }
     let forwarded = pass_on(shared, method, uri, headers, body).await;
+    let field = |key: &str| form_value(&form, key).unwrap_or_default();
+    let key = || {
+        (
+            field("TransitGatewayRouteTableId"),
+            field("DestinationCidrBlock"),
+        )
+    };
+    match action.as_str() {
+        "CreateTransitGatewayRoute" if forwarded.0.is_success() => {
+            let attachment = field("TransitGatewayAttachmentId");
+            shared
+                .state
+                .lock()
+                .expect("front state")
+                .tgw_routes
+                .insert(key(), attachment);
+        }
+        "DeleteTransitGatewayRoute" if forwarded.0.is_success() => {
+            shared
+                .state
+                .lock()
+                .expect("front state")
+                .tgw_routes
+                .remove(&key());
+        }
+        "SearchTransitGatewayRoutes" => {
+            if let Ok(xml) = std::str::from_utf8(&forwarded.1) {
+                let table = field("TransitGatewayRouteTableId");
+                let xml = add_tgw_attachments(
+                    &shared.state.lock().expect("front state").tgw_routes,
+                    &table,
+                    xml,
+                );
+                return (forwarded.0, [("content-type", "text/xml")], xml).into_response();
+            }
+        }
+        _ => {}
+    }
     if action == "DescribeVpnConnections" {
         if let Ok(xml) = std::str::from_utf8(&forwarded.1) {
             let xml = add_telemetry(&mut shared.state.lock().expect("front state"), xml);
@@ -341,6 +360,59 @@ async fn pass_on(
     let ct = response.headers().get("content-type").cloned();
     let bytes = response.bytes().await.expect("moto's answer");
     (status, bytes, ct)
+}
+
+/// A form field, percent-decoded.
+fn form_value(form: &str, key: &str) -> Option<String> {
+    let raw = form
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))?;
+    let bytes = raw.replace('+', " ").into_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Fills the empty `<transitGatewayAttachments/>` moto answers for each
+/// route it knows the attachment of, as AWS answers it.
+fn add_tgw_attachments(
+    routes: &HashMap<(String, String), String>,
+    table: &str,
+    xml: &str,
+) -> String {
+    let mut out = String::with_capacity(xml.len() + 256);
+    for item in xml.split_inclusive("</item>") {
+        let cidr = item
+            .split("<destinationCidrBlock>")
+            .nth(1)
+            .and_then(|rest| rest.split("</destinationCidrBlock>").next());
+        match cidr.and_then(|c| routes.get(&(table.to_string(), c.to_string()))) {
+            Some(attachment) => out.push_str(&item.replace(
+                "<transitGatewayAttachments/>",
+                &format!(
+                    "<transitGatewayAttachments><item><transitGatewayAttachmentId>{attachment}</transitGatewayAttachmentId><resourceType>vpc</resourceType></item></transitGatewayAttachments>"
+                ),
+            )),
+            None => out.push_str(item),
+        }
+    }
+    out
 }
 
 /// Inserts two tunnels after each `<vpnConnectionId>` moto returns.

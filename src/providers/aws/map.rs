@@ -8,7 +8,9 @@
 //! Bad data (a customer gateway without a parseable IP, a tunnel without an
 //! outside IP) becomes a `problems` entry, never a panic.
 
-use crate::domain::{Cloud, ConnectionKind, ConnectionStatus, NetworkKind};
+use crate::domain::{
+    Cloud, ConnectionKind, ConnectionStatus, NetworkId, NetworkKind, Service, ServiceId,
+};
 use crate::topology::{AddressRecord, Inventory, LinkRecord, NetworkRecord, RemoteEnd};
 use aws_sdk_directconnect::types as dx;
 use aws_sdk_ec2::types as ec2;
@@ -24,7 +26,7 @@ const VPN_TUNNEL_GBPS: f64 = 1.25;
 pub(crate) struct RegionRead {
     pub region: String,
     pub vpcs: Vec<ec2::Vpc>,
-    pub subnets: u64,
+    pub subnets: Vec<ec2::Subnet>,
     pub security_groups: u64,
     pub route_tables: Vec<ec2::RouteTable>,
     pub customer_gateways: Vec<ec2::CustomerGateway>,
@@ -37,6 +39,10 @@ pub(crate) struct RegionRead {
     pub vpn_connections: Vec<ec2::VpnConnection>,
     pub dx_connections: Vec<dx::Connection>,
     pub dx_interfaces: Vec<dx::VirtualInterface>,
+    pub functions: Vec<aws_sdk_lambda::types::FunctionConfiguration>,
+    pub db_instances: Vec<aws_sdk_rds::types::DbInstance>,
+    pub db_clusters: Vec<aws_sdk_rds::types::DbCluster>,
+    pub instances: Vec<ec2::Instance>,
 }
 
 impl RegionRead {
@@ -52,8 +58,13 @@ impl RegionRead {
             + self.vpn_gateways.len()
             + self.vpn_connections.len()
             + self.dx_connections.len()
-            + self.dx_interfaces.len();
-        listed as u64 + self.subnets + self.security_groups
+            + self.dx_interfaces.len()
+            + self.subnets.len()
+            + self.functions.len()
+            + self.db_instances.len()
+            + self.db_clusters.len()
+            + self.instances.len();
+        listed as u64 + self.security_groups
     }
 }
 
@@ -88,6 +99,7 @@ pub(crate) fn inventory(
     let mut seen_links = HashSet::new();
     for r in regions {
         networks(r, &mut inv);
+        services(r, &mut inv);
         internet_links(r, &mut inv);
         for a in &r.tgw_vpc_attachments {
             if let Some(link) = tgw_vpc_link(a) {
@@ -502,6 +514,153 @@ fn dx_links(
             name: name.clone(),
         })
         .collect()
+}
+
+/// The services requests can name, in the networks just read: Lambda
+/// functions attached to a VPC (the VPC from their subnets: an emulator's
+/// `VpcId` is not to be trusted), RDS instances and Aurora clusters (the VPC
+/// of their subnet group; a cluster's through one of its instances), and EC2
+/// instances by their `Name` tag. A function outside any VPC or a database
+/// whose VPC cannot be told is left out and said in `problems`.
+fn services(r: &RegionRead, inv: &mut Inventory) {
+    let subnet_vpc: HashMap<&str, &str> = r
+        .subnets
+        .iter()
+        .filter_map(|s| Some((s.subnet_id()?, s.vpc_id()?)))
+        .collect();
+    for f in &r.functions {
+        let (Some(name), Some(arn)) = (f.function_name(), f.function_arn()) else {
+            continue;
+        };
+        let Some(vpc) = f.vpc_config().and_then(|c| {
+            c.subnet_ids()
+                .iter()
+                .find_map(|s| subnet_vpc.get(s.as_str()).copied())
+        }) else {
+            // Not in a VPC: it reaches nothing private, so no request can
+            // connect it; not a problem of discovery.
+            continue;
+        };
+        inv.services.push(Service {
+            id: ServiceId::new(arn),
+            name: name.to_string(),
+            kind: "lambda".into(),
+            network: NetworkId::new(vpc),
+            identifiers: vec![arn.to_string()],
+            port: 443,
+            address: String::new(),
+            security_groups: f
+                .vpc_config()
+                .map(|c| c.security_group_ids().to_vec())
+                .unwrap_or_default(),
+        });
+    }
+    let mut instance_vpc: HashMap<&str, &str> = HashMap::new();
+    for db in &r.db_instances {
+        let Some(identifier) = db.db_instance_identifier() else {
+            continue;
+        };
+        let Some(vpc) = db.db_subnet_group().and_then(|g| g.vpc_id()) else {
+            inv.problems.push(format!(
+                "{}: RDS instance {identifier} has no subnet group VPC; not offered as a service",
+                r.region
+            ));
+            continue;
+        };
+        if let Some(cluster) = db.db_cluster_identifier() {
+            instance_vpc.insert(cluster, vpc);
+        }
+        let endpoint = db.endpoint();
+        inv.services.push(database(
+            db.db_instance_arn().unwrap_or(identifier),
+            identifier,
+            vpc,
+            endpoint.and_then(|e| e.address()),
+            endpoint.and_then(|e| e.port()),
+            db.vpc_security_groups()
+                .iter()
+                .filter_map(|g| g.vpc_security_group_id()),
+        ));
+    }
+    for cluster in &r.db_clusters {
+        let Some(identifier) = cluster.db_cluster_identifier() else {
+            continue;
+        };
+        let Some(vpc) = instance_vpc.get(identifier).copied() else {
+            inv.problems.push(format!(
+                "{}: Aurora cluster {identifier} has no instance to tell its VPC; not offered as a service",
+                r.region
+            ));
+            continue;
+        };
+        inv.services.push(database(
+            cluster.db_cluster_arn().unwrap_or(identifier),
+            identifier,
+            vpc,
+            cluster.endpoint(),
+            cluster.port(),
+            cluster
+                .vpc_security_groups()
+                .iter()
+                .filter_map(|g| g.vpc_security_group_id()),
+        ));
+    }
+    for i in &r.instances {
+        let live = !matches!(
+            i.state().and_then(|s| s.name()),
+            Some(ec2::InstanceStateName::Terminated | ec2::InstanceStateName::ShuttingDown)
+        );
+        let (Some(id), Some(vpc), true) = (i.instance_id(), i.vpc_id(), live) else {
+            continue;
+        };
+        let mut identifiers = vec![id.to_string()];
+        identifiers.extend(
+            [i.private_dns_name(), i.private_ip_address()]
+                .into_iter()
+                .flatten()
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
+        );
+        inv.services.push(Service {
+            id: ServiceId::new(id),
+            name: name_tag(i.tags()).unwrap_or_else(|| id.to_string()),
+            kind: "ec2".into(),
+            network: NetworkId::new(vpc),
+            identifiers,
+            port: 443,
+            address: i.private_ip_address().unwrap_or_default().to_string(),
+            security_groups: i
+                .security_groups()
+                .iter()
+                .filter_map(|g| g.group_id())
+                .map(str::to_string)
+                .collect(),
+        });
+    }
+}
+
+/// An RDS instance or Aurora cluster as a service: named by its identifier,
+/// found by identifier, endpoint hostname or ARN, reached on its port.
+fn database<'a>(
+    arn: &str,
+    identifier: &str,
+    vpc: &str,
+    endpoint: Option<&str>,
+    port: Option<i32>,
+    groups: impl Iterator<Item = &'a str>,
+) -> Service {
+    let mut identifiers = vec![identifier.to_string(), arn.to_string()];
+    identifiers.extend(endpoint.map(str::to_string));
+    Service {
+        id: ServiceId::new(arn),
+        name: identifier.to_string(),
+        kind: "rds".into(),
+        network: NetworkId::new(vpc),
+        identifiers,
+        port: port.and_then(|p| u16::try_from(p).ok()).unwrap_or(5432),
+        address: endpoint.unwrap_or_default().to_string(),
+        security_groups: groups.map(str::to_string).collect(),
+    }
 }
 
 #[cfg(test)]

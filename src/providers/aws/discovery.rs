@@ -14,8 +14,7 @@
 //! The endpoint can be overridden in the config or with the SDK's own
 //! `AWS_ENDPOINT_URL` (how tests point it at moto).
 
-mod map;
-
+use super::map;
 use crate::topology::{DiscoveryError, Inventory, InventorySource};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -201,38 +200,44 @@ impl AwsDiscovery {
     }
 
     async fn sdk_config(&self) -> Result<SdkConfig, DiscoveryError> {
-        let c = &self.config;
-        if c.max_attempts == 0 || c.timeout_secs == 0 {
-            return Err(DiscoveryError::Config {
-                provider: PROVIDER,
-                detail: format!(
-                    "max_attempts ({}) and timeout_secs ({}) must be at least 1",
-                    c.max_attempts, c.timeout_secs
-                ),
-            });
-        }
-        let timeout = Duration::from_secs(c.timeout_secs);
-        // rustls on ring, which the build already has for reqwest: the SDK's
-        // default client would add aws-lc (a C build) for nothing.
-        let http = aws_smithy_http_client::Builder::new()
-            .tls_provider(Provider::Rustls(CryptoMode::Ring))
-            .build_https();
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
-            // The loader's own region chain (it reuses this HTTP client; a
-            // separate RegionProviderChain would not, and panics without one).
-            .http_client(http)
-            .retry_config(RetryConfig::standard().with_max_attempts(c.max_attempts))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_timeout(timeout)
-                    .connect_timeout(timeout.min(Duration::from_secs(5)))
-                    .build(),
-            );
-        if let Some(endpoint) = &c.endpoint {
-            loader = loader.endpoint_url(endpoint);
-        }
-        Ok(loader.load().await)
+        sdk_config(&self.config).await
     }
+}
+
+/// The SDK configuration both discovery and the actor use: rustls on ring,
+/// the standard retry mode with `max_attempts`, per-operation timeouts, the
+/// endpoint override, credentials and region from the standard chains.
+pub(super) async fn sdk_config(c: &AwsDiscoveryConfig) -> Result<SdkConfig, DiscoveryError> {
+    if c.max_attempts == 0 || c.timeout_secs == 0 {
+        return Err(DiscoveryError::Config {
+            provider: PROVIDER,
+            detail: format!(
+                "max_attempts ({}) and timeout_secs ({}) must be at least 1",
+                c.max_attempts, c.timeout_secs
+            ),
+        });
+    }
+    let timeout = Duration::from_secs(c.timeout_secs);
+    // rustls on ring, which the build already has for reqwest: the SDK's
+    // default client would add aws-lc (a C build) for nothing.
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        // The loader's own region chain (it reuses this HTTP client; a
+        // separate RegionProviderChain would not, and panics without one).
+        .http_client(http)
+        .retry_config(RetryConfig::standard().with_max_attempts(c.max_attempts))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_timeout(timeout)
+                .connect_timeout(timeout.min(Duration::from_secs(5)))
+                .build(),
+        );
+    if let Some(endpoint) = &c.endpoint {
+        loader = loader.endpoint_url(endpoint);
+    }
+    Ok(loader.load().await)
 }
 
 #[async_trait::async_trait]
@@ -490,7 +495,42 @@ async fn read_region(region: String, sdk: &SdkConfig, meter: &Meter) -> RegionOu
     debug!(region = %region, "aws discovery: reading region");
     let ec2 = ec2_client(sdk, Region::new(region.clone()));
     let dx = dx_client(sdk, Region::new(region.clone()));
+    let lambda = aws_sdk_lambda::Client::from_conf(
+        aws_sdk_lambda::config::Builder::from(sdk)
+            .region(Region::new(region.clone()))
+            .build(),
+    );
+    let rds = aws_sdk_rds::Client::from_conf(
+        aws_sdk_rds::config::Builder::from(sdk)
+            .region(Region::new(region.clone()))
+            .build(),
+    );
     let m = meter;
+    // The services requests name, read beside the network.
+    let (functions, db_instances, db_clusters, instances) = tokio::join!(
+        pages(m, lambda.list_functions().into_paginator().send()),
+        pages(
+            m,
+            rds.describe_db_instances()
+                .into_paginator()
+                .page_size(100)
+                .send()
+        ),
+        pages(
+            m,
+            rds.describe_db_clusters()
+                .into_paginator()
+                .page_size(100)
+                .send()
+        ),
+        pages(
+            m,
+            ec2.describe_instances()
+                .into_paginator()
+                .page_size(PAGE)
+                .send()
+        ),
+    );
     let (
         vpcs,
         subnets,
@@ -585,9 +625,26 @@ async fn read_region(region: String, sdk: &SdkConfig, meter: &Meter) -> RegionOu
         answered: 0,
     };
     out.read.vpcs = out.take("DescribeVpcs", items(vpcs, |p| p.vpcs));
-    out.read.subnets = out
-        .take("DescribeSubnets", items(subnets, |p| p.subnets))
-        .len() as u64;
+    out.read.subnets = out.take("DescribeSubnets", items(subnets, |p| p.subnets));
+    out.read.functions = out.take("Lambda ListFunctions", items(functions, |p| p.functions));
+    out.read.db_instances = out.take(
+        "RDS DescribeDBInstances",
+        items(db_instances, |p| p.db_instances),
+    );
+    out.read.db_clusters = out.take(
+        "RDS DescribeDBClusters",
+        items(db_clusters, |p| p.db_clusters),
+    );
+    out.read.instances = out.take(
+        "DescribeInstances",
+        items(instances, |p| {
+            p.reservations.map(|rs| {
+                rs.into_iter()
+                    .flat_map(|r| r.instances.unwrap_or_default())
+                    .collect()
+            })
+        }),
+    );
     out.read.route_tables = out.take(
         "DescribeRouteTables",
         items(route_tables, |p| p.route_tables),

@@ -1,0 +1,559 @@
+//! `switchboard bench provision`: the connect request of the AWS issue —
+//! a Lambda function in one VPC reaching a Postgres RDS instance in another
+//! over a transit gateway — against moto's server on loopback, from approval
+//! to validated, over many runs; and the seeded account it runs on, shared
+//! with `tests/aws_provision.rs`. A counting proxy between switchboard and
+//! moto says which AWS calls each run made.
+
+use crate::app::App;
+use crate::bench::BenchError;
+use crate::config::Config;
+use crate::domain::{UserId, WorkflowId};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::error::DisplayErrorContext;
+use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// The request the bench and the tests make.
+pub const REQUEST: &str = "connect lambda orders-fn to rds orders-db, 200 GB/month";
+
+/// moto's server as a child process on a free loopback port (killed on drop).
+pub struct MotoServer {
+    child: Child,
+    pub url: String,
+}
+
+impl MotoServer {
+    /// Starts `server` (a `moto_server` executable) and waits until it listens.
+    pub fn start(server: &str) -> Result<MotoServer, String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| format!("a free loopback port: {e}"))?
+            .port();
+        let child = Command::new(server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("starting {server}: {e}"))?;
+        let moto = MotoServer {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline {
+                return Err(format!("{server} did not listen within 30 s"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(moto)
+    }
+
+    /// An SDK configuration for any service's client, pointed at moto with
+    /// static test credentials.
+    pub fn sdk(&self, region: &str) -> SdkConfig {
+        SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(region.to_string()))
+            .endpoint_url(&self.url)
+            .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
+                aws_sdk_ec2::config::Credentials::new("testing", "testing", None, None, "moto"),
+            ))
+            .http_client(
+                aws_smithy_http_client::Builder::new()
+                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                    ))
+                    .build_https(),
+            )
+            .build()
+    }
+
+    /// An IAM role Lambda can assume (moto checks a function's role exists),
+    /// through IAM's query API over plain HTTP: there is no IAM client here.
+    pub async fn lambda_role(&self, name: &str) -> Result<String, String> {
+        let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        let body = format!(
+            "Action=CreateRole&Version=2010-05-08&RoleName={name}&AssumeRolePolicyDocument={}",
+            urlencode(policy)
+        );
+        let text = reqwest::Client::new()
+            .post(&self.url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("iam CreateRole: {e}"))?
+            .text()
+            .await
+            .map_err(|e| format!("iam CreateRole: {e}"))?;
+        text.split("<Arn>")
+            .nth(1)
+            .and_then(|rest| rest.split("</Arn>").next())
+            .map(str::to_string)
+            .ok_or_else(|| format!("CreateRole answered without an ARN: {text}"))
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// What the seeded account holds.
+pub struct Account {
+    pub app_vpc: String,
+    pub db_vpc: String,
+    pub db_group: String,
+    pub tgw: String,
+    pub tgw_table: String,
+    pub db_attachment: String,
+}
+
+fn named(kind: ResourceType, name: &str) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(kind)
+        .tags(Tag::builder().key("Name").value(name).build())
+        .build()
+}
+
+/// Two VPCs (app 10.61.0.0/16 with a Lambda function, db 10.62.0.0/16 with
+/// a Postgres RDS instance and its security group), both attached to a
+/// transit gateway that propagates nothing (so the TGW route is ours to add).
+pub async fn seed(sdk: &SdkConfig, lambda_role: &str) -> Result<Account, String> {
+    let ec2 = aws_sdk_ec2::Client::new(sdk);
+    let mut vpcs = Vec::new();
+    let mut subnets = Vec::new();
+    for (name, cidr, subnet) in [
+        ("app", "10.61.0.0/16", "10.61.1.0/24"),
+        ("db", "10.62.0.0/16", "10.62.1.0/24"),
+    ] {
+        let vpc = ec2
+            .create_vpc()
+            .cidr_block(cidr)
+            .tag_specifications(named(ResourceType::Vpc, name))
+            .send()
+            .await
+            .map_err(|e| format!("vpc: {}", DisplayErrorContext(&e)))?
+            .vpc
+            .and_then(|v| v.vpc_id)
+            .ok_or("vpc id: missing in the answer")?;
+        let mut ids = Vec::new();
+        for (i, az) in ["us-east-1a", "us-east-1b"].iter().enumerate() {
+            let block = subnet.replace(".1.0/24", &format!(".{}.0/24", i + 1));
+            ids.push(
+                ec2.create_subnet()
+                    .vpc_id(&vpc)
+                    .cidr_block(block)
+                    .availability_zone(*az)
+                    .send()
+                    .await
+                    .map_err(|e| format!("subnet: {}", DisplayErrorContext(&e)))?
+                    .subnet
+                    .and_then(|s| s.subnet_id)
+                    .ok_or("subnet id: missing in the answer")?,
+            );
+        }
+        vpcs.push(vpc);
+        subnets.push(ids);
+    }
+    let tgw = ec2
+        .create_transit_gateway()
+        .options(
+            aws_sdk_ec2::types::TransitGatewayRequestOptions::builder()
+                .default_route_table_propagation(
+                    aws_sdk_ec2::types::DefaultRouteTablePropagationValue::Disable,
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| format!("tgw: {}", DisplayErrorContext(&e)))?
+        .transit_gateway
+        .ok_or("tgw answer: missing in the answer")?;
+    let tgw_table = tgw
+        .options
+        .as_ref()
+        .and_then(|o| o.association_default_route_table_id.clone())
+        .ok_or("tgw default route table: missing in the answer")?;
+    let tgw = tgw
+        .transit_gateway_id
+        .ok_or("tgw id: missing in the answer")?;
+    let mut attachments = Vec::new();
+    for (vpc, ids) in vpcs.iter().zip(&subnets) {
+        attachments.push(
+            ec2.create_transit_gateway_vpc_attachment()
+                .transit_gateway_id(&tgw)
+                .vpc_id(vpc)
+                .subnet_ids(&ids[0])
+                .send()
+                .await
+                .map_err(|e| format!("tgw attachment: {}", DisplayErrorContext(&e)))?
+                .transit_gateway_vpc_attachment
+                .and_then(|a| a.transit_gateway_attachment_id)
+                .ok_or("attachment id: missing in the answer")?,
+        );
+    }
+    let db_group = ec2
+        .create_security_group()
+        .group_name("orders-db")
+        .description("orders database")
+        .vpc_id(&vpcs[1])
+        .send()
+        .await
+        .map_err(|e| format!("sg: {}", DisplayErrorContext(&e)))?
+        .group_id
+        .ok_or("sg id: missing in the answer")?;
+    let app_group = ec2
+        .create_security_group()
+        .group_name("orders-fn")
+        .description("orders function")
+        .vpc_id(&vpcs[0])
+        .send()
+        .await
+        .map_err(|e| format!("sg: {}", DisplayErrorContext(&e)))?
+        .group_id
+        .ok_or("sg id: missing in the answer")?;
+
+    // The smallest zip there is: an end-of-central-directory record.
+    let mut zip = b"PK\x05\x06".to_vec();
+    zip.extend([0u8; 18]);
+    aws_sdk_lambda::Client::new(sdk)
+        .create_function()
+        .function_name("orders-fn")
+        .runtime(aws_sdk_lambda::types::Runtime::Python312)
+        .role(lambda_role)
+        .handler("app.handler")
+        .code(
+            aws_sdk_lambda::types::FunctionCode::builder()
+                .zip_file(aws_sdk_lambda::primitives::Blob::new(zip))
+                .build(),
+        )
+        .vpc_config(
+            aws_sdk_lambda::types::VpcConfig::builder()
+                .subnet_ids(&subnets[0][0])
+                .security_group_ids(app_group)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| format!("lambda function: {}", DisplayErrorContext(&e)))?;
+    let rds = aws_sdk_rds::Client::new(sdk);
+    rds.create_db_subnet_group()
+        .db_subnet_group_name("orders-db-subnets")
+        .db_subnet_group_description("orders")
+        .set_subnet_ids(Some(subnets[1].clone()))
+        .send()
+        .await
+        .map_err(|e| format!("db subnet group: {}", DisplayErrorContext(&e)))?;
+    rds.create_db_instance()
+        .db_instance_identifier("orders-db")
+        .db_instance_class("db.t3.micro")
+        .engine("postgres")
+        .allocated_storage(20)
+        .master_username("orders")
+        .master_user_password("not-a-secret-1")
+        .db_subnet_group_name("orders-db-subnets")
+        .vpc_security_group_ids(&db_group)
+        .port(5432)
+        .send()
+        .await
+        .map_err(|e| format!("rds instance: {}", DisplayErrorContext(&e)))?;
+    Ok(Account {
+        app_vpc: vpcs[0].clone(),
+        db_vpc: vpcs[1].clone(),
+        db_group,
+        tgw,
+        tgw_table,
+        db_attachment: attachments[1].clone(),
+    })
+}
+
+/// Between switchboard and moto on loopback: passes every request on and
+/// counts it by service and API (`ec2:CreateRoute`).
+pub struct CountingProxy {
+    pub url: String,
+    counts: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+/// The API a request calls: the query protocol's `Action`, a JSON
+/// protocol's `X-Amz-Target`, or Route 53's REST path.
+fn api_of(service: &str, method: &str, path: &str, target: Option<&str>, body: &str) -> String {
+    if let Some(action) = body.split('&').find_map(|kv| kv.strip_prefix("Action=")) {
+        return format!("{service}:{action}");
+    }
+    if let Some(target) = target {
+        return format!("{service}:{}", target.rsplit('.').next().unwrap_or(target));
+    }
+    let route53 = match (method, path) {
+        ("GET", p) if p.ends_with("/hostedzonesbyvpc") => "ListHostedZonesByVPC",
+        ("POST", p) if p.ends_with("/hostedzone") => "CreateHostedZone",
+        ("POST", p) if p.ends_with("/rrset") || p.ends_with("/rrset/") => {
+            "ChangeResourceRecordSets"
+        }
+        ("GET", p) if p.ends_with("/rrset") => "ListResourceRecordSets",
+        ("POST", p) if p.contains("/tags/") => "ChangeTagsForResource",
+        _ => return format!("{service}:{method} {path}"),
+    };
+    format!("{service}:{route53}")
+}
+
+impl CountingProxy {
+    pub async fn start(upstream: &str) -> Result<CountingProxy, String> {
+        use axum::body::Bytes;
+        use axum::http::{HeaderMap, Method, StatusCode, Uri};
+        use axum::response::IntoResponse;
+        let counts = Arc::new(Mutex::new(BTreeMap::new()));
+        let http = reqwest::Client::new();
+        let upstream = upstream.to_string();
+        let seen = counts.clone();
+        let app = axum::Router::new().fallback(
+            move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let (http, upstream, seen) = (http.clone(), upstream.clone(), seen.clone());
+                async move {
+                    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+                    let service = header("authorization")
+                        .and_then(|a| a.split("Credential=").nth(1))
+                        .and_then(|c| c.split('/').nth(3))
+                        .unwrap_or("?")
+                        .to_string();
+                    let api = api_of(
+                        &service,
+                        method.as_str(),
+                        uri.path(),
+                        header("x-amz-target"),
+                        &String::from_utf8_lossy(&body),
+                    );
+                    if let Ok(mut c) = seen.lock() {
+                        *c.entry(api).or_insert(0) += 1;
+                    }
+                    let url = format!(
+                        "{upstream}{}",
+                        uri.path_and_query().map_or("/", |p| p.as_str())
+                    );
+                    let mut request = http.request(method, url).body(body);
+                    for (name, value) in &headers {
+                        if name != "host" && name != "content-length" {
+                            request = request.header(name, value);
+                        }
+                    }
+                    match request.send().await {
+                        Ok(answer) => {
+                            let status = answer.status();
+                            let headers = answer.headers().clone();
+                            let bytes = answer.bytes().await.unwrap_or_default();
+                            let mut response = (status, bytes).into_response();
+                            for (name, value) in &headers {
+                                if name != "content-length" && name != "transfer-encoding" {
+                                    response.headers_mut().insert(name, value.clone());
+                                }
+                            }
+                            response
+                        }
+                        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+                    }
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| format!("binding the proxy: {e}"))?;
+        let url = format!(
+            "http://{}",
+            listener
+                .local_addr()
+                .map_err(|e| format!("the proxy's address: {e}"))?
+        );
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(CountingProxy { url, counts })
+    }
+
+    /// The calls counted since the last take, and a fresh count.
+    pub fn take(&self) -> BTreeMap<String, u64> {
+        self.counts
+            .lock()
+            .map(|mut c| std::mem::take(&mut *c))
+            .unwrap_or_default()
+    }
+}
+
+/// Figures of `bench provision`.
+#[derive(Debug)]
+pub struct ProvisionBench {
+    /// Approval to validated, one per run, sorted.
+    pub runs: Vec<Duration>,
+    /// AWS calls from approval to validated, per run (the median run's).
+    pub calls: BTreeMap<String, u64>,
+    /// Calls to revert one run's resources.
+    pub revert_calls: u64,
+}
+
+impl ProvisionBench {
+    pub fn p50(&self) -> Duration {
+        self.runs
+            .get(self.runs.len() / 2)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    pub fn report(&self) -> String {
+        let total: u64 = self.calls.values().sum();
+        let mut out = format!(
+            "provision (moto on loopback, {} runs): approval → validated p50 {:.0} ms, min {:.0} ms, max {:.0} ms\n\
+             AWS calls per run: {total}\n",
+            self.runs.len(),
+            self.p50().as_secs_f64() * 1e3,
+            self.runs.first().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+            self.runs.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+        );
+        for (api, n) in &self.calls {
+            out.push_str(&format!("  {n:>3}  {api}\n"));
+        }
+        out.push_str(&format!(
+            "revert of one run's resources: {} AWS calls\n",
+            self.revert_calls
+        ));
+        out
+    }
+}
+
+fn setup(what: impl std::fmt::Display) -> BenchError {
+    BenchError::Setup(what.to_string())
+}
+
+async fn state_of(app: &App, id: WorkflowId) -> Result<&'static str, BenchError> {
+    let loaded = app
+        .store
+        .load_full(id)
+        .await
+        .map_err(setup)?
+        .ok_or_else(|| setup(format!("{id} vanished")))?;
+    Ok(loaded.0.state.status())
+}
+
+async fn wait_while(
+    app: &App,
+    id: WorkflowId,
+    states: &[&str],
+) -> Result<&'static str, BenchError> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let state = state_of(app, id).await?;
+        if !states.contains(&state) {
+            return Ok(state);
+        }
+        if Instant::now() > deadline {
+            return Err(setup(format!("{id} stayed {state} for 2 minutes")));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Seeds moto (`moto_server`), then `runs` times: the request, approval,
+/// timed until validated, and its resources reverted for the next run.
+pub async fn provision(
+    dir: &Path,
+    moto_server: &str,
+    runs: usize,
+) -> Result<ProvisionBench, BenchError> {
+    let moto = MotoServer::start(moto_server).map_err(setup)?;
+    let sdk = moto.sdk("us-east-1");
+    let role = moto.lambda_role("orders-fn-role").await.map_err(setup)?;
+    seed(&sdk, &role).await.map_err(setup)?;
+    let proxy = CountingProxy::start(&moto.url).await.map_err(setup)?;
+    // Only moto on loopback is ever asked: its static test credentials.
+    std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
+    std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
+    let mut config = Config {
+        db: dir.join("bench.db"),
+        ..Config::default()
+    };
+    config.discovery.providers = vec![crate::config::DiscoveryProvider::Aws];
+    config.discovery.aws.regions = vec!["us-east-1".into()];
+    config.discovery.aws.endpoint = Some(proxy.url.clone());
+    let app = App::open(config).await?;
+    app.topology.refresh().await.map_err(setup)?;
+    let cancel = CancellationToken::new();
+    let engine = app.engine.clone();
+    let runner = tokio::spawn({
+        let cancel = cancel.clone();
+        async move { engine.run(cancel).await }
+    });
+    let (requester, approver) = (
+        UserId::new("alice"),
+        UserId::new(crate::config::DEFAULT_APPROVER),
+    );
+    let mut timed = Vec::with_capacity(runs);
+    let mut revert_calls = 0;
+    for _ in 0..runs {
+        let id = app.engine.submit(&requester, "bench", REQUEST).await?;
+        let state = wait_while(&app, id, &["running"]).await?;
+        if state != "waiting_approval" {
+            return Err(setup(format!("{id} is {state}, not waiting for approval")));
+        }
+        proxy.take();
+        let started = Instant::now();
+        app.engine.approve(id, &approver).await?;
+        let state = wait_while(&app, id, &["running", "waiting_approval"]).await?;
+        let took = started.elapsed();
+        if state != "completed" {
+            let steps = app
+                .store
+                .load_full(id)
+                .await
+                .map_err(setup)?
+                .map(|(_, s)| s)
+                .unwrap_or_default();
+            let errors: Vec<String> = steps.iter().filter_map(|s| s.error.clone()).collect();
+            return Err(setup(format!("{id} ended {state}: {}", errors.join("; "))));
+        }
+        let calls = proxy.take();
+        timed.push((took, calls));
+        for r in app.store.resources(id, true).await.map_err(setup)? {
+            app.provider.revert(&r.resource_id).await.map_err(setup)?;
+            app.store
+                .mark_reverted(&r.idempotency_key)
+                .await
+                .map_err(setup)?;
+        }
+        revert_calls = proxy.take().values().sum();
+    }
+    cancel.cancel();
+    let _ = runner.await;
+    timed.sort_by_key(|(took, _)| *took);
+    let calls = timed
+        .get(timed.len() / 2)
+        .map(|(_, c)| c.clone())
+        .unwrap_or_default();
+    Ok(ProvisionBench {
+        runs: timed.into_iter().map(|(took, _)| took).collect(),
+        calls,
+        revert_calls,
+    })
+}

@@ -1,0 +1,431 @@
+//! A connect request that changes a real AWS account (moto's server on
+//! loopback, behind the discovery front for what moto lacks), driven through
+//! the console binary: discover, connect a Lambda function to an RDS
+//! database, approve; then read moto for the security group rule, the routes
+//! both ways, the transit gateway route and the Route 53 record.
+
+mod common;
+mod moto;
+
+use aws_sdk_ec2::types::Filter;
+use common::Lab;
+use moto::{fake_credentials_in_env, Front, Moto};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use switchboard::bench_aws::{Account, REQUEST};
+
+async fn seed(moto: &Moto) -> Account {
+    let sdk = moto.sdk("us-east-1");
+    let role = moto
+        .lambda_role("orders-fn-role")
+        .await
+        .expect("lambda role");
+    switchboard::bench_aws::seed(&sdk, &role)
+        .await
+        .expect("seed the account")
+}
+
+/// A lab directory whose config discovers only AWS, through the front.
+fn aws_lab(front: &Front) -> Lab {
+    let lab = Lab::new()
+        .with_env("AWS_ENDPOINT_URL", &front.url)
+        .with_env("AWS_ACCESS_KEY_ID", "testing")
+        .with_env("AWS_SECRET_ACCESS_KEY", "testing")
+        .with_env("AWS_EC2_METADATA_DISABLED", "true")
+        .with_env("SWITCHBOARD_CONFIG", "switchboard.toml");
+    lab.write(
+        "switchboard.toml",
+        "[discovery]\nproviders = [\"aws\"]\n\n[discovery.aws]\nregions = [\"us-east-1\"]\nmax_attempts = 3\n",
+    );
+    lab
+}
+
+/// An EC2 client reading moto through the front (which fills in what moto
+/// forgets, as for switchboard).
+fn through_front(moto: &Moto, front: &Front) -> aws_sdk_ec2::Client {
+    aws_sdk_ec2::Client::from_conf(
+        aws_sdk_ec2::config::Builder::from(&moto.sdk("us-east-1"))
+            .endpoint_url(&front.url)
+            .build(),
+    )
+}
+
+/// Runs blocking work (the binary) without starving the front, which
+/// serves the binary's AWS calls on this runtime.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+/// Waits until the workflow settles (completed or failed); its record.
+fn settled(lab: &Lab, id: &str) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let show = lab.show(id);
+        if show["state"] == "completed" || show["state"] == "failed" {
+            return show;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{id} did not settle: {show:#}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The route for `cidr` in the main route table of `vpc`, as its target.
+async fn route_target(ec2: &aws_sdk_ec2::Client, vpc: &str, cidr: &str) -> Vec<String> {
+    let tables = ec2
+        .describe_route_tables()
+        .filters(Filter::builder().name("vpc-id").values(vpc).build())
+        .send()
+        .await
+        .expect("route tables");
+    tables
+        .route_tables()
+        .iter()
+        .flat_map(|t| t.routes())
+        .filter(|r| r.destination_cidr_block() == Some(cidr))
+        .filter_map(|r| {
+            r.transit_gateway_id()
+                .or(r.vpc_peering_connection_id())
+                .or(r.gateway_id())
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+async fn ingress_rules(
+    ec2: &aws_sdk_ec2::Client,
+    group: &str,
+) -> Vec<aws_sdk_ec2::types::SecurityGroupRule> {
+    ec2.describe_security_group_rules()
+        .filters(Filter::builder().name("group-id").values(group).build())
+        .send()
+        .await
+        .expect("rules")
+        .security_group_rules
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| !r.is_egress().unwrap_or(false) && r.cidr_ipv4() == Some("10.61.0.0/16"))
+        .collect()
+}
+
+async fn tgw_routes(ec2: &aws_sdk_ec2::Client, table: &str) -> Vec<String> {
+    ec2.search_transit_gateway_routes()
+        .transit_gateway_route_table_id(table)
+        .filters(Filter::builder().name("type").values("static").build())
+        .send()
+        .await
+        .expect("tgw routes")
+        .routes()
+        .iter()
+        .filter(|r| r.destination_cidr_block() == Some("10.62.0.0/16"))
+        .flat_map(|r| r.transit_gateway_attachments())
+        .filter_map(|a| a.transit_gateway_attachment_id())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Records named `orders-db.switchboard.internal.` in private zones.
+async fn records(moto: &Moto) -> Vec<(String, String)> {
+    let r53 = aws_sdk_route53::Client::new(&moto.sdk("us-east-1"));
+    let zones = r53.list_hosted_zones().send().await.expect("zones");
+    let mut out = Vec::new();
+    for zone in zones.hosted_zones() {
+        let sets = r53
+            .list_resource_record_sets()
+            .hosted_zone_id(zone.id())
+            .send()
+            .await
+            .expect("record sets");
+        for set in sets.resource_record_sets() {
+            if set.name() == "orders-db.switchboard.internal." {
+                for r in set.resource_records() {
+                    out.push((set.r#type().as_str().to_string(), r.value().to_string()));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connect_request_changes_the_account_end_to_end() {
+    let Some(moto) = Moto::start() else { return };
+    fake_credentials_in_env();
+    let front = Front::start(&moto).await;
+    let account = seed(&moto).await;
+    let lab = aws_lab(&front);
+
+    let out = blocking(|| lab.console("alice", &format!("discover\n{REQUEST}\n")));
+    assert!(out.contains("wf-1"), "{out}");
+    let show = blocking(|| lab.show("wf-1"));
+    assert_eq!(show["state"], "waiting_approval", "{out}\n{show:#}");
+    assert!(
+        out.contains(&format!(
+            "ec2:AuthorizeSecurityGroupIngress {}",
+            account.db_group
+        )),
+        "the card lists the calls:\n{out}"
+    );
+    assert!(
+        out.contains("Estate"),
+        "the card names the snapshot:\n{out}"
+    );
+
+    let out = blocking(|| lab.console("approver", "approve wf-1\n"));
+    let show = blocking(|| settled(&lab, "wf-1"));
+    assert_eq!(show["state"], "completed", "{out}\n{show:#}");
+
+    let ec2 = through_front(&moto, &front);
+    let rules = ingress_rules(&ec2, &account.db_group).await;
+    assert_eq!(
+        rules.len(),
+        1,
+        "one ingress rule from the app VPC: {rules:?}"
+    );
+    let rule = &rules[0];
+    assert_eq!(rule.from_port(), Some(5432));
+    let tags: Vec<(&str, &str)> = rule
+        .tags()
+        .iter()
+        .filter_map(|t| Some((t.key()?, t.value()?)))
+        .collect();
+    assert!(tags.contains(&("managed-by", "switchboard")), "{tags:?}");
+    assert!(tags.contains(&("switchboard:workflow", "wf-1")), "{tags:?}");
+    assert!(rule
+        .description()
+        .unwrap_or("")
+        .contains("wf-1/provision/0"));
+
+    assert_eq!(
+        route_target(&ec2, &account.app_vpc, "10.62.0.0/16").await,
+        vec![account.tgw.clone()]
+    );
+    assert_eq!(
+        route_target(&ec2, &account.db_vpc, "10.61.0.0/16").await,
+        vec![account.tgw.clone()]
+    );
+    assert_eq!(
+        tgw_routes(&ec2, &account.tgw_table).await,
+        vec![account.db_attachment.clone()]
+    );
+    let records = records(&moto).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].0, "CNAME");
+    assert!(records[0].1.starts_with("orders-db."), "{records:?}");
+
+    let listed = blocking(|| lab.json(&["resources", "--format", "json"]));
+    let listed = listed.as_array().expect("resources");
+    assert_eq!(listed.len(), 4, "{listed:#?}");
+    assert!(
+        listed
+            .iter()
+            .all(|r| r["present"] == true && r["provider"] == "aws"),
+        "{listed:#?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_mid_provision_and_restarted_leaves_one_of_each() {
+    let Some(moto) = Moto::start() else { return };
+    fake_credentials_in_env();
+    let front = Front::start(&moto).await;
+    let account = seed(&moto).await;
+    let lab = aws_lab(&front);
+    blocking(|| lab.console("alice", &format!("discover\n{REQUEST}\n")));
+
+    // Every answer from the front takes a while, so provision is slow
+    // enough to be killed in the middle.
+    front.state().delay = Duration::from_millis(120);
+    let mut child = lab
+        .command(&["console", "--user", "approver"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("console");
+    let mut stdin = child.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut stdin, b"approve wf-1\n").expect("approve");
+    let ec2 = through_front(&moto, &front);
+    let started = Instant::now();
+    loop {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "provision never started"
+        );
+        if !ingress_rules(&ec2, &account.db_group).await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+    drop(stdin);
+    front.state().delay = Duration::ZERO;
+
+    let show = blocking(|| lab.show("wf-1"));
+    assert_eq!(show["state"], "running", "killed mid-provision: {show:#}");
+    blocking(|| lab.console("approver", "status wf-1\n"));
+    let show = blocking(|| settled(&lab, "wf-1"));
+    assert_eq!(show["state"], "completed", "{show:#}");
+    assert_eq!(ingress_rules(&ec2, &account.db_group).await.len(), 1);
+    assert_eq!(
+        route_target(&ec2, &account.app_vpc, "10.62.0.0/16")
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(tgw_routes(&ec2, &account.tgw_table).await.len(), 1);
+    assert_eq!(records(&moto).await.len(), 1);
+    let listed = blocking(|| lab.json(&["resources", "--format", "json"]));
+    assert_eq!(listed.as_array().map(Vec::len), Some(4), "{listed:#}");
+}
+
+/// Validation finds the rule gone (the front hides it from every Describe):
+/// after its retries the workflow rolls back, and exactly what it created is
+/// removed from the account; a rule someone else made stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validation_failure_reverts_exactly_what_was_created() {
+    let Some(moto) = Moto::start() else { return };
+    fake_credentials_in_env();
+    let front = Front::start(&moto).await;
+    let account = seed(&moto).await;
+    let ec2 = through_front(&moto, &front);
+    ec2.authorize_security_group_ingress()
+        .group_id(&account.db_group)
+        .ip_protocol("tcp")
+        .from_port(5432)
+        .to_port(5432)
+        .cidr_ip("10.99.0.0/16")
+        .send()
+        .await
+        .expect("someone else's rule");
+    let lab = aws_lab(&front);
+    blocking(|| lab.console("alice", &format!("discover\n{REQUEST}\n")));
+    front.state().hide_security_group_rules = true;
+    blocking(|| lab.console("approver", "approve wf-1\n"));
+    let show = blocking(|| settled_or_rolled_back(&lab, "wf-1"));
+    front.state().hide_security_group_rules = false;
+    assert_eq!(show["state"], "rolled_back", "{show:#}");
+
+    assert!(ingress_rules(&ec2, &account.db_group).await.is_empty());
+    let all: Vec<String> = ec2
+        .describe_security_group_rules()
+        .filters(
+            Filter::builder()
+                .name("group-id")
+                .values(&account.db_group)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("rules")
+        .security_group_rules()
+        .iter()
+        .filter_map(|r| r.cidr_ipv4().map(str::to_string))
+        .collect();
+    assert!(all.contains(&"10.99.0.0/16".to_string()), "{all:?}");
+    assert!(route_target(&ec2, &account.app_vpc, "10.62.0.0/16")
+        .await
+        .is_empty());
+    assert!(route_target(&ec2, &account.db_vpc, "10.61.0.0/16")
+        .await
+        .is_empty());
+    assert!(tgw_routes(&ec2, &account.tgw_table).await.is_empty());
+    assert!(records(&moto).await.is_empty());
+    let listed = blocking(|| lab.json(&["resources", "--format", "json"]));
+    let listed = listed.as_array().expect("resources");
+    assert_eq!(listed.len(), 4, "{listed:#?}");
+    assert!(
+        listed.iter().all(|r| r["status"] == "reverted"),
+        "{listed:#?}"
+    );
+}
+
+/// Waits until the workflow is completed, failed or rolled back.
+fn settled_or_rolled_back(lab: &Lab, id: &str) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let show = lab.show(id);
+        if ["completed", "failed", "rolled_back"].contains(&show["state"].as_str().unwrap_or("")) {
+            return show;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{id} did not settle: {show:#}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// With a VPC peering beside the transit gateway, the design takes the
+/// cheaper peering; a failover to the transit gateway (the typed change the
+/// prober applies, through the same provider) replaces the route, and its
+/// revert (failback) points it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_replaces_the_route_through_the_same_provider() {
+    let Some(moto) = Moto::start() else { return };
+    fake_credentials_in_env();
+    let front = Front::start(&moto).await;
+    let account = seed(&moto).await;
+    let direct = moto.ec2("us-east-1");
+    let pcx = moto::peer(
+        &direct,
+        &account.app_vpc,
+        &direct,
+        "us-east-1",
+        &account.db_vpc,
+    )
+    .await;
+    let lab = aws_lab(&front);
+    blocking(|| lab.console("alice", &format!("discover\n{REQUEST}\n")));
+    blocking(|| lab.console("approver", "approve wf-1\n"));
+    let show = blocking(|| settled(&lab, "wf-1"));
+    assert_eq!(show["state"], "completed", "{show:#}");
+    let ec2 = through_front(&moto, &front);
+    assert_eq!(
+        route_target(&ec2, &account.app_vpc, "10.62.0.0/16").await,
+        vec![pcx.clone()],
+        "the cheaper peering is the primary"
+    );
+
+    let mut config = switchboard::config::Config::load(Some(&lab.path("switchboard.toml")), &[])
+        .expect("config");
+    config.db = lab.db();
+    config.discovery.aws.endpoint = Some(front.url.clone());
+    let app = switchboard::app::App::open(config).await.expect("app");
+    let estate = app.provider.estate().await.expect("estate");
+    let tgw_attachment = estate
+        .connections
+        .iter()
+        .find(|c| c.a.as_str() == account.app_vpc && c.b.as_str() == account.tgw)
+        .map(|c| c.id.clone())
+        .expect("the app VPC's TGW attachment");
+    let failover = switchboard::domain::Change::RoutePreference {
+        network: switchboard::domain::NetworkId::new(account.app_vpc.clone()),
+        destination_cidr: "10.62.0.0/16".into(),
+        preferred: tgw_attachment,
+        other: switchboard::domain::ConnectionId::new(pcx.clone()),
+    };
+    let resource = app
+        .provider
+        .apply(&failover, "failover/orders/2026-12-04T00:00:00Z")
+        .await
+        .expect("failover applied");
+    assert_eq!(
+        route_target(&ec2, &account.app_vpc, "10.62.0.0/16").await,
+        vec![account.tgw.clone()]
+    );
+    let present = app
+        .provider
+        .present(std::slice::from_ref(&resource))
+        .await
+        .expect("present");
+    assert!(present.contains(&resource), "{resource}");
+    app.provider.revert(&resource).await.expect("failback");
+    assert_eq!(
+        route_target(&ec2, &account.app_vpc, "10.62.0.0/16").await,
+        vec![pcx]
+    );
+}
