@@ -874,6 +874,8 @@ mod tests {
                 "discovery.schedule",
             ),
             ("[discovery]\ndeadline = \"0s\"\n", "discovery.deadline"),
+            ("[discovery]\nmax_age = \"soon\"\n", "discovery.max_age"),
+            ("[discovery]\nservices = 3\n", "services"),
             (
                 "[discovery.azure]\ntimeout_secs = 0\n",
                 "discovery.azure.timeout_secs",

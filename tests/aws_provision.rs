@@ -361,8 +361,8 @@ fn settled_or_rolled_back(lab: &Lab, id: &str) -> serde_json::Value {
 
 /// With a VPC peering beside the transit gateway, the design takes the
 /// cheaper peering; a failover to the transit gateway (the typed change the
-/// prober applies, through the same provider) replaces the route, and its
-/// revert (failback) points it back.
+/// prober applies, through the same provider) replaces the route and routes
+/// onward in the transit gateway, and its revert (failback) undoes both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failover_replaces_the_route_through_the_same_provider() {
     let Some(moto) = Moto::start() else { return };
@@ -417,6 +417,11 @@ async fn a_failover_replaces_the_route_through_the_same_provider() {
         route_target(&ec2, &account.app_vpc, "10.62.0.0/16").await,
         vec![account.tgw.clone()]
     );
+    assert_eq!(
+        tgw_routes(&ec2, &account.tgw_table).await,
+        vec![account.db_attachment.clone()],
+        "the transit gateway carries the traffic on to the database's VPC"
+    );
     let present = app
         .provider
         .present(std::slice::from_ref(&resource))
@@ -428,4 +433,5 @@ async fn a_failover_replaces_the_route_through_the_same_provider() {
         route_target(&ec2, &account.app_vpc, "10.62.0.0/16").await,
         vec![pcx]
     );
+    assert!(tgw_routes(&ec2, &account.tgw_table).await.is_empty());
 }

@@ -427,6 +427,7 @@ fn assess_risk(
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use crate::domain::{Cloud, ComplianceTag, Endpoint, Requirements, ServiceId};
     use crate::providers::lab::EMBEDDED_ESTATE;
 
@@ -465,6 +466,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn provision_refuses_when_a_designed_connection_is_down_or_gone() {
+        let estate = estate();
+        let mut design = design(&flagship(&estate), &estate, &policies()).unwrap();
+        design.basis = Some("snapshot 4".into());
+        assert_eq!(still_holds(&design, &estate), Ok(()));
+        let first = design.primary.connections[0].clone();
+        let mut down = estate.clone();
+        for c in down.connections.iter_mut().filter(|c| c.id == first) {
+            c.status = ConnectionStatus::Down;
+        }
+        let why = still_holds(&design, &down).unwrap_err();
+        assert_eq!(
+            why,
+            vec![format!("connection {first}: up in snapshot 4, now down")]
+        );
+        let mut gone = estate.clone();
+        gone.connections.retain(|c| c.id != first);
+        let why = still_holds(&design, &gone).unwrap_err();
+        assert_eq!(
+            why,
+            vec![format!("connection {first}: up in snapshot 4, now gone")]
+        );
+    }
     #[test]
     fn pci_request_takes_the_private_circuits_with_a_disjoint_backup() {
         let estate = estate();

@@ -285,7 +285,7 @@ impl CloudProvider for Clouds {
     }
 
     fn can_act(&self, change: &Change, estate: &Estate) -> Result<(), ProviderError> {
-        self.actor_for_cloud(change, estate).map(|_| ())
+        self.actor_for_cloud(change, estate)?.check(change, estate)
     }
 
     fn owner(&self, resource: &ResourceId) -> &'static str {

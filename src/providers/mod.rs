@@ -97,6 +97,10 @@ pub trait CloudActor: Send + Sync {
     /// Also the prefix of every resource id it returns (`aws:…`).
     fn name(&self) -> &'static str;
     fn cloud(&self) -> Cloud;
+    /// Whether `change` can be made at all, from the estate alone (the
+    /// network is one of this cloud's, the service has somewhere to take a
+    /// rule, the route has a target): refused at design, not after approval.
+    fn check(&self, change: &Change, estate: &Estate) -> Result<(), ProviderError>;
     /// The calls `apply` makes for `change` (for the approval card).
     fn plan(&self, change: &Change, estate: &Estate) -> Vec<String>;
     async fn apply(

@@ -216,6 +216,41 @@ fn tgw_attachment_toward(estate: &Estate, tgw: &str, cidr: &str) -> Option<Strin
         .map(|c| c.id.to_string())
 }
 
+/// The security group an ingress rule for the change's service goes into:
+/// the service's first. A service with none known (a services file entry
+/// without `security_groups`) is refused: a group made for it could not be
+/// attached to something switchboard does not know, and would open nothing.
+fn service_group(change: &Change, estate: &Estate) -> Result<String, ProviderError> {
+    let Change::AllowIngress { service, .. } = change else {
+        return Err(refused("not an ingress change"));
+    };
+    let service = service
+        .as_ref()
+        .and_then(|id| estate.service(id))
+        .ok_or_else(|| refused("the rule names no service of the estate to open"))?;
+    service.security_groups.first().cloned().ok_or_else(|| {
+        refused(format!(
+            "{} ({}) has no security group known to take the rule; list its security_groups in the services file",
+            service.name, service.id
+        ))
+    })
+}
+
+/// The private zone a record goes into; refused when it has none or it
+/// would be an AWS-owned domain (a private zone for it would hide every
+/// other name in it from the VPC).
+fn record_zone<'n>(name: &'n str, vpc: &Network) -> Result<&'n str, ProviderError> {
+    let zone =
+        zone_of(name).ok_or_else(|| refused(format!("'{name}' has no parent zone to hold it")))?;
+    if zone.ends_with("amazonaws.com") {
+        return Err(refused(format!(
+            "'{name}' is under an AWS-owned domain; a private zone for {zone} would hide every other name in it from {}",
+            vpc.id
+        )));
+    }
+    Ok(zone)
+}
+
 fn vpc_of<'e>(estate: &'e Estate, change: &Change) -> Result<&'e Network, ProviderError> {
     let network = change.network();
     let n = estate
@@ -279,7 +314,6 @@ impl AwsActor {
             from_cidr,
             port,
             description,
-            service,
             ..
         } = change
         else {
@@ -287,19 +321,14 @@ impl AwsActor {
         };
         let region = vpc.region.as_str();
         let ec2 = self.ec2(region).await?;
-        let service = service.as_ref().and_then(|id| estate.service(id));
         // The rule already made under this key (a retry, a crash before the
         // result was recorded) is the answer.
-        let (group, own_group) = match service.and_then(|s| s.security_groups.first()) {
-            Some(group) => (group.clone(), false),
-            None => (self.own_group(&ec2, vpc, key).await?, true),
-        };
+        let group = service_group(change, estate)?;
         if let Some(rule) = find_rule(&ec2, &group, |r| has_key(r.tags(), key)).await? {
             return Ok(AwsResource::Rule {
                 region: region.to_string(),
                 group,
                 rule,
-                own_group,
             });
         }
         let permission = ec2::IpPermission::builder()
@@ -364,7 +393,6 @@ impl AwsActor {
             region: region.to_string(),
             group,
             rule,
-            own_group,
         })
     }
 
@@ -383,50 +411,6 @@ impl AwsActor {
         })
         .await?
         .is_some())
-    }
-
-    /// The security group switchboard made for `key` in the VPC, created
-    /// (tagged) when there is none yet.
-    async fn own_group(
-        &self,
-        ec2: &aws_sdk_ec2::Client,
-        vpc: &Network,
-        key: &str,
-    ) -> Result<String, ProviderError> {
-        let found = ec2
-            .describe_security_groups()
-            .filters(filter("vpc-id", vpc.id.as_str()))
-            .filters(filter(&format!("tag:{KEY_TAG}"), key))
-            .send()
-            .await
-            .map_err(|e| Failure::of("ec2:DescribeSecurityGroups", e))?;
-        if let Some(id) = found
-            .security_groups()
-            .iter()
-            .find(|g| has_key(g.tags(), key))
-            .and_then(|g| g.group_id())
-        {
-            return Ok(id.to_string());
-        }
-        let name = format!("switchboard-{}", key.replace('/', "-"));
-        let created = ec2
-            .create_security_group()
-            .group_name(&name)
-            .description(rule_description(key, "ingress for a switchboard request"))
-            .vpc_id(vpc.id.as_str())
-            .tag_specifications(
-                ec2::TagSpecification::builder()
-                    .resource_type(ec2::ResourceType::SecurityGroup)
-                    .set_tags(Some(ec2_tags(key)))
-                    .build(),
-            )
-            .send()
-            .await
-            .map_err(|e| Failure::of("ec2:CreateSecurityGroup", e))?;
-        created
-            .group_id()
-            .map(str::to_string)
-            .ok_or_else(|| refused("CreateSecurityGroup answered without a group id"))
     }
 
     // ---- Route / RoutePreference ------------------------------------------
@@ -711,12 +695,21 @@ impl AwsActor {
                 vpc.id
             )));
         }
+        // Over a transit gateway the traffic must also be routed onward
+        // there, or the failover would blackhole it.
+        let tgw_route = match &want {
+            Target::TransitGateway(tgw) => {
+                self.tgw_route(&ec2, tgw, destination_cidr, estate).await?
+            }
+            _ => None,
+        };
         Ok(AwsResource::Preferred {
             region: region.to_string(),
             cidr: destination_cidr.clone(),
             preferred: want_id,
             previous: was_id,
             tables: replaced,
+            tgw_route,
         })
     }
 
@@ -727,21 +720,15 @@ impl AwsActor {
         tables: &[String],
     ) -> Result<(), ProviderError> {
         for table in tables {
-            match ec2
+            let deleted = ec2
                 .delete_route()
                 .route_table_id(table)
                 .destination_cidr_block(cidr)
                 .send()
                 .await
-            {
-                Ok(_) => {}
-                Err(e) => {
-                    let f = Failure::of("ec2:DeleteRoute", e);
-                    if f.code != "InvalidRoute.NotFound" {
-                        return Err(f.into());
-                    }
-                }
-            }
+                .map(|_| ())
+                .map_err(|e| Failure::of("ec2:DeleteRoute", e));
+            gone_is_done(deleted, |f| f.code == "InvalidRoute.NotFound")?;
             ec2.delete_tags()
                 .resources(table)
                 .tags(ec2::Tag::builder().key(route_owner_tag(cidr)).build())
@@ -763,21 +750,11 @@ impl AwsActor {
         let Change::DnsRecord { name, address, .. } = change else {
             return Err(refused("not a DNS change"));
         };
-        let zone_name = zone_of(name)
-            .ok_or_else(|| refused(format!("'{name}' has no parent zone to hold it")))?;
-        if zone_name.ends_with("amazonaws.com") {
-            return Err(refused(format!(
-                "'{name}' is under an AWS-owned domain; a private zone for {zone_name} would hide every other name in it from {}",
-                vpc.id
-            )));
-        }
+        let zone_name = record_zone(name, vpc)?;
         let r53 = self.route53().await?;
         let zone = self.private_zone(&r53, vpc, zone_name, key).await?;
         let kind = RecordKind::for_value(address);
-        let rr_type = match kind {
-            RecordKind::A => r53::RrType::A,
-            RecordKind::Cname => r53::RrType::Cname,
-        };
+        let rr_type = rr_type(kind);
         let fqdn = fqdn(name);
         let existing = r53
             .list_resource_record_sets()
@@ -802,29 +779,7 @@ impl AwsActor {
                 )));
             }
         }
-        let set = r53::ResourceRecordSet::builder()
-            .name(&fqdn)
-            .r#type(rr_type)
-            .ttl(RECORD_TTL)
-            .resource_records(
-                r53::ResourceRecord::builder()
-                    .value(address)
-                    .build()
-                    .map_err(|e| refused(e.to_string()))?,
-            )
-            .build()
-            .map_err(|e| refused(e.to_string()))?;
-        let batch = r53::ChangeBatch::builder()
-            .comment(rule_description(key, "switchboard record"))
-            .changes(
-                r53::Change::builder()
-                    .action(r53::ChangeAction::Upsert)
-                    .resource_record_set(set)
-                    .build()
-                    .map_err(|e| refused(e.to_string()))?,
-            )
-            .build()
-            .map_err(|e| refused(e.to_string()))?;
+        let batch = record_batch(r53::ChangeAction::Upsert, &fqdn, kind, address)?;
         consistent(|| async {
             r53.change_resource_record_sets()
                 .hosted_zone_id(&zone)
@@ -911,32 +866,19 @@ impl AwsActor {
                 region,
                 group,
                 rule,
-                own_group,
             } => {
                 let ec2 = self.ec2(&region).await?;
-                // By its id: exactly the rule made, never another one.
-                if let Err(e) = ec2
+                // By its id: exactly the rule made, never another one;
+                // gone already (with its group, or by hand) is reverted.
+                let revoked = ec2
                     .revoke_security_group_ingress()
                     .group_id(&group)
                     .security_group_rule_ids(&rule)
                     .send()
                     .await
-                {
-                    let f = Failure::of("ec2:RevokeSecurityGroupIngress", e);
-                    // Already gone (with its group, or by hand): reverted.
-                    if !f.code.contains("NotFound") {
-                        return Err(f.into());
-                    }
-                }
-                if own_group {
-                    if let Err(e) = ec2.delete_security_group().group_id(&group).send().await {
-                        let f = Failure::of("ec2:DeleteSecurityGroup", e);
-                        if f.code != "InvalidGroup.NotFound" {
-                            return Err(f.into());
-                        }
-                    }
-                }
-                Ok(())
+                    .map(|_| ())
+                    .map_err(|e| Failure::of("ec2:RevokeSecurityGroupIngress", e));
+                gone_is_done(revoked, |f| f.code.contains("NotFound"))
             }
             AwsResource::Routes {
                 region,
@@ -947,27 +889,14 @@ impl AwsActor {
             } => {
                 let ec2 = self.ec2(&region).await?;
                 self.delete_routes(&ec2, &cidr, &tables).await?;
-                if let Some((table, _)) = tgw_route {
-                    if let Err(e) = ec2
-                        .delete_transit_gateway_route()
-                        .transit_gateway_route_table_id(&table)
-                        .destination_cidr_block(&cidr)
-                        .send()
-                        .await
-                    {
-                        let f = Failure::of("ec2:DeleteTransitGatewayRoute", e);
-                        if !f.code.contains("NotFound") {
-                            return Err(f.into());
-                        }
-                    }
-                }
-                Ok(())
+                delete_tgw_route(&ec2, &cidr, tgw_route).await
             }
             AwsResource::Preferred {
                 region,
                 cidr,
                 previous,
                 tables,
+                tgw_route,
                 ..
             } => {
                 let ec2 = self.ec2(&region).await?;
@@ -986,7 +915,7 @@ impl AwsActor {
                         .await
                         .map_err(|e| Failure::of("ec2:ReplaceRoute", e))?;
                 }
-                Ok(())
+                delete_tgw_route(&ec2, &cidr, tgw_route).await
             }
             AwsResource::Record {
                 zone,
@@ -996,53 +925,92 @@ impl AwsActor {
                 ..
             } => {
                 let r53 = self.route53().await?;
-                let rr_type = match kind {
-                    RecordKind::A => r53::RrType::A,
-                    RecordKind::Cname => r53::RrType::Cname,
-                };
-                let set = r53::ResourceRecordSet::builder()
-                    .name(&name)
-                    .r#type(rr_type)
-                    .ttl(RECORD_TTL)
-                    .resource_records(
-                        r53::ResourceRecord::builder()
-                            .value(&value)
-                            .build()
-                            .map_err(|e| refused(e.to_string()))?,
-                    )
-                    .build()
-                    .map_err(|e| refused(e.to_string()))?;
-                let batch = r53::ChangeBatch::builder()
-                    .changes(
-                        r53::Change::builder()
-                            .action(r53::ChangeAction::Delete)
-                            .resource_record_set(set)
-                            .build()
-                            .map_err(|e| refused(e.to_string()))?,
-                    )
-                    .build()
-                    .map_err(|e| refused(e.to_string()))?;
-                match r53
+                let batch = record_batch(r53::ChangeAction::Delete, &name, kind, &value)?;
+                let deleted = r53
                     .change_resource_record_sets()
                     .hosted_zone_id(&zone)
                     .change_batch(batch)
                     .send()
                     .await
-                {
-                    Ok(_) => Ok(()),
-                    Err(e) => {
-                        let f = Failure::of("route53:ChangeResourceRecordSets", e);
-                        // Already gone: reverting twice is not an error.
-                        if f.code == "InvalidChangeBatch" && f.message.contains("not found") {
-                            Ok(())
-                        } else {
-                            Err(f.into())
-                        }
-                    }
-                }
+                    .map(|_| ())
+                    .map_err(|e| Failure::of("route53:ChangeResourceRecordSets", e));
+                gone_is_done(deleted, |f| {
+                    f.code == "InvalidChangeBatch" && f.message.contains("not found")
+                })
             }
         }
     }
+}
+
+/// Removes the transit gateway route a change created, if it did.
+async fn delete_tgw_route(
+    ec2: &aws_sdk_ec2::Client,
+    cidr: &str,
+    created: Option<(String, String)>,
+) -> Result<(), ProviderError> {
+    let Some((table, _)) = created else {
+        return Ok(());
+    };
+    let deleted = ec2
+        .delete_transit_gateway_route()
+        .transit_gateway_route_table_id(&table)
+        .destination_cidr_block(cidr)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(|e| Failure::of("ec2:DeleteTransitGatewayRoute", e));
+    gone_is_done(deleted, |f| f.code.contains("NotFound"))
+}
+
+/// A removal that found the thing already gone did its job: reverting
+/// twice is not an error.
+fn gone_is_done(
+    result: Result<(), Failure>,
+    gone: impl Fn(&Failure) -> bool,
+) -> Result<(), ProviderError> {
+    match result {
+        Err(f) if !gone(&f) => Err(f.into()),
+        _ => Ok(()),
+    }
+}
+
+fn rr_type(kind: RecordKind) -> r53::RrType {
+    match kind {
+        RecordKind::A => r53::RrType::A,
+        RecordKind::Cname => r53::RrType::Cname,
+    }
+}
+
+/// One change to one record (TTL 60) as a Route 53 change batch.
+fn record_batch(
+    action: r53::ChangeAction,
+    name: &str,
+    kind: RecordKind,
+    value: &str,
+) -> Result<r53::ChangeBatch, ProviderError> {
+    let invalid = |e: aws_sdk_route53::error::BuildError| refused(e.to_string());
+    let set = r53::ResourceRecordSet::builder()
+        .name(name)
+        .r#type(rr_type(kind))
+        .ttl(RECORD_TTL)
+        .resource_records(
+            r53::ResourceRecord::builder()
+                .value(value)
+                .build()
+                .map_err(invalid)?,
+        )
+        .build()
+        .map_err(invalid)?;
+    r53::ChangeBatch::builder()
+        .changes(
+            r53::Change::builder()
+                .action(action)
+                .resource_record_set(set)
+                .build()
+                .map_err(invalid)?,
+        )
+        .build()
+        .map_err(invalid)
 }
 
 fn bare_zone_id(id: &str) -> String {
@@ -1093,6 +1061,23 @@ impl CloudActor for AwsActor {
 
     fn cloud(&self) -> Cloud {
         Cloud::Aws
+    }
+
+    fn check(&self, change: &Change, estate: &Estate) -> Result<(), ProviderError> {
+        let vpc = vpc_of(estate, change)?;
+        match change {
+            Change::AllowIngress { .. } => service_group(change, estate).map(|_| ()),
+            Change::Route { via, .. } => route_target(vpc, via.as_str(), estate)
+                .map(|_| ())
+                .map_err(refused),
+            Change::RoutePreference {
+                preferred, other, ..
+            } => [preferred, other]
+                .iter()
+                .try_for_each(|c| route_target(vpc, c.as_str(), estate).map(|_| ()))
+                .map_err(refused),
+            Change::DnsRecord { name, .. } => record_zone(name, vpc).map(|_| ()),
+        }
     }
 
     fn plan(&self, change: &Change, estate: &Estate) -> Vec<String> {
@@ -1246,10 +1231,7 @@ impl AwsActor {
         value: &str,
     ) -> Result<bool, ProviderError> {
         let r53 = self.route53().await?;
-        let rr_type = match kind {
-            RecordKind::A => r53::RrType::A,
-            RecordKind::Cname => r53::RrType::Cname,
-        };
+        let rr_type = rr_type(kind);
         let answer = r53
             .list_resource_record_sets()
             .hosted_zone_id(zone)
@@ -1284,26 +1266,14 @@ pub fn plan(change: &Change, estate: &Estate) -> Vec<String> {
     };
     match change {
         Change::AllowIngress {
-            from_cidr,
-            port,
-            service,
-            ..
-        } => {
-            let group = service
-                .as_ref()
-                .and_then(|id| estate.service(id))
-                .and_then(|s| s.security_groups.first().cloned());
-            match group {
-                Some(group) => vec![format!(
-                    "ec2:AuthorizeSecurityGroupIngress {group} tcp/{port} from {from_cidr} ({})",
-                    vpc.region
-                )],
-                None => vec![
-                    format!("ec2:CreateSecurityGroup in {} ({})", vpc.id, vpc.region),
-                    format!("ec2:AuthorizeSecurityGroupIngress (that group) tcp/{port} from {from_cidr}"),
-                ],
-            }
-        }
+            from_cidr, port, ..
+        } => match service_group(change, estate) {
+            Ok(group) => vec![format!(
+                "ec2:AuthorizeSecurityGroupIngress {group} tcp/{port} from {from_cidr} ({})",
+                vpc.region
+            )],
+            Err(e) => vec![format!("refused: {e}")],
+        },
         Change::Route {
             destination_cidr,
             via,
@@ -1346,5 +1316,162 @@ pub fn plan(change: &Change, estate: &Estate) -> Vec<String> {
             zone_of(name).unwrap_or("?"),
             vpc.id
         )],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        Connection, ConnectionId, ConnectionStatus, Gbps, Millis, NetworkId, NetworkKind, Service,
+        ServiceId, Usd, UsdPerGb,
+    };
+
+    fn network(id: &str, cloud: Cloud, kind: NetworkKind, cidr: &str) -> Network {
+        Network {
+            id: NetworkId::new(id),
+            name: id.into(),
+            cloud,
+            region: "us-east-1".into(),
+            kind,
+            cidrs: vec![cidr.into()],
+        }
+    }
+
+    fn link(id: &str, kind: ConnectionKind, a: &str, b: &str) -> Connection {
+        Connection {
+            id: ConnectionId::new(id),
+            kind,
+            a: NetworkId::new(a),
+            b: NetworkId::new(b),
+            bandwidth_gbps: Gbps(50.0),
+            latency_ms: Millis(1.0),
+            reliability: 0.9999,
+            status: ConnectionStatus::Up,
+            cost_per_gb: UsdPerGb(0.02),
+            monthly_base_usd: Usd(36.5),
+            group: None,
+        }
+    }
+
+    /// Two VPCs on a transit gateway, a database with a group in the second
+    /// and a listed service without one.
+    fn estate() -> Estate {
+        let db = Service {
+            id: ServiceId::new("arn:db"),
+            name: "orders-db".into(),
+            kind: "rds".into(),
+            network: NetworkId::new("vpc-b"),
+            identifiers: vec![],
+            port: 5432,
+            address: "orders-db.x.rds.amazonaws.com".into(),
+            security_groups: vec!["sg-db".into()],
+        };
+        let bare = Service {
+            id: ServiceId::new("aws:bare"),
+            security_groups: vec![],
+            ..db.clone()
+        };
+        Estate {
+            name: "snapshot 1".into(),
+            networks: vec![
+                network("vpc-a", Cloud::Aws, NetworkKind::Vpc, "10.61.0.0/16"),
+                network("vpc-b", Cloud::Aws, NetworkKind::Vpc, "10.62.0.0/16"),
+                network(
+                    "tgw-1",
+                    Cloud::Aws,
+                    NetworkKind::TransitHub,
+                    "100.64.0.0/24",
+                ),
+            ],
+            connections: vec![
+                link(
+                    "tgw-attach-a",
+                    ConnectionKind::TransitGateway,
+                    "vpc-a",
+                    "tgw-1",
+                ),
+                link(
+                    "tgw-attach-b",
+                    ConnectionKind::TransitGateway,
+                    "vpc-b",
+                    "tgw-1",
+                ),
+                link("inet-a", ConnectionKind::Internet, "vpc-a", "tgw-1"),
+            ],
+            services: vec![db, bare],
+            flows: vec![],
+        }
+    }
+
+    fn ingress(service: &str) -> Change {
+        Change::AllowIngress {
+            network: NetworkId::new("vpc-b"),
+            from_cidr: "10.61.0.0/16".into(),
+            port: 5432,
+            description: "orders".into(),
+            service: Some(ServiceId::new(service)),
+        }
+    }
+
+    #[test]
+    fn the_card_names_the_group_the_tgw_and_the_attachment_onward() {
+        let estate = estate();
+        assert_eq!(
+            plan(&ingress("arn:db"), &estate),
+            vec!["ec2:AuthorizeSecurityGroupIngress sg-db tcp/5432 from 10.61.0.0/16 (us-east-1)"]
+        );
+        let route = Change::Route {
+            network: NetworkId::new("vpc-a"),
+            destination_cidr: "10.62.0.0/16".into(),
+            via: ConnectionId::new("tgw-attach-a"),
+        };
+        let calls = plan(&route, &estate);
+        assert!(
+            calls[0].starts_with("ec2:CreateRoute 10.62.0.0/16 → tgw-1"),
+            "{calls:?}"
+        );
+        assert!(
+            calls[1].contains("CreateTransitGatewayRoute 10.62.0.0/16 → tgw-attach-b"),
+            "{calls:?}"
+        );
+    }
+
+    #[test]
+    fn changes_aws_cannot_make_are_refused_before_approval() {
+        let estate = estate();
+        let actor = AwsActor::new(AwsDiscoveryConfig::default());
+        assert!(actor.check(&ingress("arn:db"), &estate).is_ok());
+        let err = actor
+            .check(&ingress("aws:bare"), &estate)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("no security group") && err.contains("services file"),
+            "{err}"
+        );
+        let over_internet = Change::Route {
+            network: NetworkId::new("vpc-a"),
+            destination_cidr: "10.62.0.0/16".into(),
+            via: ConnectionId::new("inet-a"),
+        };
+        let err = actor
+            .check(&over_internet, &estate)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("internet"), "{err}");
+        let shadowing = Change::DnsRecord {
+            zone: NetworkId::new("vpc-a"),
+            name: "orders-db.x.rds.amazonaws.com".into(),
+            address: "10.62.1.5".into(),
+        };
+        let err = actor.check(&shadowing, &estate).unwrap_err().to_string();
+        assert!(err.contains("AWS-owned"), "{err}");
+        let not_a_vpc = Change::Route {
+            network: NetworkId::new("tgw-1"),
+            destination_cidr: "10.62.0.0/16".into(),
+            via: ConnectionId::new("tgw-attach-b"),
+        };
+        assert!(actor.check(&not_a_vpc, &estate).is_err());
     }
 }

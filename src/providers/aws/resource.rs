@@ -5,12 +5,12 @@
 //! carries and the rule description AWS accepts.
 //!
 //! Id scheme (`:`-separated; AWS ids and CIDRs never hold a colon):
-//! - `aws:<region>:rule:<sg-id>:<sgr-id>[:own-group]` — an ingress rule
-//!   (`own-group`: the group was created for it and goes with it);
+//! - `aws:<region>:rule:<sg-id>:<sgr-id>` — an ingress rule;
 //! - `aws:<region>:route:<cidr>:<target>:<rtb>,<rtb>…[:<tgw-rtb>=<attachment>]`
 //!   — the routes created in those tables, and the transit gateway route;
-//! - `aws:<region>:prefer:<cidr>:<preferred>:<previous>:<rtb>,<rtb>…` — the
-//!   routes replaced to point at `preferred` (revert points them back);
+//! - `aws:<region>:prefer:<cidr>:<preferred>:<previous>:<rtb>,<rtb>…[:<tgw-rtb>=<attachment>]`
+//!   — the routes replaced to point at `preferred` (revert points them
+//!   back), and the transit gateway route added when `preferred` is one;
 //! - `aws:<region>:record:<zone-id>:<name>:<A|CNAME>:<value>` — a Route 53
 //!   record in a private hosted zone.
 
@@ -26,7 +26,6 @@ pub enum AwsResource {
         region: String,
         group: String,
         rule: String,
-        own_group: bool,
     },
     Routes {
         region: String,
@@ -42,6 +41,8 @@ pub enum AwsResource {
         preferred: String,
         previous: String,
         tables: Vec<String>,
+        /// The transit gateway route created: (TGW route table, attachment).
+        tgw_route: Option<(String, String)>,
     },
     Record {
         region: String,
@@ -101,38 +102,24 @@ impl AwsResource {
                 region: text(region),
                 group: text(group),
                 rule: text(rule),
-                own_group: false,
             }),
-            ["aws", region, "rule", group, rule, "own-group"] => Some(AwsResource::Rule {
-                region: text(region),
-                group: text(group),
-                rule: text(rule),
-                own_group: true,
-            }),
-            ["aws", region, "route", cidr, target, tables, rest @ ..] if rest.len() <= 1 => {
-                let tgw_route = match rest {
-                    [] => None,
-                    [pair] => {
-                        let (table, attachment) = pair.split_once('=')?;
-                        Some((table.to_string(), attachment.to_string()))
-                    }
-                    _ => return None,
-                };
+            ["aws", region, "route", cidr, target, tables, rest @ ..] => {
                 Some(AwsResource::Routes {
                     region: text(region),
                     cidr: text(cidr),
                     target: text(target),
                     tables: list(tables),
-                    tgw_route,
+                    tgw_route: tgw_pair(rest)?,
                 })
             }
-            ["aws", region, "prefer", cidr, preferred, previous, tables] => {
+            ["aws", region, "prefer", cidr, preferred, previous, tables, rest @ ..] => {
                 Some(AwsResource::Preferred {
                     region: text(region),
                     cidr: text(cidr),
                     preferred: text(preferred),
                     previous: text(previous),
                     tables: list(tables),
+                    tgw_route: tgw_pair(rest)?,
                 })
             }
             ["aws", region, "record", zone, name, kind, value] => Some(AwsResource::Record {
@@ -158,14 +145,7 @@ impl fmt::Display for AwsResource {
                 region,
                 group,
                 rule,
-                own_group,
-            } => {
-                write!(f, "aws:{region}:rule:{group}:{rule}")?;
-                if *own_group {
-                    f.write_str(":own-group")?;
-                }
-                Ok(())
-            }
+            } => write!(f, "aws:{region}:rule:{group}:{rule}"),
             AwsResource::Routes {
                 region,
                 cidr,
@@ -174,10 +154,7 @@ impl fmt::Display for AwsResource {
                 tgw_route,
             } => {
                 write!(f, "aws:{region}:route:{cidr}:{target}:{}", tables.join(","))?;
-                if let Some((table, attachment)) = tgw_route {
-                    write!(f, ":{table}={attachment}")?;
-                }
-                Ok(())
+                write_tgw_pair(f, tgw_route)
             }
             AwsResource::Preferred {
                 region,
@@ -185,11 +162,15 @@ impl fmt::Display for AwsResource {
                 preferred,
                 previous,
                 tables,
-            } => write!(
-                f,
-                "aws:{region}:prefer:{cidr}:{preferred}:{previous}:{}",
-                tables.join(",")
-            ),
+                tgw_route,
+            } => {
+                write!(
+                    f,
+                    "aws:{region}:prefer:{cidr}:{preferred}:{previous}:{}",
+                    tables.join(",")
+                )?;
+                write_tgw_pair(f, tgw_route)
+            }
             AwsResource::Record {
                 region,
                 zone,
@@ -202,6 +183,26 @@ impl fmt::Display for AwsResource {
                 kind.as_str()
             ),
         }
+    }
+}
+
+/// The optional last part of a route id, `<tgw-rtb>=<attachment>`: `None`
+/// when it does not read.
+fn tgw_pair(rest: &[&str]) -> Option<Option<(String, String)>> {
+    match rest {
+        [] => Some(None),
+        [pair] => {
+            let (table, attachment) = pair.split_once('=')?;
+            Some(Some((table.to_string(), attachment.to_string())))
+        }
+        _ => None,
+    }
+}
+
+fn write_tgw_pair(f: &mut fmt::Formatter<'_>, pair: &Option<(String, String)>) -> fmt::Result {
+    match pair {
+        Some((table, attachment)) => write!(f, ":{table}={attachment}"),
+        None => Ok(()),
     }
 }
 
@@ -268,13 +269,6 @@ mod tests {
                 region: "us-east-1".into(),
                 group: "sg-1".into(),
                 rule: "sgr-2".into(),
-                own_group: false,
-            },
-            AwsResource::Rule {
-                region: "us-east-1".into(),
-                group: "sg-1".into(),
-                rule: "sgr-2".into(),
-                own_group: true,
             },
             AwsResource::Routes {
                 region: "eu-west-1".into(),
@@ -296,6 +290,15 @@ mod tests {
                 preferred: "vgw-1".into(),
                 previous: "tgw-2".into(),
                 tables: vec!["rtb-1".into()],
+                tgw_route: None,
+            },
+            AwsResource::Preferred {
+                region: "us-west-2".into(),
+                cidr: "10.9.0.0/16".into(),
+                preferred: "tgw-1".into(),
+                previous: "pcx-2".into(),
+                tables: vec!["rtb-1".into(), "rtb-2".into()],
+                tgw_route: Some(("tgw-rtb-1".into(), "tgw-attach-9".into())),
             },
             AwsResource::Record {
                 region: "us-east-1".into(),
