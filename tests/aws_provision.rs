@@ -435,3 +435,127 @@ async fn a_failover_replaces_the_route_through_the_same_provider() {
     );
     assert!(tgw_routes(&ec2, &account.tgw_table).await.is_empty());
 }
+
+/// AWS refusing a change fails the step with AWS's words, and the rollback
+/// removes exactly what the workflow had made before it: here the record's
+/// name already points elsewhere in the VPC's private zone (someone else's),
+/// so the last change is refused after the rule and the routes were made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_change_rolls_back_exactly_what_was_applied_before_it() {
+    let Some(moto) = Moto::start() else { return };
+    fake_credentials_in_env();
+    let front = Front::start(&moto).await;
+    let account = seed(&moto).await;
+    let r53 = aws_sdk_route53::Client::new(&moto.sdk("us-east-1"));
+    let zone = r53
+        .create_hosted_zone()
+        .name("switchboard.internal.")
+        .caller_reference("someone-else")
+        .vpc(
+            aws_sdk_route53::types::Vpc::builder()
+                .vpc_id(&account.app_vpc)
+                .vpc_region(aws_sdk_route53::types::VpcRegion::UsEast1)
+                .build(),
+        )
+        .hosted_zone_config(
+            aws_sdk_route53::types::HostedZoneConfig::builder()
+                .private_zone(true)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("zone")
+        .hosted_zone
+        .expect("zone answer")
+        .id;
+    let theirs = aws_sdk_route53::types::ResourceRecordSet::builder()
+        .name("orders-db.switchboard.internal.")
+        .r#type(aws_sdk_route53::types::RrType::Cname)
+        .ttl(300)
+        .resource_records(
+            aws_sdk_route53::types::ResourceRecord::builder()
+                .value("legacy-db.example.com")
+                .build()
+                .expect("record"),
+        )
+        .build()
+        .expect("record set");
+    r53.change_resource_record_sets()
+        .hosted_zone_id(&zone)
+        .change_batch(
+            aws_sdk_route53::types::ChangeBatch::builder()
+                .changes(
+                    aws_sdk_route53::types::Change::builder()
+                        .action(aws_sdk_route53::types::ChangeAction::Create)
+                        .resource_record_set(theirs)
+                        .build()
+                        .expect("change"),
+                )
+                .build()
+                .expect("batch"),
+        )
+        .send()
+        .await
+        .expect("someone else's record");
+
+    let lab = aws_lab(&front);
+    blocking(|| lab.console("alice", &format!("discover\n{REQUEST}\n")));
+    blocking(|| lab.console("approver", "approve wf-1\n"));
+    let show = blocking(|| settled_or_rolled_back(&lab, "wf-1"));
+    assert_eq!(show["state"], "rolled_back", "{show:#}");
+    let shown = show.to_string();
+    assert!(
+        shown.contains("already points at legacy-db.example.com"),
+        "the step says why: {show:#}"
+    );
+
+    let ec2 = through_front(&moto, &front);
+    assert!(ingress_rules(&ec2, &account.db_group).await.is_empty());
+    assert!(route_target(&ec2, &account.app_vpc, "10.62.0.0/16")
+        .await
+        .is_empty());
+    assert!(route_target(&ec2, &account.db_vpc, "10.61.0.0/16")
+        .await
+        .is_empty());
+    assert!(tgw_routes(&ec2, &account.tgw_table).await.is_empty());
+    assert_eq!(
+        records(&moto).await,
+        vec![("CNAME".to_string(), "legacy-db.example.com".to_string())],
+        "someone else's record stays as it was"
+    );
+}
+
+/// A rule for the same source and port that switchboard did not make is not
+/// taken for its own: AWS's InvalidPermission.Duplicate fails the step, and
+/// the rule stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identical_rule_someone_else_made_is_not_claimed() {
+    let Some(moto) = Moto::start() else { return };
+    fake_credentials_in_env();
+    let front = Front::start(&moto).await;
+    let account = seed(&moto).await;
+    let ec2 = through_front(&moto, &front);
+    ec2.authorize_security_group_ingress()
+        .group_id(&account.db_group)
+        .ip_protocol("tcp")
+        .from_port(5432)
+        .to_port(5432)
+        .cidr_ip("10.61.0.0/16")
+        .send()
+        .await
+        .expect("someone else's identical rule");
+    let lab = aws_lab(&front);
+    blocking(|| lab.console("alice", &format!("discover\n{REQUEST}\n")));
+    blocking(|| lab.console("approver", "approve wf-1\n"));
+    let show = blocking(|| settled_or_rolled_back(&lab, "wf-1"));
+    assert_eq!(show["state"], "rolled_back", "{show:#}");
+    let shown = show.to_string();
+    assert!(
+        shown.contains("InvalidPermission.Duplicate")
+            && shown.contains("not created by switchboard"),
+        "{show:#}"
+    );
+    assert_eq!(ingress_rules(&ec2, &account.db_group).await.len(), 1);
+    let listed = blocking(|| lab.json(&["resources", "--format", "json"]));
+    assert_eq!(listed.as_array().map(Vec::len), Some(0), "{listed:#}");
+}
