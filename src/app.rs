@@ -80,6 +80,17 @@ pub struct App {
     pub llm: Option<Arc<Assistant>>,
 }
 
+/// The estate commands work on: the latest discovery snapshot's when acting
+/// for real (discovering first when there is none), the estate file's (or
+/// GlobalCart) with the lab.
+pub async fn current_estate(config: Config) -> Result<Arc<Estate>, AppError> {
+    if acts_for_real(&config) {
+        Ok(App::open(config).await?.provider.estate().await?)
+    } else {
+        Ok(Arc::new(load_estate(&config)?))
+    }
+}
+
 pub fn load_estate(config: &Config) -> Result<Estate, EstateError> {
     match &config.estate {
         Some(path) => Estate::load(path),

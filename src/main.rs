@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
-use switchboard::app::{load_estate, App};
+use switchboard::app::{current_estate, load_estate, App};
 use switchboard::chat::console::Console;
 use switchboard::chat::router::status_message;
 use switchboard::compliance::Policies;
@@ -724,8 +724,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             }
         }
         Command::Parse { text, format } => {
-            let config = config(&cli)?;
-            let estate = load_estate(&config)?;
+            let estate = current_estate(config(&cli)?).await?;
             let intent = match parse_request(text) {
                 Ok(i) => i,
                 Err(e) => {
@@ -989,7 +988,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         } => {
             use switchboard::optimizer::config_gen::{joined, parse_plan, render};
             let config = config(&cli)?;
-            let estate = load_estate(&config)?;
+            let estate = current_estate(config.clone()).await?;
             let workflow = plan
                 .to_str()
                 .filter(|_| !plan.exists())
@@ -1205,7 +1204,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Usage { command } => match command {
             UsageCommand::Import { file, format } => {
                 let config = config(&cli)?;
-                let estate = load_estate(&config)?;
+                let estate = current_estate(config.clone()).await?;
                 let text = std::fs::read_to_string(file)
                     .with_context(|| format!("reading the usage file {}", file.display()))?;
                 let shown = file.display().to_string();

@@ -161,6 +161,20 @@ async fn a_connect_request_changes_the_account_end_to_end() {
     assert!(out.contains("wf-1"), "{out}");
     let show = blocking(|| lab.show("wf-1"));
     assert_eq!(show["state"], "waiting_approval", "{out}\n{show:#}");
+    // Names resolve against what discovery found, on the CLI too.
+    let parsed = blocking(|| lab.json(&["parse", REQUEST, "--format", "json"]));
+    let resolved = parsed["destination"]["resolved"].as_str().unwrap_or("");
+    assert!(
+        resolved.starts_with("arn:aws:rds:") && resolved.ends_with(":db:orders-db"),
+        "{parsed:#}"
+    );
+    assert!(
+        parsed["source"]["resolved"]
+            .as_str()
+            .unwrap_or("")
+            .contains(":function:orders-fn"),
+        "{parsed:#}"
+    );
     assert!(
         out.contains(&format!(
             "ec2:AuthorizeSecurityGroupIngress {}",
