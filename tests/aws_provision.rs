@@ -14,15 +14,55 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 use switchboard::bench_aws::{Account, REQUEST};
 
-async fn seed(moto: &Moto) -> Account {
-    let sdk = moto.sdk("us-east-1");
-    let role = moto
-        .lambda_role("orders-fn-role")
+/// moto with the seeded account, and the front switchboard talks to.
+struct World {
+    moto: Moto,
+    front: Front,
+    account: Account,
+}
+
+impl World {
+    /// `None` when moto is not installed (and peers are not required).
+    async fn start() -> Option<World> {
+        let moto = Moto::start()?;
+        fake_credentials_in_env();
+        let front = Front::start(&moto).await;
+        let sdk = moto.sdk("us-east-1");
+        let role = moto
+            .lambda_role("orders-fn-role")
+            .await
+            .expect("lambda role");
+        let account = switchboard::bench_aws::seed(&sdk, &role)
+            .await
+            .expect("seed the account");
+        Some(World {
+            moto,
+            front,
+            account,
+        })
+    }
+}
+
+/// As alice: discover, then the connect request; the console's output.
+fn request(lab: &Lab) -> String {
+    blocking(|| lab.console("alice", &format!("discover\n{REQUEST}\n")))
+}
+
+fn approve(lab: &Lab) -> String {
+    blocking(|| lab.console("approver", "approve wf-1\n"))
+}
+
+/// An ingress rule on the database's port that switchboard did not make.
+async fn someone_elses_rule(ec2: &aws_sdk_ec2::Client, group: &str, cidr: &str) {
+    ec2.authorize_security_group_ingress()
+        .group_id(group)
+        .ip_protocol("tcp")
+        .from_port(5432)
+        .to_port(5432)
+        .cidr_ip(cidr)
+        .send()
         .await
-        .expect("lambda role");
-    switchboard::bench_aws::seed(&sdk, &role)
-        .await
-        .expect("seed the account")
+        .expect("someone else's rule");
 }
 
 /// A lab directory whose config discovers only AWS, through the front.
@@ -151,13 +191,13 @@ async fn records(moto: &Moto) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connect_request_changes_the_account_end_to_end() {
-    let Some(moto) = Moto::start() else { return };
-    fake_credentials_in_env();
-    let front = Front::start(&moto).await;
-    let account = seed(&moto).await;
-    let lab = aws_lab(&front);
+    let Some(world) = World::start().await else {
+        return;
+    };
+    let (moto, front, account) = (&world.moto, &world.front, &world.account);
+    let lab = aws_lab(front);
 
-    let out = blocking(|| lab.console("alice", &format!("discover\n{REQUEST}\n")));
+    let out = request(&lab);
     assert!(out.contains("wf-1"), "{out}");
     let show = blocking(|| lab.show("wf-1"));
     assert_eq!(show["state"], "waiting_approval", "{out}\n{show:#}");
@@ -187,11 +227,11 @@ async fn a_connect_request_changes_the_account_end_to_end() {
         "the card names the snapshot:\n{out}"
     );
 
-    let out = blocking(|| lab.console("approver", "approve wf-1\n"));
+    let out = approve(&lab);
     let show = blocking(|| settled(&lab, "wf-1"));
     assert_eq!(show["state"], "completed", "{out}\n{show:#}");
 
-    let ec2 = through_front(&moto, &front);
+    let ec2 = through_front(moto, front);
     let rules = ingress_rules(&ec2, &account.db_group).await;
     assert_eq!(
         rules.len(),
@@ -224,7 +264,7 @@ async fn a_connect_request_changes_the_account_end_to_end() {
         tgw_routes(&ec2, &account.tgw_table).await,
         vec![account.db_attachment.clone()]
     );
-    let records = records(&moto).await;
+    let records = records(moto).await;
     assert_eq!(records.len(), 1, "{records:?}");
     assert_eq!(records[0].0, "CNAME");
     assert!(records[0].1.starts_with("orders-db."), "{records:?}");
@@ -242,12 +282,12 @@ async fn a_connect_request_changes_the_account_end_to_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_provision_and_restarted_leaves_one_of_each() {
-    let Some(moto) = Moto::start() else { return };
-    fake_credentials_in_env();
-    let front = Front::start(&moto).await;
-    let account = seed(&moto).await;
-    let lab = aws_lab(&front);
-    blocking(|| lab.console("alice", &format!("discover\n{REQUEST}\n")));
+    let Some(world) = World::start().await else {
+        return;
+    };
+    let (moto, front, account) = (&world.moto, &world.front, &world.account);
+    let lab = aws_lab(front);
+    request(&lab);
 
     // Every answer from the front takes a while, so provision is slow
     // enough to be killed in the middle.
@@ -261,7 +301,7 @@ async fn killed_mid_provision_and_restarted_leaves_one_of_each() {
         .expect("console");
     let mut stdin = child.stdin.take().expect("stdin");
     std::io::Write::write_all(&mut stdin, b"approve wf-1\n").expect("approve");
-    let ec2 = through_front(&moto, &front);
+    let ec2 = through_front(moto, front);
     let started = Instant::now();
     loop {
         assert!(
@@ -291,7 +331,7 @@ async fn killed_mid_provision_and_restarted_leaves_one_of_each() {
         1
     );
     assert_eq!(tgw_routes(&ec2, &account.tgw_table).await.len(), 1);
-    assert_eq!(records(&moto).await.len(), 1);
+    assert_eq!(records(moto).await.len(), 1);
     let listed = blocking(|| lab.json(&["resources", "--format", "json"]));
     assert_eq!(listed.as_array().map(Vec::len), Some(4), "{listed:#}");
 }
@@ -301,24 +341,16 @@ async fn killed_mid_provision_and_restarted_leaves_one_of_each() {
 /// removed from the account; a rule someone else made stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_validation_failure_reverts_exactly_what_was_created() {
-    let Some(moto) = Moto::start() else { return };
-    fake_credentials_in_env();
-    let front = Front::start(&moto).await;
-    let account = seed(&moto).await;
-    let ec2 = through_front(&moto, &front);
-    ec2.authorize_security_group_ingress()
-        .group_id(&account.db_group)
-        .ip_protocol("tcp")
-        .from_port(5432)
-        .to_port(5432)
-        .cidr_ip("10.99.0.0/16")
-        .send()
-        .await
-        .expect("someone else's rule");
-    let lab = aws_lab(&front);
-    blocking(|| lab.console("alice", &format!("discover\n{REQUEST}\n")));
+    let Some(world) = World::start().await else {
+        return;
+    };
+    let (moto, front, account) = (&world.moto, &world.front, &world.account);
+    let ec2 = through_front(moto, front);
+    someone_elses_rule(&ec2, &account.db_group, "10.99.0.0/16").await;
+    let lab = aws_lab(front);
+    request(&lab);
     front.state().hide_security_group_rules = true;
-    blocking(|| lab.console("approver", "approve wf-1\n"));
+    approve(&lab);
     let show = blocking(|| settled_or_rolled_back(&lab, "wf-1"));
     front.state().hide_security_group_rules = false;
     assert_eq!(show["state"], "rolled_back", "{show:#}");
@@ -347,7 +379,7 @@ async fn a_validation_failure_reverts_exactly_what_was_created() {
         .await
         .is_empty());
     assert!(tgw_routes(&ec2, &account.tgw_table).await.is_empty());
-    assert!(records(&moto).await.is_empty());
+    assert!(records(moto).await.is_empty());
     let listed = blocking(|| lab.json(&["resources", "--format", "json"]));
     let listed = listed.as_array().expect("resources");
     assert_eq!(listed.len(), 4, "{listed:#?}");
@@ -379,10 +411,10 @@ fn settled_or_rolled_back(lab: &Lab, id: &str) -> serde_json::Value {
 /// onward in the transit gateway, and its revert (failback) undoes both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failover_replaces_the_route_through_the_same_provider() {
-    let Some(moto) = Moto::start() else { return };
-    fake_credentials_in_env();
-    let front = Front::start(&moto).await;
-    let account = seed(&moto).await;
+    let Some(world) = World::start().await else {
+        return;
+    };
+    let (moto, front, account) = (&world.moto, &world.front, &world.account);
     let direct = moto.ec2("us-east-1");
     let pcx = moto::peer(
         &direct,
@@ -392,12 +424,12 @@ async fn a_failover_replaces_the_route_through_the_same_provider() {
         &account.db_vpc,
     )
     .await;
-    let lab = aws_lab(&front);
-    blocking(|| lab.console("alice", &format!("discover\n{REQUEST}\n")));
-    blocking(|| lab.console("approver", "approve wf-1\n"));
+    let lab = aws_lab(front);
+    request(&lab);
+    approve(&lab);
     let show = blocking(|| settled(&lab, "wf-1"));
     assert_eq!(show["state"], "completed", "{show:#}");
-    let ec2 = through_front(&moto, &front);
+    let ec2 = through_front(moto, front);
     assert_eq!(
         route_target(&ec2, &account.app_vpc, "10.62.0.0/16").await,
         vec![pcx.clone()],
@@ -456,10 +488,10 @@ async fn a_failover_replaces_the_route_through_the_same_provider() {
 /// so the last change is refused after the rule and the routes were made.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_change_rolls_back_exactly_what_was_applied_before_it() {
-    let Some(moto) = Moto::start() else { return };
-    fake_credentials_in_env();
-    let front = Front::start(&moto).await;
-    let account = seed(&moto).await;
+    let Some(world) = World::start().await else {
+        return;
+    };
+    let (moto, front, account) = (&world.moto, &world.front, &world.account);
     let r53 = aws_sdk_route53::Client::new(&moto.sdk("us-east-1"));
     let zone = r53
         .create_hosted_zone()
@@ -512,9 +544,9 @@ async fn a_refused_change_rolls_back_exactly_what_was_applied_before_it() {
         .await
         .expect("someone else's record");
 
-    let lab = aws_lab(&front);
-    blocking(|| lab.console("alice", &format!("discover\n{REQUEST}\n")));
-    blocking(|| lab.console("approver", "approve wf-1\n"));
+    let lab = aws_lab(front);
+    request(&lab);
+    approve(&lab);
     let show = blocking(|| settled_or_rolled_back(&lab, "wf-1"));
     assert_eq!(show["state"], "rolled_back", "{show:#}");
     let shown = show.to_string();
@@ -523,7 +555,7 @@ async fn a_refused_change_rolls_back_exactly_what_was_applied_before_it() {
         "the step says why: {show:#}"
     );
 
-    let ec2 = through_front(&moto, &front);
+    let ec2 = through_front(moto, front);
     assert!(ingress_rules(&ec2, &account.db_group).await.is_empty());
     assert!(route_target(&ec2, &account.app_vpc, "10.62.0.0/16")
         .await
@@ -533,7 +565,7 @@ async fn a_refused_change_rolls_back_exactly_what_was_applied_before_it() {
         .is_empty());
     assert!(tgw_routes(&ec2, &account.tgw_table).await.is_empty());
     assert_eq!(
-        records(&moto).await,
+        records(moto).await,
         vec![("CNAME".to_string(), "legacy-db.example.com".to_string())],
         "someone else's record stays as it was"
     );
@@ -544,23 +576,15 @@ async fn a_refused_change_rolls_back_exactly_what_was_applied_before_it() {
 /// the rule stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_identical_rule_someone_else_made_is_not_claimed() {
-    let Some(moto) = Moto::start() else { return };
-    fake_credentials_in_env();
-    let front = Front::start(&moto).await;
-    let account = seed(&moto).await;
-    let ec2 = through_front(&moto, &front);
-    ec2.authorize_security_group_ingress()
-        .group_id(&account.db_group)
-        .ip_protocol("tcp")
-        .from_port(5432)
-        .to_port(5432)
-        .cidr_ip("10.61.0.0/16")
-        .send()
-        .await
-        .expect("someone else's identical rule");
-    let lab = aws_lab(&front);
-    blocking(|| lab.console("alice", &format!("discover\n{REQUEST}\n")));
-    blocking(|| lab.console("approver", "approve wf-1\n"));
+    let Some(world) = World::start().await else {
+        return;
+    };
+    let (moto, front, account) = (&world.moto, &world.front, &world.account);
+    let ec2 = through_front(moto, front);
+    someone_elses_rule(&ec2, &account.db_group, "10.61.0.0/16").await;
+    let lab = aws_lab(front);
+    request(&lab);
+    approve(&lab);
     let show = blocking(|| settled_or_rolled_back(&lab, "wf-1"));
     assert_eq!(show["state"], "rolled_back", "{show:#}");
     let shown = show.to_string();
