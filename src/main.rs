@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
-use switchboard::app::{current_estate, load_estate, App};
+use switchboard::app::{acts_for_real, current_estate, load_estate, App};
 use switchboard::chat::console::Console;
 use switchboard::chat::router::status_message;
 use switchboard::compliance::Policies;
@@ -156,8 +156,10 @@ enum Command {
         compliance: Vec<String>,
         /// `estate`: the estate file (priced by its own figures);
         /// `snapshot`: the latest discovered topology priced from the catalog.
-        #[arg(long, value_enum, default_value = "estate")]
-        source: SourceArg,
+        /// Default: the snapshot when acting for real (no `lab` among the
+        /// discovery providers), the estate file otherwise.
+        #[arg(long, value_enum)]
+        source: Option<SourceArg>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
@@ -893,6 +895,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             format,
         } => {
             let config = config(&cli)?;
+            let source = source.unwrap_or(if acts_for_real(&config) {
+                SourceArg::Snapshot
+            } else {
+                SourceArg::Estate
+            });
             let (estate, assumptions) = match source {
                 SourceArg::Estate => (load_estate(&config)?, Vec::new()),
                 SourceArg::Snapshot => {
