@@ -25,7 +25,7 @@ use crate::topology::discovery::Discovery;
 use crate::topology::findings::Usage;
 use crate::topology::service::TopologyService;
 use crate::topology::InventorySource;
-use crate::usage::{price_estate, Pricing};
+use crate::usage::{price_estate, EstateFeed, FixedEstate, Pricing};
 use crate::workflow::definition::{Definition, DefinitionError};
 use crate::workflow::steps::StepEnv;
 use crate::workflow::{Engine, EngineSettings};
@@ -223,11 +223,26 @@ impl App {
         price_estate(&self.estate, catalog)
     }
 
+    /// The estate and its prices for the forecasts and the digest: read at
+    /// each run when acting for real, fixed with the lab.
+    pub fn estate_feed(&self) -> Arc<dyn EstateFeed> {
+        if acts_for_real(&self.config) {
+            Arc::new(LiveEstate {
+                provider: self.provider.clone(),
+                pricing: self.config.pricing.clone(),
+            })
+        } else {
+            Arc::new(FixedEstate {
+                estate: self.estate.clone(),
+                pricing: self.pricing(),
+            })
+        }
+    }
+
     pub fn forecast_service(&self) -> ForecastService {
         ForecastService::new(
             self.store.clone(),
-            self.estate.clone(),
-            self.pricing(),
+            self.estate_feed(),
             self.config.channels.alerts.clone(),
         )
     }
@@ -235,8 +250,7 @@ impl App {
     pub fn digest_service(&self) -> DigestService {
         DigestService::new(
             self.store.clone(),
-            self.estate.clone(),
-            self.pricing(),
+            self.estate_feed(),
             self.config.channels.digest.clone(),
             self.config.digest.timezone,
         )
@@ -303,6 +317,26 @@ pub fn assistant(config: &Config, store: &Store) -> Result<Option<Arc<Assistant>
         llm.max_tokens,
         llm.monthly_token_budget,
     ))))
+}
+
+/// The latest discovery snapshot's estate, priced from the catalog at each
+/// read (the catalog file may change between daily digests).
+struct LiveEstate {
+    provider: Arc<dyn CloudProvider>,
+    pricing: Option<PathBuf>,
+}
+
+#[async_trait::async_trait]
+impl EstateFeed for LiveEstate {
+    async fn priced(&self) -> Result<(Arc<Estate>, Pricing), String> {
+        let estate = self.provider.estate().await.map_err(|e| e.to_string())?;
+        let catalog = match &self.pricing {
+            Some(path) => PricingCatalog::load(path),
+            None => PricingCatalog::embedded(),
+        };
+        let pricing = price_estate(&estate, catalog);
+        Ok((estate, pricing))
+    }
 }
 
 /// Whether switchboard acts on real clouds: providers are configured and the

@@ -13,7 +13,7 @@ use crate::forecast::{CapacityConfig, TrendConfig};
 use crate::optimizer::pricing::PricingCatalog;
 use crate::providers::lab::EMBEDDED_ESTATE;
 use crate::store::Store;
-use crate::usage::{lab, price_estate, ConnectionFacts, UsageRow};
+use crate::usage::{lab, price_estate, ConnectionFacts, EstateFeed, FixedEstate, UsageRow};
 use chrono::{Days, NaiveDate};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -175,13 +175,11 @@ pub async fn digest(dir: &Path, days: u32) -> Result<DigestBench, ForecastBenchE
         .await
         .map_err(|e| setup(&e))?;
     let pricing = price_estate(&estate, PricingCatalog::embedded());
-    let service = DigestService::new(
-        store.clone(),
-        estate.clone(),
-        pricing.clone(),
-        "digest".into(),
-        chrono_tz::UTC,
-    );
+    let feed: Arc<dyn EstateFeed> = Arc::new(FixedEstate {
+        estate: estate.clone(),
+        pricing,
+    });
+    let service = DigestService::new(store.clone(), feed.clone(), "digest".into(), chrono_tz::UTC);
     let morning = start + Days::new(u64::from(days));
     let started = Instant::now();
     let digest = service.digest(morning).await.map_err(|e| setup(&e))?;
@@ -189,7 +187,7 @@ pub async fn digest(dir: &Path, days: u32) -> Result<DigestBench, ForecastBenchE
     if digest.costs.is_none() {
         return Err(ForecastBenchError::Setup(format!("no costs on {morning}")));
     }
-    let forecasts = ForecastService::new(store, estate, pricing, "alerts".into());
+    let forecasts = ForecastService::new(store, feed, "alerts".into());
     let started = Instant::now();
     forecasts
         .forecasts(&ForecastSettings::default())

@@ -278,6 +278,11 @@ async fn a_connect_request_changes_the_account_end_to_end() {
             .all(|r| r["present"] == true && r["provider"] == "aws"),
         "{listed:#?}"
     );
+    // The digest and the forecasts read the discovered estate too.
+    let digest = blocking(|| lab.succeed(&["digest"]));
+    assert!(digest.status.success());
+    let forecast = blocking(|| lab.json(&["forecast", "--format", "json"]));
+    assert!(forecast.is_object(), "{forecast:#}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

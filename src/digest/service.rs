@@ -5,20 +5,27 @@
 
 use super::{build, history_start, message, Digest, DigestInputs};
 use crate::chat::message::{Destination, Message};
-use crate::domain::Estate;
 use crate::optimizer::plan::optimize;
 use crate::scheduler::{self, Schedule};
 use crate::store::{Store, StoreError};
-use crate::usage::Pricing;
+use crate::usage::EstateFeed;
 use chrono::{NaiveDate, Utc};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
+#[derive(Debug, thiserror::Error)]
+pub enum DigestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the estate to price: {0}")]
+    Estate(String),
+}
+
 pub struct DigestService {
     store: Store,
-    pricing: Pricing,
-    /// For the optimizer's estate-wide plan (made per digest: once a day).
-    estate: Arc<Estate>,
+    /// The estate and its prices, read per digest (once a day), also for
+    /// the optimizer's estate-wide plan.
+    estate: Arc<dyn EstateFeed>,
     channel: Destination,
     timezone: chrono_tz::Tz,
 }
@@ -26,14 +33,12 @@ pub struct DigestService {
 impl DigestService {
     pub fn new(
         store: Store,
-        estate: Arc<Estate>,
-        pricing: Pricing,
+        estate: Arc<dyn EstateFeed>,
         channel: String,
         timezone: chrono_tz::Tz,
     ) -> DigestService {
         DigestService {
             store,
-            pricing,
             estate,
             channel: Destination {
                 channel,
@@ -49,23 +54,24 @@ impl DigestService {
     }
 
     /// The digest for the morning of `date` (reporting the day before).
-    pub async fn digest(&self, date: NaiveDate) -> Result<Digest, StoreError> {
+    pub async fn digest(&self, date: NaiveDate) -> Result<Digest, DigestError> {
         let yesterday = date.pred_opt().unwrap_or(date);
         let usage = self
             .store
             .usage_between(history_start(date), yesterday)
             .await?;
-        let plan = optimize(&self.estate);
+        let (estate, pricing) = self.estate.priced().await.map_err(DigestError::Estate)?;
+        let plan = optimize(&estate);
         Ok(build(&DigestInputs {
             date,
             usage: &usage,
-            pricing: &self.pricing,
+            pricing: &pricing,
             plan: Some(&plan),
         }))
     }
 
     /// Builds today's digest and queues it for the digest channel.
-    pub async fn post_today(&self) -> Result<Message, StoreError> {
+    pub async fn post_today(&self) -> Result<Message, DigestError> {
         let text = message(&self.digest(self.today()).await?);
         self.store.post(&self.channel, &text).await?;
         Ok(text)

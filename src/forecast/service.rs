@@ -5,9 +5,8 @@
 
 use super::report::{alert_changes, capacity, cost, daily_medians, latency, Forecasts, Skipped};
 use super::{CapacityConfig, TrendConfig};
-use crate::domain::Estate;
 use crate::store::{Store, StoreError};
-use crate::usage::{connection_facts, Pricing};
+use crate::usage::{connection_facts, EstateFeed};
 use chrono::{DateTime, Days};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -21,6 +20,8 @@ pub const USAGE_WINDOW_DAYS: u64 = 180;
 pub enum ForecastServiceError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("the estate to forecast: {0}")]
+    Estate(String),
 }
 
 /// How far ahead and when to alert.
@@ -57,8 +58,7 @@ pub struct ForecastRun {
 
 pub struct ForecastService {
     store: Store,
-    estate: std::sync::Arc<Estate>,
-    pricing: Pricing,
+    estate: std::sync::Arc<dyn EstateFeed>,
     alerts_channel: String,
 }
 
@@ -86,14 +86,12 @@ impl ForecastService {
 
     pub fn new(
         store: Store,
-        estate: std::sync::Arc<Estate>,
-        pricing: Pricing,
+        estate: std::sync::Arc<dyn EstateFeed>,
         alerts_channel: String,
     ) -> ForecastService {
         ForecastService {
             store,
             estate,
-            pricing,
             alerts_channel,
         }
     }
@@ -167,9 +165,14 @@ impl ForecastService {
             }
             None => Vec::new(),
         };
-        let facts = connection_facts(&self.estate);
+        let (estate, pricing) = self
+            .estate
+            .priced()
+            .await
+            .map_err(ForecastServiceError::Estate)?;
+        let facts = connection_facts(&estate);
         let capacity = capacity(&usage, &facts, &settings.capacity, &mut skipped);
-        let cost = cost(&usage, &self.pricing);
+        let cost = cost(&usage, &pricing);
         Ok(Forecasts {
             latency,
             capacity,

@@ -150,6 +150,28 @@ pub fn price_estate(estate: &Estate, catalog: Result<PricingCatalog, PricingErro
     }
 }
 
+/// Where the scheduled services (forecasts, the digest) read the estate and
+/// its prices at each run: fixed for the lab, the latest discovery snapshot
+/// when acting for real (so a process started before the first discovery
+/// does not forecast an empty estate for ever).
+#[async_trait::async_trait]
+pub trait EstateFeed: Send + Sync {
+    async fn priced(&self) -> Result<(std::sync::Arc<Estate>, Pricing), String>;
+}
+
+/// An estate priced once (the lab's, a benchmark's).
+pub struct FixedEstate {
+    pub estate: std::sync::Arc<Estate>,
+    pub pricing: Pricing,
+}
+
+#[async_trait::async_trait]
+impl EstateFeed for FixedEstate {
+    async fn priced(&self) -> Result<(std::sync::Arc<Estate>, Pricing), String> {
+        Ok((self.estate.clone(), self.pricing.clone()))
+    }
+}
+
 /// Parses a day written `YYYY-MM-DD`.
 pub fn parse_day(text: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").map_err(|_| {
