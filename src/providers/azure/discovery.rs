@@ -12,8 +12,8 @@
 //! provider and the on-prem side are given for it (names are only unique per
 //! resource group and can be reused).
 
-use super::rest::{self, AccessToken, RestClient};
 use crate::domain::{Cloud, ConnectionKind, ConnectionStatus, NetworkKind, Region};
+use crate::providers::rest::{self, AccessToken, RestClient};
 use crate::topology::{
     DiscoveryError, Inventory, InventorySource, LinkRecord, NetworkRecord, RemoteEnd,
 };

@@ -1,0 +1,10 @@
+//! Azure, in one place: `discovery` reads the subscriptions over ARM
+//! (virtual networks, gateways, circuits, NSGs, route tables) into an
+//! inventory; `lro` is the pure reading of ARM's long-running operations
+//! (what a write's answer means, what to poll next, when it ended and how)
+//! that the writes build on.
+
+mod discovery;
+pub mod lro;
+
+pub use discovery::*;
