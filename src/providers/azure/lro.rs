@@ -42,7 +42,7 @@ pub struct Answer {
     pub async_operation: Option<String>,
     /// The `Location` header.
     pub location: Option<String>,
-    /// `Retry-After`, when it is whole seconds.
+    /// `Retry-After`, read by `rest::retry_after_delay`.
     pub retry_after: Option<Duration>,
     pub body: Option<Value>,
 }
@@ -218,12 +218,6 @@ pub fn after_poll(kind: PollKind, url: &str, answer: &Answer, default_wait: Dura
             }
         }
     }
-}
-
-/// `Retry-After` as ARM sends it: whole seconds (an HTTP date is not used
-/// by ARM); anything else is no advice.
-pub fn retry_after(header: &str) -> Option<Duration> {
-    header.trim().parse::<u64>().ok().map(Duration::from_secs)
 }
 
 #[cfg(test)]
@@ -466,13 +460,5 @@ mod tests {
             after_poll(PollKind::Resource, RULE, &done, DEFAULT),
             Next::Done(Some(rule("Succeeded")))
         );
-    }
-
-    #[test]
-    fn retry_after_is_whole_seconds() {
-        assert_eq!(retry_after("10"), Some(Duration::from_secs(10)));
-        assert_eq!(retry_after(" 3 "), Some(Duration::from_secs(3)));
-        assert_eq!(retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
-        assert_eq!(retry_after("-1"), None);
     }
 }

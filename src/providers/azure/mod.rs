@@ -2,8 +2,10 @@
 //! (virtual networks, gateways, circuits, NSGs, route tables) into an
 //! inventory; `lro` is the pure reading of ARM's long-running operations
 //! (what a write's answer means, what to poll next, when it ended and how)
-//! that the writes build on.
+//! and `arm` its IO half (conditional PUT, DELETE, polling under a deadline),
+//! which the writes build on.
 
+pub mod arm;
 mod discovery;
 pub mod lro;
 
