@@ -557,3 +557,42 @@ pub async fn provision(
         revert_calls,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::api_of;
+
+    #[test]
+    fn calls_are_named_by_service_and_api_whatever_the_protocol() {
+        let query = "Action=CreateRoute&Version=2016-11-15&RouteTableId=rtb-1";
+        assert_eq!(api_of("ec2", "POST", "/", None, query), "ec2:CreateRoute");
+        assert_eq!(
+            api_of("lambda", "GET", "/2015-03-31/functions/", None, ""),
+            "lambda:GET /2015-03-31/functions/"
+        );
+        assert_eq!(
+            api_of(
+                "directconnect",
+                "POST",
+                "/",
+                Some("OvertureService.DescribeConnections"),
+                "{}"
+            ),
+            "directconnect:DescribeConnections"
+        );
+        assert_eq!(
+            api_of(
+                "route53",
+                "POST",
+                "/2013-04-01/hostedzone/Z1/rrset/",
+                None,
+                "<xml/>"
+            ),
+            "route53:ChangeResourceRecordSets"
+        );
+        assert_eq!(
+            api_of("route53", "GET", "/2013-04-01/hostedzonesbyvpc", None, ""),
+            "route53:ListHostedZonesByVPC"
+        );
+    }
+}

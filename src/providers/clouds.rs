@@ -399,4 +399,38 @@ mod tests {
         let err = build_estate(1, &topology, &catalog, &Overlay::default(), &[]).unwrap_err();
         assert!(err.contains("empty.yaml") || err.contains("aws"), "{err}");
     }
+
+    #[test]
+    fn each_completed_request_becomes_a_flow_and_unreadable_outputs_are_left_out() {
+        use crate::domain::WorkflowId;
+        use serde_json::json;
+        let (file, _) = lab();
+        let policies = crate::compliance::Policies::embedded().unwrap();
+        let intent: Intent = serde_json::from_value(json!({
+            "source": {"cloud": "aws", "region": "us-east-1", "service": "lambda",
+                       "identifier": "OrderProcessor", "resolved": "order-processor"},
+            "destination": {"cloud": "azure", "region": "eastus", "service": "sql",
+                            "identifier": "orderdb", "resolved": "orderdb"},
+            "requirements": {"max_latency_ms": 20.0, "monthly_traffic_gb": 500.0,
+                             "encryption": true, "private_only": false},
+            "compliance": ["pci_dss"],
+            "missing": []
+        }))
+        .unwrap();
+        let design = crate::optimizer::design(&intent, &file, &policies).unwrap();
+        let wf = |n| WorkflowId::new(n).unwrap();
+        let intents = vec![
+            (wf(1), serde_json::to_value(&intent).unwrap()),
+            (wf(2), json!({"not": "an intent"})),
+        ];
+        let designs = vec![
+            (wf(1), serde_json::to_value(&design).unwrap()),
+            (wf(2), serde_json::to_value(&design).unwrap()),
+        ];
+        let flows = requested_flows(&intents, &designs);
+        assert_eq!(flows.len(), 1, "{flows:?}");
+        assert_eq!(flows[0].id, "wf-1");
+        assert_eq!(flows[0].monthly_gb.0, 500.0);
+        assert_eq!(flows[0].path, design.primary.connections);
+    }
 }
