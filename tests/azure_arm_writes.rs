@@ -241,6 +241,23 @@ fn rule(priority: i64, description: &str) -> Value {
     }})
 }
 
+/// PUTs the security rule with `priority` and `description`, over `etag`.
+async fn put_rule(
+    w: &ArmWriter,
+    base: &str,
+    priority: i64,
+    description: &str,
+    etag: Option<&str>,
+) -> Result<Value, ArmError> {
+    w.put(
+        &url(base),
+        &rule(priority, description),
+        etag,
+        "SecurityRules_CreateOrUpdate",
+    )
+    .await
+}
+
 fn url(base: &str) -> reqwest::Url {
     reqwest::Url::parse(&format!("{base}{RULE}")).expect("url")
 }
@@ -248,15 +265,15 @@ fn url(base: &str) -> reqwest::Url {
 #[tokio::test]
 async fn a_put_is_followed_through_its_polls_to_the_resource() {
     let (arm, base) = fake_arm(3).await;
-    let rule = writer(Duration::from_secs(10))
-        .put(
-            &url(&base),
-            &rule(3000, "switchboard wf-1/provision/0"),
-            None,
-            "SecurityRules_CreateOrUpdate",
-        )
-        .await
-        .expect("created");
+    let rule = put_rule(
+        &writer(Duration::from_secs(10)),
+        &base,
+        3000,
+        "switchboard wf-1/provision/0",
+        None,
+    )
+    .await
+    .expect("created");
     assert_eq!(rule["properties"]["provisioningState"], "Succeeded");
     assert_eq!(rule["name"], "sb-orders");
     let seen = arm.lock().expect("fake arm").seen.clone();
@@ -273,13 +290,7 @@ async fn an_operation_that_fails_is_a_failure_with_azures_words() {
     arm.lock().expect("fake arm").fail_next = Some(json!({
         "code": "SecurityRuleConflict", "message": "Security rule conflicts with rule allow-sql"
     }));
-    let err = writer(Duration::from_secs(10))
-        .put(
-            &url(&base),
-            &rule(3000, "x"),
-            None,
-            "SecurityRules_CreateOrUpdate",
-        )
+    let err = put_rule(&writer(Duration::from_secs(10)), &base, 3000, "x", None)
         .await
         .expect_err("failed operation");
     match &err {
@@ -297,13 +308,7 @@ async fn throttled_writes_wait_for_retry_after_and_go_through() {
     let (arm, base) = fake_arm(0).await;
     arm.lock().expect("fake arm").throttle = 1;
     let started = std::time::Instant::now();
-    writer(Duration::from_secs(10))
-        .put(
-            &url(&base),
-            &rule(3001, "x"),
-            None,
-            "SecurityRules_CreateOrUpdate",
-        )
+    put_rule(&writer(Duration::from_secs(10)), &base, 3001, "x", None)
         .await
         .expect("created after the 429");
     assert!(
@@ -324,14 +329,9 @@ async fn throttled_writes_wait_for_retry_after_and_go_through() {
 async fn a_stale_etag_is_refused_and_nothing_is_overwritten() {
     let (arm, base) = fake_arm(0).await;
     let w = writer(Duration::from_secs(10));
-    w.put(
-        &url(&base),
-        &rule(3000, "first"),
-        None,
-        "SecurityRules_CreateOrUpdate",
-    )
-    .await
-    .expect("created");
+    put_rule(&w, &base, 3000, "first", None)
+        .await
+        .expect("created");
     let (_, etag) = w
         .get(&url(&base), "SecurityRules_Get")
         .await
@@ -339,21 +339,10 @@ async fn a_stale_etag_is_refused_and_nothing_is_overwritten() {
         .expect("exists");
     let etag = etag.expect("an etag");
     // Someone else edits it in between.
-    w.put(
-        &url(&base),
-        &rule(3000, "theirs"),
-        None,
-        "SecurityRules_CreateOrUpdate",
-    )
-    .await
-    .expect("their edit");
-    let err = w
-        .put(
-            &url(&base),
-            &rule(3000, "mine"),
-            Some(&etag),
-            "SecurityRules_CreateOrUpdate",
-        )
+    put_rule(&w, &base, 3000, "theirs", None)
+        .await
+        .expect("their edit");
+    let err = put_rule(&w, &base, 3000, "mine", Some(&etag))
         .await
         .expect_err("stale etag");
     assert!(matches!(err, ArmError::Changed { .. }), "{err}");
@@ -370,13 +359,7 @@ async fn a_stale_etag_is_refused_and_nothing_is_overwritten() {
 async fn a_poll_past_the_deadline_is_a_timeout_not_a_success() {
     let (arm, base) = fake_arm(0).await;
     arm.lock().expect("fake arm").hang_next = true;
-    let err = writer(Duration::from_millis(300))
-        .put(
-            &url(&base),
-            &rule(3000, "x"),
-            None,
-            "SecurityRules_CreateOrUpdate",
-        )
+    let err = put_rule(&writer(Duration::from_millis(300)), &base, 3000, "x", None)
         .await
         .expect_err("never ends");
     assert!(matches!(err, ArmError::Timeout { .. }), "{err}");
@@ -387,14 +370,7 @@ async fn a_poll_past_the_deadline_is_a_timeout_not_a_success() {
 async fn a_delete_is_followed_at_its_location_and_twice_is_not_an_error() {
     let (arm, base) = fake_arm(2).await;
     let w = writer(Duration::from_secs(10));
-    w.put(
-        &url(&base),
-        &rule(3000, "x"),
-        None,
-        "SecurityRules_CreateOrUpdate",
-    )
-    .await
-    .expect("created");
+    put_rule(&w, &base, 3000, "x", None).await.expect("created");
     w.delete(&url(&base), "SecurityRules_Delete")
         .await
         .expect("deleted");
@@ -417,13 +393,7 @@ async fn a_delete_is_followed_at_its_location_and_twice_is_not_an_error() {
 #[tokio::test]
 async fn a_body_outside_the_schema_is_refused_by_the_fake_and_reported() {
     let (arm, base) = fake_arm(0).await;
-    let err = writer(Duration::from_secs(10))
-        .put(
-            &url(&base),
-            &rule(5000, "x"),
-            None,
-            "SecurityRules_CreateOrUpdate",
-        )
+    let err = put_rule(&writer(Duration::from_secs(10)), &base, 5000, "x", None)
         .await
         .expect_err("priority out of range");
     assert!(
