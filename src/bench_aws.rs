@@ -130,6 +130,7 @@ pub struct Account {
     pub db_group: String,
     pub tgw: String,
     pub tgw_table: String,
+    pub app_attachment: String,
     pub db_attachment: String,
 }
 
@@ -288,6 +289,7 @@ pub async fn seed(sdk: &SdkConfig, lambda_role: &str) -> Result<Account, String>
         db_group,
         tgw,
         tgw_table,
+        app_attachment: attachments[0].clone(),
         db_attachment: attachments[1].clone(),
     })
 }

@@ -602,3 +602,47 @@ async fn an_identical_rule_someone_else_made_is_not_claimed() {
     let listed = blocking(|| lab.json(&["resources", "--format", "json"]));
     assert_eq!(listed.as_array().map(Vec::len), Some(0), "{listed:#}");
 }
+
+/// A transit gateway segmented by route tables: the app VPC's attachment is
+/// associated with a table of its own, so the route onward to the database
+/// goes there, not into the default table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transit_gateway_route_goes_into_the_table_the_source_attachment_uses() {
+    let Some(world) = World::start().await else {
+        return;
+    };
+    let (moto, front, account) = (&world.moto, &world.front, &world.account);
+    let ec2 = through_front(moto, front);
+    let apps = ec2
+        .create_transit_gateway_route_table()
+        .transit_gateway_id(&account.tgw)
+        .send()
+        .await
+        .expect("route table")
+        .transit_gateway_route_table
+        .and_then(|t| t.transit_gateway_route_table_id)
+        .expect("route table id");
+    // (AWS wants the default table left first; moto's
+    // DisassociateTransitGatewayRouteTable answers 500, and its association
+    // replaces the old one.)
+    ec2.associate_transit_gateway_route_table()
+        .transit_gateway_route_table_id(&apps)
+        .transit_gateway_attachment_id(&account.app_attachment)
+        .send()
+        .await
+        .expect("join the apps table");
+    let lab = aws_lab(front);
+    request(&lab);
+    approve(&lab);
+    let show = blocking(|| settled(&lab, "wf-1"));
+    assert_eq!(show["state"], "completed", "{show:#}");
+    assert_eq!(
+        tgw_routes(&ec2, &apps).await,
+        vec![account.db_attachment.clone()],
+        "the route onward is in the apps table"
+    );
+    assert!(
+        tgw_routes(&ec2, &account.tgw_table).await.is_empty(),
+        "and not in the default table"
+    );
+}

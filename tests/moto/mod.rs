@@ -16,7 +16,9 @@
 //! - moto keeps no attachment on a transit gateway route (its
 //!   SearchTransitGatewayRoutes answers `<transitGatewayAttachments/>`): the
 //!   front remembers the attachment of each CreateTransitGatewayRoute it
-//!   passed on and fills it in, in AWS's shape;
+//!   passed on and fills it in, in AWS's shape; nor does it move an
+//!   attachment to the route table AssociateTransitGatewayRouteTable names
+//!   (DescribeTransitGatewayAttachments keeps the old one): the front does;
 //! - throttling (`RequestLimitExceeded`, HTTP 503), access denied in one
 //!   region, and a malformed answer, on demand.
 
@@ -107,6 +109,9 @@ pub struct FrontState {
     /// (TGW route table, CIDR) → attachment, of the static routes created
     /// through the front: moto forgets the attachment of a TGW route.
     tgw_routes: HashMap<(String, String), String>,
+    /// Attachment → TGW route table, of the associations made through the
+    /// front: moto's DescribeTransitGatewayAttachments keeps the old one.
+    tgw_associations: HashMap<String, String>,
 }
 
 pub struct Front {
@@ -303,6 +308,26 @@ async fn answer(
                 .tgw_routes
                 .remove(&key());
         }
+        "AssociateTransitGatewayRouteTable" if forwarded.0.is_success() => {
+            shared
+                .state
+                .lock()
+                .expect("front state")
+                .tgw_associations
+                .insert(
+                    field("TransitGatewayAttachmentId"),
+                    field("TransitGatewayRouteTableId"),
+                );
+        }
+        "DescribeTransitGatewayAttachments" => {
+            if let Ok(xml) = std::str::from_utf8(&forwarded.1) {
+                let xml = fix_tgw_associations(
+                    &shared.state.lock().expect("front state").tgw_associations,
+                    xml,
+                );
+                return (forwarded.0, [("content-type", "text/xml")], xml).into_response();
+            }
+        }
         "SearchTransitGatewayRoutes" => {
             if let Ok(xml) = std::str::from_utf8(&forwarded.1) {
                 let table = field("TransitGatewayRouteTableId");
@@ -410,6 +435,31 @@ fn add_tgw_attachments(
                 ),
             )),
             None => out.push_str(item),
+        }
+    }
+    out
+}
+
+/// Puts the route table each attachment was associated with (through the
+/// front) into moto's DescribeTransitGatewayAttachments answer.
+fn fix_tgw_associations(associations: &HashMap<String, String>, xml: &str) -> String {
+    let mut out = String::with_capacity(xml.len());
+    for item in xml.split_inclusive("</item>") {
+        let attachment = item
+            .split("<transitGatewayAttachmentId>")
+            .nth(1)
+            .and_then(|rest| rest.split("</transitGatewayAttachmentId>").next());
+        let table = attachment.and_then(|a| associations.get(a));
+        let association = item
+            .split("<association><transitGatewayRouteTableId>")
+            .nth(1)
+            .and_then(|rest| rest.split("</transitGatewayRouteTableId>").next());
+        match (table, association) {
+            (Some(table), Some(old)) => out.push_str(&item.replace(
+                &format!("<association><transitGatewayRouteTableId>{old}<"),
+                &format!("<association><transitGatewayRouteTableId>{table}<"),
+            )),
+            _ => out.push_str(item),
         }
     }
     out

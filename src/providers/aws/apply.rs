@@ -558,7 +558,8 @@ impl AwsActor {
         }
         let tgw_route = match &target {
             Target::TransitGateway(tgw) => {
-                self.tgw_route(&ec2, tgw, destination_cidr, estate).await?
+                self.tgw_route(&ec2, tgw, via.as_str(), destination_cidr, estate)
+                    .await?
             }
             _ => None,
         };
@@ -571,12 +572,16 @@ impl AwsActor {
         })
     }
 
-    /// The static route in the TGW's default route table toward the
-    /// destination's attachment, unless one (static or propagated) is there.
+    /// The static route toward the destination's attachment in the route
+    /// table the traffic arrives at: the one `from` (the source VPC's
+    /// attachment) is associated with, else the TGW's default association
+    /// table; nothing when a route (static or propagated) to that attachment
+    /// is already there.
     async fn tgw_route(
         &self,
         ec2: &aws_sdk_ec2::Client,
         tgw: &str,
+        from: &str,
         cidr: &str,
         estate: &Estate,
     ) -> Result<Option<(String, String)>, ProviderError> {
@@ -585,23 +590,37 @@ impl AwsActor {
                 "transit gateway {tgw} has no attachment to a network holding {cidr}"
             ))
         })?;
-        let answer = ec2
-            .describe_transit_gateways()
-            .transit_gateway_ids(tgw)
+        let associated = ec2
+            .describe_transit_gateway_attachments()
+            .transit_gateway_attachment_ids(from)
             .send()
             .await
-            .map_err(|e| Failure::of("ec2:DescribeTransitGateways", e))?;
-        let table = answer
-            .transit_gateways()
+            .map_err(|e| Failure::of("ec2:DescribeTransitGatewayAttachments", e))?
+            .transit_gateway_attachments()
             .first()
-            .and_then(|t| t.options())
-            .and_then(|o| o.association_default_route_table_id())
-            .map(str::to_string)
-            .ok_or_else(|| {
-                refused(format!(
-                    "transit gateway {tgw} has no default association route table to route in"
-                ))
-            })?;
+            .and_then(|a| a.association())
+            .filter(|a| a.state() == Some(&ec2::TransitGatewayAssociationState::Associated))
+            .and_then(|a| a.transit_gateway_route_table_id())
+            .map(str::to_string);
+        let table = match associated {
+            Some(table) => table,
+            None => ec2
+                .describe_transit_gateways()
+                .transit_gateway_ids(tgw)
+                .send()
+                .await
+                .map_err(|e| Failure::of("ec2:DescribeTransitGateways", e))?
+                .transit_gateways()
+                .first()
+                .and_then(|t| t.options())
+                .and_then(|o| o.association_default_route_table_id())
+                .map(str::to_string)
+                .ok_or_else(|| {
+                    refused(format!(
+                        "{from} is associated with no route table of {tgw}, and {tgw} has no default one"
+                    ))
+                })?,
+        };
         let routes = ec2
             .search_transit_gateway_routes()
             .transit_gateway_route_table_id(&table)
@@ -699,7 +718,8 @@ impl AwsActor {
         // there, or the failover would blackhole it.
         let tgw_route = match &want {
             Target::TransitGateway(tgw) => {
-                self.tgw_route(&ec2, tgw, destination_cidr, estate).await?
+                self.tgw_route(&ec2, tgw, preferred.as_str(), destination_cidr, estate)
+                    .await?
             }
             _ => None,
         };
@@ -1286,7 +1306,7 @@ pub fn plan(change: &Change, estate: &Estate) -> Vec<String> {
                 )];
                 calls.push(match tgw_attachment_toward(estate, &tgw, destination_cidr) {
                     Some(attachment) => format!(
-                        "ec2:CreateTransitGatewayRoute {destination_cidr} → {attachment} in {tgw}'s default route table (unless already routed)"
+                        "ec2:CreateTransitGatewayRoute {destination_cidr} → {attachment} in the {tgw} route table {via} is associated with (unless already routed)"
                     ),
                     None => format!("refused: {tgw} has no attachment toward {destination_cidr}"),
                 });
