@@ -6,10 +6,14 @@
 //!
 //! | change | calls |
 //! |---|---|
-//! | AllowIngress | AuthorizeSecurityGroupIngress on the service's security group (or one created for the workflow in its VPC), tagged, the key in the description |
-//! | Route | CreateRoute in every route table of the VPC's subnets toward the target (TGW, peering, VGW); over a TGW also CreateTransitGatewayRoute in its default route table toward the destination's attachment |
-//! | RoutePreference | ReplaceRoute to the preferred target (failover) |
+//! | AllowIngress | AuthorizeSecurityGroupIngress on the service's security group, tagged, the key in the description |
+//! | Route | CreateRoute in every route table of the VPC's subnets toward the target (TGW, peering, VGW); over a TGW also CreateTransitGatewayRoute toward the destination's attachment in the TGW route table the source attachment is associated with |
+//! | RoutePreference | ReplaceRoute to the preferred target (failover), and the TGW route onward when that target is a TGW |
 //! | DnsRecord | Route 53 UPSERT in the private hosted zone of the record's parent domain associated with the VPC (created, tagged, if missing) |
+//!
+//! `check` refuses, from the estate alone, what cannot be done (a service
+//! with no security group known, a route over the internet, a name under an
+//! AWS domain), so the design fails before anyone approves it.
 //!
 //! Idempotency: every created resource carries `switchboard:key`; a route
 //! (which has no tags) is owned through a tag on its route table written
