@@ -45,9 +45,9 @@ pub struct Clouds {
     catalog: PricingCatalog,
     overlay: Overlay,
     max_age: Duration,
-    /// The estate built last: its snapshot, how many requested flows it
-    /// holds, and the estate.
-    built: Mutex<Option<(i64, usize, Arc<Estate>)>>,
+    /// The estate built last: its snapshot, how many workflows had
+    /// completed then, and the estate.
+    built: Mutex<Option<(i64, i64, Arc<Estate>)>>,
 }
 
 /// The flow each completed connect request added: its two services, its
@@ -185,27 +185,30 @@ impl Clouds {
     /// again only when either changed.
     async fn estate_of(&self, id: i64) -> Result<Arc<Estate>, ProviderError> {
         let read = |e: crate::store::StoreError| transient(e.to_string());
+        // Cheap first: the outputs are read only when a request completed
+        // or the snapshot changed since the estate was built.
+        let completed = self.store.completed_count().await.map_err(read)?;
+        let mut built = self.built.lock().await;
+        if let Some((have, count, estate)) = built.as_ref() {
+            if *have == id && *count == completed {
+                return Ok(estate.clone());
+            }
+        }
         let requested = requested_flows(
             &self.store.completed_outputs("parse").await.map_err(read)?,
             &self.store.completed_outputs("design").await.map_err(read)?,
         );
-        let mut built = self.built.lock().await;
-        if let Some((have, flows, estate)) = built.as_ref() {
-            if *have == id && *flows == requested.len() {
-                return Ok(estate.clone());
-            }
-        }
         let (id, topology) = self
             .store
             .snapshot(Some(id))
             .await
-            .map_err(|e| transient(e.to_string()))?
+            .map_err(read)?
             .ok_or_else(|| transient(format!("snapshot {id} vanished")))?;
         let estate = Arc::new(
             build_estate(id, &topology, &self.catalog, &self.overlay, &requested)
                 .map_err(refused)?,
         );
-        *built = Some((id, requested.len(), estate.clone()));
+        *built = Some((id, completed, estate.clone()));
         Ok(estate)
     }
 

@@ -671,6 +671,13 @@ impl Store {
         Ok(())
     }
 
+    /// How many workflows have completed (a cheap check before reading
+    /// their outputs).
+    pub async fn completed_count(&self) -> Result<i64, StoreError> {
+        let sql = "SELECT COUNT(*) FROM workflows WHERE status = 'completed'";
+        Ok(sqlx::query(sql).fetch_one(&self.reader).await?.get(0))
+    }
+
     /// The outputs of the `action` step of every completed workflow, by
     /// workflow, oldest first (the requests that are now part of the estate).
     pub async fn completed_outputs(
