@@ -216,11 +216,10 @@ impl App {
     /// The estate priced from the configured catalog (or its own figures,
     /// said in the output, when the catalog cannot price it).
     pub fn pricing(&self) -> Pricing {
-        let catalog = match &self.config.pricing {
-            Some(path) => PricingCatalog::load(path),
-            None => PricingCatalog::embedded(),
-        };
-        price_estate(&self.estate, catalog)
+        price_estate(
+            &self.estate,
+            PricingCatalog::configured(self.config.pricing.as_deref()),
+        )
     }
 
     /// The estate and its prices for the forecasts and the digest: read at
@@ -330,11 +329,7 @@ struct LiveEstate {
 impl EstateFeed for LiveEstate {
     async fn priced(&self) -> Result<(Arc<Estate>, Pricing), String> {
         let estate = self.provider.estate().await.map_err(|e| e.to_string())?;
-        let catalog = match &self.pricing {
-            Some(path) => PricingCatalog::load(path),
-            None => PricingCatalog::embedded(),
-        };
-        let pricing = price_estate(&estate, catalog);
+        let pricing = price_estate(&estate, PricingCatalog::configured(self.pricing.as_deref()));
         Ok((estate, pricing))
     }
 }
@@ -370,13 +365,11 @@ fn clouds(
     if config.discovery.providers.contains(&DiscoveryProvider::Aws) {
         actors.push(Arc::new(AwsActor::new(config.discovery.aws.clone())));
     }
-    let catalog = match &config.pricing {
-        Some(path) => PricingCatalog::load(path),
-        None => PricingCatalog::embedded(),
-    }
-    .map_err(|e| AppError::DiscoverySetup {
-        provider: "pricing",
-        detail: e.to_string(),
+    let catalog = PricingCatalog::configured(config.pricing.as_deref()).map_err(|e| {
+        AppError::DiscoverySetup {
+            provider: "pricing",
+            detail: e.to_string(),
+        }
     })?;
     let services = match &config.discovery.services {
         Some(path) => services_file::load(path)?,

@@ -907,10 +907,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     let Some((id, topology)) = store.snapshot(None).await? else {
                         bail!("no discovery snapshot yet: run `switchboard discover` first");
                     };
-                    let catalog = match &config.pricing {
-                        Some(path) => PricingCatalog::load(path)?,
-                        None => PricingCatalog::embedded()?,
-                    };
+                    let catalog = PricingCatalog::configured(config.pricing.as_deref())?;
                     let priced = estate_from_topology(&topology, &catalog)?;
                     let mut notes = vec![format!("snapshot {id}")];
                     notes.extend(priced.assumptions);

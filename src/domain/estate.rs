@@ -210,11 +210,7 @@ impl Estate {
             path: origin.to_string(),
             source,
         })?;
-        estate.validate().map_err(|what| EstateError::Invalid {
-            path: origin.to_string(),
-            what,
-        })?;
-        Ok(estate)
+        estate.checked(origin)
     }
 
     /// Checks an estate built in code (from discovery) as a file's would

@@ -119,6 +119,14 @@ impl PricingCatalog {
         PricingCatalog::from_yaml(&text, &shown)
     }
 
+    /// The catalog `[pricing] path` names, or the embedded one.
+    pub fn configured(path: Option<&Path>) -> Result<PricingCatalog, PricingError> {
+        match path {
+            Some(path) => PricingCatalog::load(path),
+            None => PricingCatalog::embedded(),
+        }
+    }
+
     pub fn embedded() -> Result<PricingCatalog, PricingError> {
         PricingCatalog::from_yaml(EMBEDDED_PRICING, "examples/pricing.yaml (embedded)")
     }

@@ -103,12 +103,7 @@ pub async fn parse(
     // The estate as last discovered: what names resolve against.
     let estate = match env.provider.estate().await {
         Ok(estate) => estate,
-        Err(e) => {
-            return StepResult::Failed {
-                retryable: e.is_retryable(),
-                error: e.to_string(),
-            }
-        }
+        Err(e) => return super::steps::provider_failure(e),
     };
     let rules = resolve(raw.clone(), &estate);
     let Some(assistant) = &env.llm else {

@@ -30,7 +30,7 @@ fn fail(error: impl Into<String>) -> StepResult {
     }
 }
 
-fn provider_failure(e: ProviderError) -> StepResult {
+pub(super) fn provider_failure(e: ProviderError) -> StepResult {
     StepResult::Failed {
         retryable: e.is_retryable(),
         error: e.to_string(),
