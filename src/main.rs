@@ -1086,11 +1086,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     if list.is_empty() {
                         println!("switchboard has created nothing yet");
                     }
-                    for (r, row) in list.iter().zip(&rows) {
-                        let state = match (r.status.as_str(), row["present"].as_bool()) {
-                            ("active", Some(true)) => "present",
-                            ("active", _) => "MISSING",
-                            (other, _) => other,
+                    for r in &list {
+                        let state = match r.status.as_str() {
+                            "active" if present.contains(&r.resource_id) => "present",
+                            "active" => "MISSING",
+                            other => other,
                         };
                         println!(
                             "{:<7} {:<8} {:<6} {}\n        {}",

@@ -261,18 +261,27 @@ impl Router {
             "paths" => self.paths(rest).await,
             "forecast" | "forecasts" | "predict" => self.forecast().await,
             "digest" => self.digest(rest).await,
-            "optimize" => match self.provider.estate().await {
+            "optimize" => match self.estate().await {
                 Ok(estate) => Reply::say(
                     Message::text(crate::optimizer::plan::report(
                         &crate::optimizer::plan::optimize(&estate),
                     ))
                     .with_title("Optimize"),
                 ),
-                Err(e) => Reply::error(format!("Could not read the estate: {e}")),
+                Err(reply) => reply,
             },
             "connect" | "link" if !rest.is_empty() => self.submit(inbound, text).await,
             _ => self.free_text(inbound, text).await,
         }
+    }
+
+    /// The estate as last discovered (or the lab's), or the reply saying
+    /// why it cannot be read.
+    async fn estate(&self) -> Result<Arc<crate::domain::Estate>, Reply> {
+        self.provider
+            .estate()
+            .await
+            .map_err(|e| Reply::error(format!("Could not read the estate: {e}")))
     }
 
     async fn topology_card(&self, latest: &Refreshed) -> Reply {
@@ -336,9 +345,9 @@ impl Router {
             basis,
             constraints,
         };
-        let estate = match self.provider.estate().await {
+        let estate = match self.estate().await {
             Ok(estate) => estate,
-            Err(e) => return Reply::error(format!("Could not read the estate: {e}")),
+            Err(reply) => return reply,
         };
         match answer(&estate, &request) {
             Ok(a) => {

@@ -242,17 +242,16 @@ pub fn design(
 /// state now.
 pub fn still_holds(design: &Design, estate: &Estate) -> Result<(), Vec<String>> {
     let basis = design.basis.as_deref().unwrap_or("the design");
-    let mut gone = Vec::new();
-    let networks = [&design.source_network, &design.destination_network]
+    let networks: std::collections::BTreeSet<&NetworkId> =
+        [&design.source_network, &design.destination_network]
+            .into_iter()
+            .chain(design.changes.iter().map(Change::network))
+            .collect();
+    let mut gone: Vec<String> = networks
         .into_iter()
-        .chain(design.changes.iter().map(Change::network));
-    for network in networks {
-        if estate.network(network).is_none()
-            && !gone.iter().any(|g: &String| g.contains(network.as_str()))
-        {
-            gone.push(format!("network {network}: there in {basis}, now gone"));
-        }
-    }
+        .filter(|n| estate.network(n).is_none())
+        .map(|n| format!("network {n}: there in {basis}, now gone"))
+        .collect();
     for id in &design.primary.connections {
         match estate.connection(id) {
             None => gone.push(format!("connection {id}: up in {basis}, now gone")),

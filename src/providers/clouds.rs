@@ -287,6 +287,10 @@ impl CloudProvider for Clouds {
             .unwrap_or_default()
     }
 
+    fn basis(&self, estate: &Estate) -> Option<String> {
+        Some(estate.name.clone())
+    }
+
     fn can_act(&self, change: &Change, estate: &Estate) -> Result<(), ProviderError> {
         self.actor_for_cloud(change, estate)?.check(change, estate)
     }

@@ -61,6 +61,12 @@ pub trait CloudProvider: Send + Sync {
         Vec::new()
     }
 
+    /// The discovery snapshot `estate` stands for, for the approval card;
+    /// none where the estate is not discovered (the lab).
+    fn basis(&self, _estate: &Estate) -> Option<String> {
+        None
+    }
+
     /// Whether this provider can carry out `change` at all (a cloud it acts
     /// in): asked at design, before anyone is asked to approve.
     fn can_act(&self, _change: &Change, _estate: &Estate) -> Result<(), ProviderError> {

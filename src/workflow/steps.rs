@@ -163,10 +163,7 @@ async fn design_step(env: &StepEnv, steps: &[StepRecord]) -> StepResult {
                 .iter()
                 .flat_map(|c| env.provider.plan(c, &live))
                 .collect();
-            d.basis = live
-                .name
-                .starts_with("snapshot ")
-                .then(|| live.name.clone());
+            d.basis = env.provider.basis(&live);
             StepResult::Succeeded {
                 summary: format!(
                     "{} · {:.1} ms · ${:.2}/month (marginal) · backup {} · risk {}",

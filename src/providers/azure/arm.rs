@@ -123,9 +123,9 @@ impl ArmWriter {
             if let Some(etag) = if_match {
                 request = request.header(IF_MATCH, etag);
             }
-            let retry = |wait: Duration, detail: String| (wait, detail);
+            // Ok: an answer to hand back; Err: wait this long and try again.
             let outcome = match request.send().await {
-                Err(e) => Err(retry(backoff(attempt), e.to_string())),
+                Err(e) => Err((backoff(attempt), e.to_string())),
                 Ok(response) => {
                     let status = response.status();
                     let headers = response.headers().clone();
@@ -135,7 +135,7 @@ impl ArmWriter {
                         .and_then(|v| retry_after_delay(v, chrono::Utc::now()));
                     if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
                         let (code, message) = error_of(status, &text);
-                        Err(retry(
+                        Err((
                             wait.unwrap_or_else(|| backoff(attempt)),
                             format!("HTTP {}: {code}: {message}", status.as_u16()),
                         ))
