@@ -21,7 +21,7 @@
 //! nothing twice, and never takes a rule or route someone else made for its
 //! own. `revert` undoes exactly what the resource id names.
 
-use super::discovery::sdk_config;
+use super::discovery::{sdk_config, SdkFailure};
 use super::resource::{
     fqdn, route_owner_tag, rule_description, tags_for, zone_of, AwsResource, RecordKind, KEY_TAG,
 };
@@ -29,7 +29,7 @@ use super::AwsDiscoveryConfig;
 use crate::domain::{Change, Cloud, ConnectionKind, Estate, Network, ResourceId};
 use crate::providers::{CloudActor, ProviderError};
 use aws_config::{Region, SdkConfig};
-use aws_sdk_ec2::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::types as ec2;
 use aws_sdk_route53::types as r53;
 use std::collections::{BTreeMap, HashSet};
@@ -87,29 +87,24 @@ impl Failure {
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
-        match &err {
-            SdkError::ServiceError(ctx) => {
-                let code = ctx.err().code().unwrap_or("no error code").to_string();
-                let status = ctx.raw().status().as_u16();
-                Failure {
-                    transient: status >= 500 || TRANSIENT_CODES.contains(&code.as_str()),
-                    message: format!(
-                        "{api}: {code} (HTTP {status}) {}",
-                        ctx.err().message().unwrap_or("")
-                    )
-                    .trim_end()
-                    .to_string(),
-                    code,
-                }
-            }
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => Failure {
+        match SdkFailure::of(&err) {
+            SdkFailure::Service {
+                code,
+                status,
+                detail,
+            } => Failure {
+                transient: status >= 500 || TRANSIENT_CODES.contains(&code.as_str()),
+                message: format!("{api}: {detail}"),
+                code,
+            },
+            SdkFailure::Transport(detail) => Failure {
                 code: String::new(),
-                message: format!("{api}: {}", DisplayErrorContext(&err)),
+                message: format!("{api}: {detail}"),
                 transient: true,
             },
-            _ => Failure {
+            SdkFailure::Other(detail) => Failure {
                 code: String::new(),
-                message: format!("{api}: {}", DisplayErrorContext(&err)),
+                message: format!("{api}: {detail}"),
                 transient: false,
             },
         }

@@ -1,8 +1,10 @@
 //! AWS discovery: reads VPCs, subnets, route tables, security groups,
 //! internet gateways, transit gateways and their attachments, VPC peerings,
 //! VPN gateways and connections (EC2) and Direct Connect connections, virtual
-//! interfaces and gateway associations, in every configured region, and hands
-//! the answers to `map` (pure) to become an [`Inventory`].
+//! interfaces and gateway associations, and the services requests name
+//! (Lambda functions, RDS instances and Aurora clusters, EC2 instances), in
+//! every configured region, and hands the answers to `map` (pure) to become
+//! an [`Inventory`].
 //!
 //! This module is the IO edge: SDK clients, credentials (the standard chain,
 //! loaded when `inventory()` runs, never logged), retries and timeouts (the
@@ -35,8 +37,8 @@ use tracing::{debug, info, warn};
 type HttpResponse = aws_sdk_ec2::config::http::HttpResponse;
 
 const PROVIDER: &str = "aws";
-/// Regions read at once. Each region runs its ~14 list calls concurrently,
-/// so this bounds the requests in flight to about 4 × 14.
+/// Regions read at once. Each region runs its ~18 list calls concurrently,
+/// so this bounds the requests in flight to about 4 × 18.
 const REGION_CONCURRENCY: usize = 4;
 /// EC2's largest page for the Describe calls used here (1000), except
 /// DescribeRouteTables (100). Fewer pages, fewer round trips.
@@ -388,40 +390,71 @@ const DENIED_CODES: &[&str] = &[
     "SignatureDoesNotMatch",
 ];
 
+/// What an SDK error says, for discovery and the actor to classify each
+/// their own way.
+pub(super) enum SdkFailure {
+    /// AWS answered with an error: its code, HTTP status and the line
+    /// `<code> (HTTP <status>) <message>`.
+    Service {
+        code: String,
+        status: u16,
+        detail: String,
+    },
+    /// No answer: a timeout or a connection that failed.
+    Transport(String),
+    /// An answer that could not be read.
+    Other(String),
+}
+
+impl SdkFailure {
+    pub(super) fn of<E>(err: &SdkError<E, HttpResponse>) -> SdkFailure
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        match err {
+            SdkError::ServiceError(ctx) => {
+                let code = ctx.err().code().unwrap_or("no error code").to_string();
+                let status = ctx.raw().status().as_u16();
+                let message = ctx.err().message().unwrap_or("");
+                SdkFailure::Service {
+                    detail: format!("{code} (HTTP {status}) {message}")
+                        .trim_end()
+                        .to_string(),
+                    code,
+                    status,
+                }
+            }
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
+                SdkFailure::Transport(DisplayErrorContext(err).to_string())
+            }
+            _ => SdkFailure::Other(DisplayErrorContext(err).to_string()),
+        }
+    }
+}
+
 fn classify<E>(err: &SdkError<E, HttpResponse>) -> CallFailure
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
 {
-    match err {
-        SdkError::ServiceError(ctx) => {
-            let code = ctx.err().code().unwrap_or("no error code");
-            let message = ctx.err().message().unwrap_or("");
-            let status = ctx.raw().status().as_u16();
-            CallFailure {
-                kind: if DENIED_CODES.contains(&code) || status == 403 {
-                    FailureKind::AccessDenied
-                } else if status >= 500
-                    || code.contains("Throttl")
-                    || code == "RequestLimitExceeded"
-                {
-                    FailureKind::Unreachable
-                } else {
-                    FailureKind::BadResponse
-                },
-                detail: format!("{code} (HTTP {status}) {message}")
-                    .trim_end()
-                    .to_string(),
-            }
+    let (kind, detail) = match SdkFailure::of(err) {
+        SdkFailure::Service {
+            code,
+            status,
+            detail,
+        } => {
+            let kind = if DENIED_CODES.contains(&code.as_str()) || status == 403 {
+                FailureKind::AccessDenied
+            } else if status >= 500 || code.contains("Throttl") || code == "RequestLimitExceeded" {
+                FailureKind::Unreachable
+            } else {
+                FailureKind::BadResponse
+            };
+            (kind, detail)
         }
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => CallFailure {
-            kind: FailureKind::Unreachable,
-            detail: DisplayErrorContext(err).to_string(),
-        },
-        _ => CallFailure {
-            kind: FailureKind::BadResponse,
-            detail: DisplayErrorContext(err).to_string(),
-        },
-    }
+        SdkFailure::Transport(detail) => (FailureKind::Unreachable, detail),
+        SdkFailure::Other(detail) => (FailureKind::BadResponse, detail),
+    };
+    CallFailure { kind, detail }
 }
 
 async fn call<T, E>(
