@@ -218,22 +218,19 @@ pub async fn seed(sdk: &SdkConfig, lambda_role: &str) -> Result<Account, String>
                 .ok_or("attachment id: missing in the answer")?,
         );
     }
-    let db_group = ec2
-        .create_security_group()
-        .group_name("orders-db")
-        .description("orders database")
-        .vpc_id(&vpcs[1])
-        .send()
+    let group = |name: &'static str, vpc: &String| {
+        ec2.create_security_group()
+            .group_name(name)
+            .description(name)
+            .vpc_id(vpc)
+            .send()
+    };
+    let db_group = group("orders-db", &vpcs[1])
         .await
         .map_err(|e| format!("sg: {}", DisplayErrorContext(&e)))?
         .group_id
         .ok_or("sg id: missing in the answer")?;
-    let app_group = ec2
-        .create_security_group()
-        .group_name("orders-fn")
-        .description("orders function")
-        .vpc_id(&vpcs[0])
-        .send()
+    let app_group = group("orders-fn", &vpcs[0])
         .await
         .map_err(|e| format!("sg: {}", DisplayErrorContext(&e)))?
         .group_id
@@ -323,6 +320,40 @@ fn api_of(service: &str, method: &str, path: &str, target: Option<&str>, body: &
     format!("{service}:{route53}")
 }
 
+/// Passes a request on to `upstream` as it came (less `Host` and
+/// `Content-Length`, which the client sets) and returns the answer: what a
+/// loopback front in front of moto does with everything it does not change.
+pub async fn forward(
+    http: &reqwest::Client,
+    upstream: &str,
+    method: axum::http::Method,
+    uri: &axum::http::Uri,
+    headers: &axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<
+    (
+        axum::http::StatusCode,
+        axum::http::HeaderMap,
+        axum::body::Bytes,
+    ),
+    reqwest::Error,
+> {
+    let url = format!(
+        "{upstream}{}",
+        uri.path_and_query().map_or("/", |p| p.as_str())
+    );
+    let mut request = http.request(method, url).body(body);
+    for (name, value) in headers {
+        if name != "host" && name != "content-length" {
+            request = request.header(name, value);
+        }
+    }
+    let answer = request.send().await?;
+    let status = answer.status();
+    let headers = answer.headers().clone();
+    Ok((status, headers, answer.bytes().await?))
+}
+
 impl CountingProxy {
     pub async fn start(upstream: &str) -> Result<CountingProxy, String> {
         use axum::body::Bytes;
@@ -352,21 +383,8 @@ impl CountingProxy {
                     if let Ok(mut c) = seen.lock() {
                         *c.entry(api).or_insert(0) += 1;
                     }
-                    let url = format!(
-                        "{upstream}{}",
-                        uri.path_and_query().map_or("/", |p| p.as_str())
-                    );
-                    let mut request = http.request(method, url).body(body);
-                    for (name, value) in &headers {
-                        if name != "host" && name != "content-length" {
-                            request = request.header(name, value);
-                        }
-                    }
-                    match request.send().await {
-                        Ok(answer) => {
-                            let status = answer.status();
-                            let headers = answer.headers().clone();
-                            let bytes = answer.bytes().await.unwrap_or_default();
+                    match forward(&http, &upstream, method, &uri, &headers, body).await {
+                        Ok((status, headers, bytes)) => {
                             let mut response = (status, bytes).into_response();
                             for (name, value) in &headers {
                                 if name != "content-length" && name != "transfer-encoding" {

@@ -370,21 +370,11 @@ async fn pass_on(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, Bytes, Option<axum::http::HeaderValue>) {
-    let path = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let mut request = shared
-        .http
-        .request(method, format!("{}{path}", shared.moto))
-        .body(body);
-    for (name, value) in &headers {
-        if name != "host" && name != "content-length" {
-            request = request.header(name, value);
-        }
-    }
-    let response = request.send().await.expect("moto answers the front");
-    let status = response.status();
-    let ct = response.headers().get("content-type").cloned();
-    let bytes = response.bytes().await.expect("moto's answer");
-    (status, bytes, ct)
+    let (status, answer_headers, bytes) =
+        switchboard::bench_aws::forward(&shared.http, &shared.moto, method, &uri, &headers, body)
+            .await
+            .expect("moto answers the front");
+    (status, bytes, answer_headers.get("content-type").cloned())
 }
 
 /// A form field, percent-decoded.
