@@ -38,16 +38,6 @@ pub struct Link {
 }
 
 /// The estate's links, grouped, with what the flows already carry.
-/// Whether `c` joins the same two networks as the first connection of its
-/// group (so it is another member of the same link).
-fn joins_as_first_member(estate: &Estate, group: &str, c: &crate::domain::Connection) -> bool {
-    estate
-        .connections
-        .iter()
-        .find(|x| x.group.as_deref() == Some(group))
-        .is_some_and(|first| first.joins(&c.a, &c.b))
-}
-
 pub fn links(estate: &Estate) -> Vec<Link> {
     let mut carried: HashMap<&str, f64> = HashMap::new();
     for f in &estate.flows {
@@ -57,14 +47,21 @@ pub fn links(estate: &Estate) -> Vec<Link> {
     }
     let mut out: Vec<Link> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
+    // A group whose members all join the same two networks is one link (a
+    // VPN connection's tunnels); a group spread over several (a transit
+    // gateway's attachments, grouped by their gateway) is a failure domain
+    // only, each member a link of its own.
+    let mut one_link: HashMap<&str, (&crate::domain::Connection, bool)> = HashMap::new();
     for c in &estate.connections {
-        // A group's members between the same two networks are one link (a
-        // VPN connection's tunnels); members elsewhere (a transit gateway's
-        // attachments, grouped by their gateway) are links of their own.
-        let key = match &c.group {
-            Some(g) if joins_as_first_member(estate, g, c) => g.clone(),
-            Some(g) => format!("{g}/{}", c.id),
-            None => c.id.to_string(),
+        if let Some(g) = c.group.as_deref() {
+            let (first, same) = one_link.entry(g).or_insert((c, true));
+            *same = *same && first.joins(&c.a, &c.b);
+        }
+    }
+    for c in &estate.connections {
+        let key = match c.group.as_deref() {
+            Some(g) if one_link.get(g).is_some_and(|(_, same)| *same) => g.to_string(),
+            _ => c.id.to_string(),
         };
         let gb = carried.get(c.id.as_str()).copied().unwrap_or(0.0);
         let usable = c.status != ConnectionStatus::Down;
