@@ -18,6 +18,9 @@ use std::time::Duration;
 use switchboard::providers::azure::arm::{ArmError, ArmWriter, Pace};
 use switchboard::providers::rest::AccessToken;
 
+/// The one NSG the fake has.
+const NSG: &str =
+    "/subscriptions/subid/resourceGroups/rg1/providers/Microsoft.Network/networkSecurityGroups/nsg1/";
 const RULE: &str = "/subscriptions/subid/resourceGroups/rg1/providers/Microsoft.Network/networkSecurityGroups/nsg1/securityRules/sb-orders?api-version=2024-07-01";
 
 #[derive(Default)]
@@ -114,6 +117,17 @@ async fn handle(
             "no bearer token",
         );
     }
+    // ARM refuses a write or read of a resource without its api-version.
+    let versioned = uri
+        .query()
+        .is_some_and(|q| q.contains("api-version=2024-07-01"));
+    if !versioned && !path.starts_with("/operation") {
+        return arm_error(
+            StatusCode::BAD_REQUEST,
+            "MissingApiVersionParameter",
+            "The api-version query parameter (?api-version=) is required for all requests.",
+        );
+    }
     if let Some(id) = path.strip_prefix("/operations/") {
         let Some((left, outcome)) = arm.operations.get_mut(id) else {
             return arm_error(StatusCode::NOT_FOUND, "NotFound", "no such operation");
@@ -156,6 +170,12 @@ async fn handle(
             }
             None => arm_error(StatusCode::NOT_FOUND, "NotFound", "no such rule"),
         },
+        // Resources under an NSG that does not exist are refused, as ARM does.
+        _ if !path.starts_with(NSG) => arm_error(
+            StatusCode::NOT_FOUND,
+            "ParentResourceNotFound",
+            "Can not perform requested operation on nested resource. Parent resource 'nsg-missing' not found.",
+        ),
         Method::PUT => {
             let Ok(mut resource) = serde_json::from_slice::<Value>(&body) else {
                 return arm_error(StatusCode::BAD_REQUEST, "InvalidRequestFormat", "not JSON");
@@ -402,4 +422,68 @@ async fn a_body_outside_the_schema_is_refused_by_the_fake_and_reported() {
     );
     assert!(err.to_string().contains("outside 100-4096"), "{err}");
     assert_eq!(arm.lock().expect("fake arm").refused_bodies.len(), 1);
+}
+
+#[tokio::test]
+async fn the_fake_refuses_what_arm_refuses_and_the_writer_says_so() {
+    let (arm, base) = fake_arm(0).await;
+    let w = writer(Duration::from_secs(10));
+    let nowhere = reqwest::Url::parse(&format!(
+        "{base}/subscriptions/subid/resourceGroups/rg1/providers/Microsoft.Network/networkSecurityGroups/nsg-missing/securityRules/sb-orders?api-version=2024-07-01"
+    ))
+    .expect("url");
+    let err = w
+        .put(
+            &nowhere,
+            &rule(3000, "x"),
+            None,
+            "SecurityRules_CreateOrUpdate",
+        )
+        .await
+        .expect_err("no such NSG");
+    assert!(
+        matches!(err, ArmError::Refused { status: 404, ref code, .. } if code == "ParentResourceNotFound"),
+        "{err}"
+    );
+    let unversioned =
+        reqwest::Url::parse(&format!("{base}{}", RULE.split('?').next().unwrap_or("")))
+            .expect("url");
+    let err = w
+        .put(
+            &unversioned,
+            &rule(3000, "x"),
+            None,
+            "SecurityRules_CreateOrUpdate",
+        )
+        .await
+        .expect_err("no api-version");
+    assert!(
+        err.to_string().contains("MissingApiVersionParameter"),
+        "{err}"
+    );
+    let long = "x".repeat(141);
+    let err = put_rule(&w, &base, 3000, &long, None)
+        .await
+        .expect_err("too long");
+    assert!(err.to_string().contains("140 characters"), "{err}");
+    let anonymous = ArmWriter::new(
+        reqwest::Client::new(),
+        AccessToken::new("someone-else"),
+        Pace {
+            max_attempts: 1,
+            poll: Duration::from_millis(20),
+            deadline: Duration::from_secs(5),
+        },
+    );
+    let err = put_rule(&anonymous, &base, 3000, "x", None)
+        .await
+        .expect_err("no token");
+    assert!(
+        matches!(err, ArmError::Refused { status: 401, .. }),
+        "{err}"
+    );
+    assert!(
+        arm.lock().expect("fake arm").resources.is_empty(),
+        "nothing was written"
+    );
 }

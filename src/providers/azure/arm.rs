@@ -223,11 +223,16 @@ impl ArmWriter {
             .send(Method::PUT, url.as_str(), Some(body), if_match, api)
             .await?;
         if answer.status == 404 {
+            // A PUT's 404: the parent is missing; Azure's words say which.
+            let (code, message) = error_of(
+                StatusCode::NOT_FOUND,
+                &answer.body.map(|b| b.to_string()).unwrap_or_default(),
+            );
             return Err(ArmError::Refused {
                 api: api.to_string(),
                 status: 404,
-                code: "NotFound".into(),
-                message: "the parent resource does not exist".into(),
+                code,
+                message,
             });
         }
         match self.follow(Write::Put, url, answer, api).await? {
