@@ -13,7 +13,7 @@ use crate::llm::redact::Redactor;
 use crate::llm::{build_client, Assistant, Prompts};
 use crate::optimizer::pricing::PricingCatalog;
 use crate::providers::aws::{AwsActor, AwsDiscovery};
-use crate::providers::azure::AzureDiscovery;
+use crate::providers::azure::{AzureActor, AzureDiscovery};
 use crate::providers::clouds::{Clouds, Overlay};
 use crate::providers::gcp::GcpDiscovery;
 use crate::providers::lab::{state_path_for, LabProvider, EMBEDDED_ESTATE};
@@ -364,6 +364,12 @@ fn clouds(
     let mut actors: Vec<Arc<dyn CloudActor>> = Vec::new();
     if config.discovery.providers.contains(&DiscoveryProvider::Aws) {
         actors.push(Arc::new(AwsActor::new(config.discovery.aws.clone())));
+    }
+    if config.discovery.providers.contains(&DiscoveryProvider::Azure) {
+        actors.push(Arc::new(AzureActor::new(
+            config.discovery.azure.clone(),
+            None,
+        )));
     }
     let catalog = PricingCatalog::configured(config.pricing.as_deref()).map_err(|e| {
         AppError::DiscoverySetup {

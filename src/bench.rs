@@ -736,6 +736,7 @@ pub fn synthetic_priced_estate(connections: usize, flows: usize, seed: u64) -> E
             port: 443,
             address: "10.0.0.10".into(),
             security_groups: vec![],
+            public_endpoint: false,
         })
         .collect();
     let service_of = |n: &NetworkId| ServiceId::new(format!("s-{n}"));

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use switchboard::providers::azure::arm::{ArmError, ArmWriter, Pace};
+use switchboard::providers::azure::arm::{ArmError, ArmWriter, Condition, Pace};
 use switchboard::providers::rest::AccessToken;
 
 /// The one NSG the fake has.
@@ -272,7 +272,7 @@ async fn put_rule(
     w.put(
         &url(base),
         &rule(priority, description),
-        etag,
+        etag.map_or(Condition::Always, Condition::IfMatch),
         "SecurityRules_CreateOrUpdate",
     )
     .await
@@ -436,7 +436,7 @@ async fn the_fake_refuses_what_arm_refuses_and_the_writer_says_so() {
         .put(
             &nowhere,
             &rule(3000, "x"),
-            None,
+            Condition::Always,
             "SecurityRules_CreateOrUpdate",
         )
         .await
@@ -452,7 +452,7 @@ async fn the_fake_refuses_what_arm_refuses_and_the_writer_says_so() {
         .put(
             &unversioned,
             &rule(3000, "x"),
-            None,
+            Condition::Always,
             "SecurityRules_CreateOrUpdate",
         )
         .await

@@ -145,10 +145,16 @@ pub struct Service {
     /// or a hostname the cloud resolves (an RDS endpoint); empty for a
     /// service nothing connects to (a Lambda function).
     pub address: String,
-    /// The security groups (AWS) the service's interfaces are in: where an
-    /// ingress rule for it goes.
+    /// Where an ingress rule for it goes: the security groups (AWS) its
+    /// interfaces are in, the NSGs (Azure, ARM ids) of its subnet, or (GCP)
+    /// its network tags as `tag:<t>` and service accounts as
+    /// `serviceAccount:<email>`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_groups: Vec<String>,
+    /// It also answers on a public endpoint (an Azure SQL server with public
+    /// network access on): its own firewall takes a rule as well.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub public_endpoint: bool,
 }
 
 fn default_port() -> u16 {

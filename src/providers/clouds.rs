@@ -365,6 +365,7 @@ mod tests {
             port: 3300,
             address: "192.168.1.9".into(),
             security_groups: vec![],
+            public_endpoint: false,
         };
         let stray = Service {
             network: NetworkId::new("vpc-nowhere"),

@@ -17,6 +17,22 @@ use async_trait::async_trait;
 use std::collections::HashSet;
 use std::sync::Arc;
 
+/// The workflow an idempotency key belongs to (`wf-7/provision/0` → `wf-7`);
+/// failover keys belong to none.
+pub fn workflow_of(key: &str) -> Option<&str> {
+    key.split('/').next().filter(|w| w.starts_with("wf-"))
+}
+
+/// The name a resource made under `key` gets where a cloud keeps no tags
+/// on it: `sb-` and 16 hex digits of the key's SHA-256 (a valid Azure
+/// child-resource name and GCP resource name).
+pub fn key_name(key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(key.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("sb-{hex}")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     #[error("{provider}: change refused: {reason}")]

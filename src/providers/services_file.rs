@@ -107,6 +107,7 @@ pub fn from_yaml(text: &str, origin: &str) -> Result<Vec<Service>, ServicesFileE
             port,
             address: address.clone(),
             security_groups: entry.security_groups.clone(),
+            public_endpoint: false,
         });
     }
     Ok(services)

@@ -1385,10 +1385,12 @@ mod tests {
             port: 5432,
             address: "orders-db.x.rds.amazonaws.com".into(),
             security_groups: vec!["sg-db".into()],
+            public_endpoint: false,
         };
         let bare = Service {
             id: ServiceId::new("aws:bare"),
             security_groups: vec![],
+            public_endpoint: false,
             ..db.clone()
         };
         Estate {

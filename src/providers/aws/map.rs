@@ -553,6 +553,7 @@ fn services(r: &RegionRead, inv: &mut Inventory) {
                 .vpc_config()
                 .map(|c| c.security_group_ids().to_vec())
                 .unwrap_or_default(),
+            public_endpoint: false,
         });
     }
     let mut instance_vpc: HashMap<&str, &str> = HashMap::new();
@@ -635,6 +636,7 @@ fn services(r: &RegionRead, inv: &mut Inventory) {
                 .filter_map(|g| g.group_id())
                 .map(str::to_string)
                 .collect(),
+            public_endpoint: false,
         });
     }
 }
@@ -660,6 +662,7 @@ fn database<'a>(
         port: port.and_then(|p| u16::try_from(p).ok()).unwrap_or(5432),
         address: endpoint.unwrap_or_default().to_string(),
         security_groups: groups.map(str::to_string).collect(),
+        public_endpoint: false,
     }
 }
 

@@ -14,6 +14,7 @@
 //! - `aws:<region>:record:<zone-id>:<name>:<A|CNAME>:<value>` — a Route 53
 //!   record in a private hosted zone.
 
+use crate::providers::workflow_of;
 use std::fmt;
 
 pub const MANAGED_BY: (&str, &str) = ("managed-by", "switchboard");
@@ -204,12 +205,6 @@ fn write_tgw_pair(f: &mut fmt::Formatter<'_>, pair: &Option<(String, String)>) -
         Some((table, attachment)) => write!(f, ":{table}={attachment}"),
         None => Ok(()),
     }
-}
-
-/// The workflow an idempotency key belongs to (`wf-7/provision/0` → `wf-7`);
-/// failover keys belong to none.
-pub fn workflow_of(key: &str) -> Option<&str> {
-    key.split('/').next().filter(|w| w.starts_with("wf-"))
 }
 
 /// The tags of a resource created under `key`: managed-by, the workflow (when

@@ -8,7 +8,7 @@
 
 use super::lro::{after_poll, after_write, Answer, Next, PollKind, Write};
 use crate::providers::rest::{backoff, retry_after_delay, AccessToken};
-use reqwest::header::{HeaderMap, ETAG, IF_MATCH, LOCATION, RETRY_AFTER};
+use reqwest::header::{HeaderMap, ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -22,8 +22,10 @@ pub enum ArmError {
         code: String,
         message: String,
     },
-    #[error("{api}: the resource changed since it was read (HTTP 412 on If-Match {etag})")]
-    Changed { api: String, etag: String },
+    /// HTTP 412: the resource changed since it was read (`If-Match`), or
+    /// it exists already (`If-None-Match: *`).
+    #[error("{api}: precondition failed (HTTP 412 on {condition})")]
+    Changed { api: String, condition: String },
     #[error("{api}: the operation ended {state}: {code}: {message}")]
     Failed {
         api: String,
@@ -62,6 +64,27 @@ pub struct Pace {
     pub poll: Duration,
     /// The most one operation may take, polls included.
     pub deadline: Duration,
+}
+
+/// What a write asks of the resource's current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition<'a> {
+    /// Whatever is there is replaced.
+    Always,
+    /// Only over this ETag: a concurrent edit is not overwritten.
+    IfMatch(&'a str),
+    /// Only where nothing is (`If-None-Match: *`): create, never replace.
+    IfAbsent,
+}
+
+impl std::fmt::Display for Condition<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Condition::Always => f.write_str("no condition"),
+            Condition::IfMatch(etag) => write!(f, "If-Match {etag}"),
+            Condition::IfAbsent => f.write_str("If-None-Match *"),
+        }
+    }
 }
 
 pub struct ArmWriter {
@@ -108,7 +131,7 @@ impl ArmWriter {
         method: Method,
         url: &str,
         body: Option<&Value>,
-        if_match: Option<&str>,
+        condition: Condition<'_>,
         api: &str,
     ) -> Result<(Answer, Option<String>), ArmError> {
         let mut attempt = 1;
@@ -120,8 +143,10 @@ impl ArmWriter {
             if let Some(body) = body {
                 request = request.json(body);
             }
-            if let Some(etag) = if_match {
-                request = request.header(IF_MATCH, etag);
+            match condition {
+                Condition::Always => {}
+                Condition::IfMatch(etag) => request = request.header(IF_MATCH, etag),
+                Condition::IfAbsent => request = request.header(IF_NONE_MATCH, "*"),
             }
             // Ok: an answer to hand back; Err: wait this long and try again.
             let outcome = match request.send().await {
@@ -149,7 +174,7 @@ impl ArmWriter {
                     if status == StatusCode::PRECONDITION_FAILED {
                         return Err(ArmError::Changed {
                             api: api.to_string(),
-                            etag: if_match.unwrap_or("*").to_string(),
+                            condition: condition.to_string(),
                         });
                     }
                     let ok = status.is_success() || status == StatusCode::NOT_FOUND;
@@ -202,7 +227,7 @@ impl ArmWriter {
         api: &str,
     ) -> Result<Option<(Value, Option<String>)>, ArmError> {
         let (answer, etag) = self
-            .send(Method::GET, url.as_str(), None, None, api)
+            .send(Method::GET, url.as_str(), None, Condition::Always, api)
             .await?;
         if answer.status == 404 {
             return Ok(None);
@@ -210,17 +235,17 @@ impl ArmWriter {
         Ok(Some((answer.body.unwrap_or(Value::Null), etag)))
     }
 
-    /// PUTs `body` (only over `if_match` when given) and follows the
-    /// operation to its end; the resource as it then is.
+    /// PUTs `body` under `condition` and follows the operation to its end;
+    /// the resource as it then is.
     pub async fn put(
         &self,
         url: &Url,
         body: &Value,
-        if_match: Option<&str>,
+        condition: Condition<'_>,
         api: &str,
     ) -> Result<Value, ArmError> {
         let (answer, _) = self
-            .send(Method::PUT, url.as_str(), Some(body), if_match, api)
+            .send(Method::PUT, url.as_str(), Some(body), condition, api)
             .await?;
         if answer.status == 404 {
             // A PUT's 404: the parent is missing; Azure's words say which.
@@ -250,7 +275,7 @@ impl ArmWriter {
     /// (404, 204) is deleted.
     pub async fn delete(&self, url: &Url, api: &str) -> Result<(), ArmError> {
         let (answer, _) = self
-            .send(Method::DELETE, url.as_str(), None, None, api)
+            .send(Method::DELETE, url.as_str(), None, Condition::Always, api)
             .await?;
         if answer.status == 404 {
             return Ok(());
@@ -303,7 +328,10 @@ impl ArmWriter {
                         });
                     }
                     tokio::time::sleep(wait).await;
-                    let answer = match self.send(Method::GET, &poll, None, None, api).await {
+                    let answer = match self
+                        .send(Method::GET, &poll, None, Condition::Always, api)
+                        .await
+                    {
                         Ok((answer, _)) => answer,
                         // The status could not be read: that is not the
                         // operation failing; ask again until the deadline.

@@ -1,7 +1,11 @@
 //! Azure discovery over the ARM REST API: per subscription, virtual networks
-//! (with their peerings), ExpressRoute circuits, NSGs and route tables, then per
+//! (with their peerings and subnets), ExpressRoute circuits, NSGs and route
+//! tables, private endpoints, network interfaces and SQL servers, then per
 //! resource group the virtual network gateways, gateway connections and local
-//! network gateways, mapped to an `Inventory`. The driver (`AzureDiscovery`)
+//! network gateways, mapped to an `Inventory`. Services: a SQL server reached
+//! through a private endpoint (in the endpoint's VNet, at its IP, behind its
+//! subnet's NSG) and a VM by its interface (behind the NSGs of its interface
+//! and subnet). The driver (`AzureDiscovery`)
 //! does the IO through `rest::RestClient`; `map_subscription` is pure.
 //!
 //! Invariants: network and link ids are ARM resource ids lower-cased (ARM ids
@@ -12,7 +16,9 @@
 //! provider and the on-prem side are given for it (names are only unique per
 //! resource group and can be reused).
 
-use crate::domain::{Cloud, ConnectionKind, ConnectionStatus, NetworkKind, Region};
+use crate::domain::{
+    Cloud, ConnectionKind, ConnectionStatus, NetworkId, NetworkKind, Region, Service, ServiceId,
+};
 use crate::providers::rest::{self, AccessToken, RestClient};
 use crate::topology::{
     DiscoveryError, Inventory, InventorySource, LinkRecord, NetworkRecord, RemoteEnd,
@@ -26,12 +32,16 @@ use std::time::Duration;
 use tracing::Instrument;
 
 const PROVIDER: &str = "azure";
-const DEFAULT_ENDPOINT: &str = "https://management.azure.com";
+pub const DEFAULT_ENDPOINT: &str = "https://management.azure.com";
 const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
 /// Microsoft.Network API version every network list is read with.
 pub const NETWORK_API_VERSION: &str = "2024-05-01";
 pub const SUBSCRIPTIONS_API_VERSION: &str = "2022-12-01";
 pub const RESOURCE_GROUPS_API_VERSION: &str = "2024-11-01";
+/// Microsoft.Sql API version (servers, firewall rules).
+pub const SQL_API_VERSION: &str = "2025-01-01";
+/// The port Azure SQL answers on.
+const SQL_PORT: u16 = 1433;
 /// Managed identity (IMDS) answers at once on Azure; elsewhere nothing does.
 const IMDS_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -44,6 +54,13 @@ pub struct AzureDiscoveryConfig {
     pub endpoint: Option<String>,
     pub timeout_secs: u64,
     pub max_attempts: u32,
+    /// The priorities NSG rules switchboard makes take (the first free one).
+    pub rule_priorities: [u16; 2],
+    /// Between polls of a long-running operation when Azure names no
+    /// `Retry-After`.
+    pub poll_ms: u64,
+    /// The most one write may take, its polls included.
+    pub operation_timeout_secs: u64,
 }
 
 impl Default for AzureDiscoveryConfig {
@@ -53,6 +70,9 @@ impl Default for AzureDiscoveryConfig {
             endpoint: None,
             timeout_secs: 30,
             max_attempts: 5,
+            rule_priorities: [3000, 3999],
+            poll_ms: 10_000,
+            operation_timeout_secs: 600,
         }
     }
 }
@@ -98,7 +118,7 @@ impl AzureCredential {
         }
     }
 
-    async fn token(
+    pub(crate) async fn token(
         &self,
         rest: &RestClient,
         resource: &str,
@@ -256,6 +276,9 @@ pub struct SubscriptionRead {
     pub gateways: Vec<Value>,
     pub connections: Vec<Value>,
     pub local_gateways: Vec<Value>,
+    pub private_endpoints: Vec<Value>,
+    pub interfaces: Vec<Value>,
+    pub sql_servers: Vec<Value>,
     /// Resources read only to be counted (NSGs, route tables, resource groups).
     pub counted: u64,
     pub problems: Vec<String>,
@@ -329,23 +352,40 @@ impl Arm {
                 .await
                 .len() as u64;
         }
-        let groups = match self
-            .list(
+        read.private_endpoints = self
+            .list_or_note(
+                &network("privateEndpoints"),
+                "private endpoints",
+                &mut read.problems,
+                tally,
+            )
+            .await;
+        read.interfaces = self
+            .list_or_note(
+                &network("networkInterfaces"),
+                "network interfaces",
+                &mut read.problems,
+                tally,
+            )
+            .await;
+        read.sql_servers = self
+            .list_or_note_as(
+                &format!("{base}/providers/Microsoft.Sql/servers"),
+                SQL_API_VERSION,
+                "SQL servers",
+                &mut read.problems,
+                tally,
+            )
+            .await;
+        let groups = self
+            .list_or_note_as(
                 &format!("{base}/resourcegroups"),
                 RESOURCE_GROUPS_API_VERSION,
                 "resource groups",
+                &mut read.problems,
+                tally,
             )
-            .await
-        {
-            Ok(groups) => {
-                tally.succeeded += 1;
-                groups
-            }
-            Err(error) => {
-                note(&mut read.problems, subscription, tally, error);
-                Vec::new()
-            }
-        };
+            .await;
         read.counted += groups.len() as u64;
         for group in groups
             .iter()
@@ -393,7 +433,20 @@ impl Arm {
         problems: &mut Vec<String>,
         tally: &mut Tally,
     ) -> Vec<Value> {
-        match self.list(path, NETWORK_API_VERSION, api).await {
+        self.list_or_note_as(path, NETWORK_API_VERSION, api, problems, tally)
+            .await
+    }
+
+    /// A list in `api_version`; a failure becomes a problem and an empty list.
+    async fn list_or_note_as(
+        &self,
+        path: &str,
+        api_version: &str,
+        api: &str,
+        problems: &mut Vec<String>,
+        tally: &mut Tally,
+    ) -> Vec<Value> {
+        match self.list(path, api_version, api).await {
             Ok(items) => {
                 tally.succeeded += 1;
                 items
@@ -485,6 +538,65 @@ struct VnetProps {
     address_space: Option<AddressSpace>,
     #[serde(default)]
     virtual_network_peerings: Vec<Resource<PeeringProps>>,
+    #[serde(default)]
+    subnets: Vec<Resource<SubnetProps>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SubnetProps {
+    network_security_group: Option<IdRef>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EndpointProps {
+    subnet: Option<IdRef>,
+    #[serde(default)]
+    private_link_service_connections: Vec<Resource<LinkServiceProps>>,
+    #[serde(default)]
+    manual_private_link_service_connections: Vec<Resource<LinkServiceProps>>,
+    #[serde(default)]
+    custom_dns_configs: Vec<DnsConfig>,
+    #[serde(default)]
+    network_interfaces: Vec<IdRef>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LinkServiceProps {
+    private_link_service_id: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DnsConfig {
+    #[serde(default)]
+    ip_addresses: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InterfaceProps {
+    #[serde(default)]
+    ip_configurations: Vec<Resource<InterfaceIpProps>>,
+    network_security_group: Option<IdRef>,
+    virtual_machine: Option<IdRef>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct InterfaceIpProps {
+    private_ip_address: Option<String>,
+    subnet: Option<IdRef>,
+    primary: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SqlServerProps {
+    fully_qualified_domain_name: Option<String>,
+    public_network_access: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -561,6 +673,8 @@ pub fn map_subscription(read: &SubscriptionRead) -> Inventory {
     inv.resources_read = read.counted;
     let sub = read.subscription.as_str();
     let mut problems = Vec::new();
+    // Subnet id → its NSG, for the services in it.
+    let mut subnet_nsgs: HashMap<String, Option<String>> = HashMap::new();
 
     for item in &read.virtual_networks {
         let Some(vnet) =
@@ -570,6 +684,14 @@ pub fn map_subscription(read: &SubscriptionRead) -> Inventory {
         };
         inv.resources_read += 1 + vnet.properties.virtual_network_peerings.len() as u64;
         let id = arm_id(&vnet.id);
+        for subnet in &vnet.properties.subnets {
+            let nsg = subnet
+                .properties
+                .network_security_group
+                .as_ref()
+                .map(|n| arm_id(&n.id));
+            subnet_nsgs.insert(arm_id(&subnet.id), nsg);
+        }
         for peering in &vnet.properties.virtual_network_peerings {
             let Some(remote) = &peering.properties.remote_virtual_network else {
                 problems.push(format!("peering {}: no remote virtual network", peering.id));
@@ -681,12 +803,164 @@ pub fn map_subscription(read: &SubscriptionRead) -> Inventory {
         }
     }
 
+    services(read, &subnet_nsgs, &mut inv, &mut problems);
     inv.problems.extend(
         problems
             .into_iter()
             .map(|p| format!("subscription {sub}: {p}")),
     );
     inv
+}
+
+/// The services requests can name: SQL servers through their private
+/// endpoints, VMs through their interfaces. A SQL server without a private
+/// endpoint is reachable only over its public endpoint and is not offered
+/// (said in `problems`). The identifiers list the private-link name before
+/// the public one: it is the name a private zone answers for (the public
+/// name is a CNAME to it), so a record for it hides nothing else.
+fn services(
+    read: &SubscriptionRead,
+    subnet_nsgs: &HashMap<String, Option<String>>,
+    inv: &mut Inventory,
+    problems: &mut Vec<String>,
+) {
+    struct Nic {
+        address: String,
+        subnet: String,
+        nsg: Option<String>,
+        vm: Option<String>,
+    }
+    let nics: HashMap<String, Nic> = read
+        .interfaces
+        .iter()
+        .filter_map(|item| {
+            rest::parse_item::<Resource<InterfaceProps>>(item, "network interface", problems)
+        })
+        .filter_map(|nic| {
+            let configs = &nic.properties.ip_configurations;
+            let config = configs
+                .iter()
+                .find(|c| c.properties.primary == Some(true))
+                .or(configs.first())?;
+            Some((
+                arm_id(&nic.id),
+                Nic {
+                    address: config.properties.private_ip_address.clone()?,
+                    subnet: arm_id(&config.properties.subnet.as_ref()?.id),
+                    nsg: nic
+                        .properties
+                        .network_security_group
+                        .as_ref()
+                        .map(|n| arm_id(&n.id)),
+                    vm: nic.properties.virtual_machine.as_ref().map(|v| arm_id(&v.id)),
+                },
+            ))
+        })
+        .collect();
+    let subnet_nsg = |subnet: &str| subnet_nsgs.get(subnet).cloned().flatten();
+
+    // Linked resource id → (subnet, address) of the endpoint reaching it.
+    let mut endpoints: HashMap<String, (String, String)> = HashMap::new();
+    for item in &read.private_endpoints {
+        let Some(pe) =
+            rest::parse_item::<Resource<EndpointProps>>(item, "private endpoint", problems)
+        else {
+            continue;
+        };
+        let p = &pe.properties;
+        let Some(subnet) = p.subnet.as_ref().map(|s| arm_id(&s.id)) else {
+            problems.push(format!("private endpoint {}: no subnet", pe.id));
+            continue;
+        };
+        let address = p
+            .custom_dns_configs
+            .iter()
+            .flat_map(|c| &c.ip_addresses)
+            .next()
+            .cloned()
+            .or_else(|| {
+                p.network_interfaces
+                    .iter()
+                    .find_map(|n| nics.get(&arm_id(&n.id)).map(|nic| nic.address.clone()))
+            });
+        let Some(address) = address else {
+            problems.push(format!("private endpoint {}: no private IP address", pe.id));
+            continue;
+        };
+        for target in p
+            .private_link_service_connections
+            .iter()
+            .chain(&p.manual_private_link_service_connections)
+            .filter_map(|c| c.properties.private_link_service_id.as_deref())
+        {
+            endpoints.insert(arm_id(target), (subnet.clone(), address.clone()));
+        }
+    }
+
+    for item in &read.sql_servers {
+        let Some(server) = rest::parse_item::<Resource<SqlServerProps>>(item, "SQL server", problems)
+        else {
+            continue;
+        };
+        inv.resources_read += 1;
+        let id = arm_id(&server.id);
+        let Some((subnet, address)) = endpoints.get(&id) else {
+            problems.push(format!(
+                "SQL server {}: no private endpoint; reachable only over its public endpoint, not offered as a service",
+                server.name
+            ));
+            continue;
+        };
+        let Some(vnet) = vnet_of_subnet(subnet) else {
+            continue;
+        };
+        let p = &server.properties;
+        let public = p.fully_qualified_domain_name.clone().unwrap_or_else(|| {
+            format!("{}.database.windows.net", server.name.to_ascii_lowercase())
+        });
+        let private_link = match public.split_once('.') {
+            Some((host, domain)) => format!("{host}.privatelink.{domain}"),
+            None => public.clone(),
+        };
+        inv.services.push(Service {
+            id: ServiceId::new(id.clone()),
+            name: server.name.clone(),
+            kind: "sql".into(),
+            network: NetworkId::new(vnet),
+            identifiers: vec![server.name.clone(), private_link, public, id],
+            port: SQL_PORT,
+            address: address.clone(),
+            security_groups: subnet_nsg(subnet).into_iter().collect(),
+            public_endpoint: p
+                .public_network_access
+                .as_deref()
+                .is_some_and(|a| a.eq_ignore_ascii_case("Enabled")),
+        });
+    }
+
+    for nic in nics.values() {
+        let (Some(vm), Some(vnet)) = (&nic.vm, vnet_of_subnet(&nic.subnet)) else {
+            continue;
+        };
+        let name = vm.rsplit('/').next().unwrap_or(vm).to_string();
+        inv.services.push(Service {
+            id: ServiceId::new(vm.clone()),
+            name: name.clone(),
+            kind: "vm".into(),
+            network: NetworkId::new(vnet),
+            identifiers: vec![name, vm.clone(), nic.address.clone()],
+            port: 443,
+            address: nic.address.clone(),
+            security_groups: nic
+                .nsg
+                .iter()
+                .cloned()
+                .chain(subnet_nsg(&nic.subnet))
+                .collect(),
+            public_endpoint: false,
+        });
+    }
+    inv.services.sort_by(|a, b| a.id.cmp(&b.id));
 }
 
 /// The link a gateway connection stands for; `Ok(None)` for kinds that are
