@@ -145,8 +145,10 @@ pub struct Service {
     /// or a hostname the cloud resolves (an RDS endpoint); empty for a
     /// service nothing connects to (a Lambda function).
     pub address: String,
-    /// The security groups (AWS) the service's interfaces are in: where an
-    /// ingress rule for it goes.
+    /// Where an ingress rule for it is targeted: the security groups (AWS)
+    /// its interfaces are in; for a GCP instance its network tags as
+    /// `tag:<t>` and service accounts as `serviceAccount:<email>` (none for
+    /// Cloud SQL: its rule targets its address).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_groups: Vec<String>,
 }
