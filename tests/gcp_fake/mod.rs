@@ -18,8 +18,9 @@
 //! requests are throttled (429 rateLimitExceeded), operations never finish.
 
 use super::fakes::{fixture, TOKEN};
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -106,6 +107,7 @@ impl GcpFake {
             .route(&format!("{dns}/{{zone}}/changes"), post(changes_create))
             .route(&format!("{dns}/{{zone}}/changes/{{id}}"), get(changes_get))
             .fallback(|| async { google_error(404, "notFound", "fake: no such method") })
+            .layer(middleware::from_fn_with_state(fake.clone(), gate))
             .with_state(fake.clone());
         // Lives as long as the test's runtime; dropped with it.
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -218,30 +220,28 @@ fn google_error(code: u16, reason: &str, message: &str) -> Response {
 }
 
 /// The checks every request passes first: the token, then a throttle.
-fn gate(fake: &GcpFake, headers: &HeaderMap) -> Result<(), Response> {
-    let bearer = headers
+async fn gate(State(fake): State<GcpFake>, request: Request, next: Next) -> Response {
+    let bearer = request
+        .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     if bearer != format!("Bearer {TOKEN}") {
-        return Err(google_error(
+        return google_error(
             401,
             "required",
             "Request is missing required authentication credential. Expected OAuth 2 access token.",
-        ));
+        );
     }
-    fake.with(|s| {
-        if s.throttle > 0 {
-            s.throttle -= 1;
-            Err(google_error(
-                429,
-                "rateLimitExceeded",
-                "Rate Limit Exceeded",
-            ))
-        } else {
-            Ok(())
-        }
-    })
+    let throttled = fake.with(|s| {
+        let throttled = s.throttle > 0;
+        s.throttle = s.throttle.saturating_sub(1);
+        throttled
+    });
+    if throttled {
+        return google_error(429, "rateLimitExceeded", "Rate Limit Exceeded");
+    }
+    next.run(request).await
 }
 
 // ---- schema checks ----
@@ -343,12 +343,17 @@ fn invalid(message: String) -> Response {
 
 // ---- Compute ----
 
+/// A Compute collection this fake serves, and its schema.
 fn collection_of(name: &str) -> Option<(&'static str, &'static str)> {
     match name {
         "firewalls" => Some(("firewalls", "Firewall")),
         "routes" => Some(("routes", "Route")),
         _ => None,
     }
+}
+
+fn no_collection() -> Response {
+    google_error(404, "notFound", "fake: no such collection")
 }
 
 /// The semantic checks Compute makes beyond the schema.
@@ -475,14 +480,10 @@ async fn compute_insert(
     State(fake): State<GcpFake>,
     Path((project, collection)): Path<(String, String)>,
     Query(query): Params,
-    headers: HeaderMap,
     body: String,
 ) -> Response {
-    if let Err(refusal) = gate(&fake, &headers) {
-        return refusal;
-    }
     let Some((collection, schema)) = collection_of(&collection) else {
-        return google_error(404, "notFound", "fake: no such collection");
+        return no_collection();
     };
     let request_id = query.get("requestId").cloned().unwrap_or_default();
     if !request_id.is_empty() && !valid_request_id(&request_id) {
@@ -553,13 +554,9 @@ async fn compute_delete(
     State(fake): State<GcpFake>,
     Path((project, collection, name)): Path<(String, String, String)>,
     Query(query): Params,
-    headers: HeaderMap,
 ) -> Response {
-    if let Err(refusal) = gate(&fake, &headers) {
-        return refusal;
-    }
     let Some((collection, _)) = collection_of(&collection) else {
-        return google_error(404, "notFound", "fake: no such collection");
+        return no_collection();
     };
     let request_id = query.get("requestId").cloned().unwrap_or_default();
     fake.with(|s| {
@@ -592,13 +589,9 @@ async fn compute_delete(
 async fn compute_get(
     State(fake): State<GcpFake>,
     Path((project, collection, name)): Path<(String, String, String)>,
-    headers: HeaderMap,
 ) -> Response {
-    if let Err(refusal) = gate(&fake, &headers) {
-        return refusal;
-    }
     let Some((collection, _)) = collection_of(&collection) else {
-        return google_error(404, "notFound", "fake: no such collection");
+        return no_collection();
     };
     fake.with(
         |s| match map_of(s, collection).get(&(project.clone(), name.clone())) {
@@ -617,13 +610,9 @@ async fn compute_get(
 async fn compute_list(
     State(fake): State<GcpFake>,
     Path((project, collection)): Path<(String, String)>,
-    headers: HeaderMap,
 ) -> Response {
-    if let Err(refusal) = gate(&fake, &headers) {
-        return refusal;
-    }
     let Some((collection, schema)) = collection_of(&collection) else {
-        return google_error(404, "notFound", "fake: no such collection");
+        return no_collection();
     };
     let items = fake.with(|s| of_project(map_of(s, collection), &project));
     Json(json!({"kind": format!("compute#{}List", schema.to_ascii_lowercase()), "id": format!("projects/{project}/global/{collection}"), "items": items})).into_response()
@@ -634,11 +623,7 @@ async fn compute_list(
 async fn operation_poll(
     State(fake): State<GcpFake>,
     Path((_project, name)): Path<(String, String)>,
-    headers: HeaderMap,
 ) -> Response {
-    if let Err(refusal) = gate(&fake, &headers) {
-        return refusal;
-    }
     fake.with(|s| {
         let hang = s.hang;
         let Some(op) = s.operations.get_mut(&name) else {
@@ -692,14 +677,7 @@ async fn operation_poll(
 
 // ---- Cloud DNS ----
 
-async fn zones_list(
-    State(fake): State<GcpFake>,
-    Path(project): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(refusal) = gate(&fake, &headers) {
-        return refusal;
-    }
+async fn zones_list(State(fake): State<GcpFake>, Path(project): Path<String>) -> Response {
     let zones = fake.zones(&project);
     Json(json!({"kind": "dns#managedZonesListResponse", "managedZones": zones})).into_response()
 }
@@ -707,11 +685,7 @@ async fn zones_list(
 async fn zones_get(
     State(fake): State<GcpFake>,
     Path((project, zone)): Path<(String, String)>,
-    headers: HeaderMap,
 ) -> Response {
-    if let Err(refusal) = gate(&fake, &headers) {
-        return refusal;
-    }
     fake.with(|s| match s.zones.get(&(project, zone.clone())) {
         Some(found) => Json(found.clone()).into_response(),
         None => google_error(
@@ -725,12 +699,8 @@ async fn zones_get(
 async fn zones_create(
     State(fake): State<GcpFake>,
     Path(project): Path<String>,
-    headers: HeaderMap,
     body: String,
 ) -> Response {
-    if let Err(refusal) = gate(&fake, &headers) {
-        return refusal;
-    }
     let Ok(zone) = serde_json::from_str::<Value>(&body) else {
         return invalid("Invalid JSON payload received.".into());
     };
@@ -778,11 +748,7 @@ async fn rrsets_list(
     State(fake): State<GcpFake>,
     Path((project, zone)): Path<(String, String)>,
     Query(query): Params,
-    headers: HeaderMap,
 ) -> Response {
-    if let Err(refusal) = gate(&fake, &headers) {
-        return refusal;
-    }
     if query.contains_key("type") && !query.contains_key("name") {
         return invalid("Invalid value for 'parameters.type': type requires name".into());
     }
@@ -807,6 +773,14 @@ async fn rrsets_list(
     })
 }
 
+fn no_zone(zone: &str) -> Response {
+    google_error(
+        404,
+        "notFound",
+        &format!("The 'parameters.managedZone' resource named '{zone}' does not exist."),
+    )
+}
+
 fn same_set(a: &Value, b: &Value) -> bool {
     ["name", "type", "ttl", "rrdatas"]
         .iter()
@@ -816,12 +790,8 @@ fn same_set(a: &Value, b: &Value) -> bool {
 async fn changes_create(
     State(fake): State<GcpFake>,
     Path((project, zone)): Path<(String, String)>,
-    headers: HeaderMap,
     body: String,
 ) -> Response {
-    if let Err(refusal) = gate(&fake, &headers) {
-        return refusal;
-    }
     let Ok(change) = serde_json::from_str::<Value>(&body) else {
         return invalid("Invalid JSON payload received.".into());
     };
@@ -836,7 +806,7 @@ async fn changes_create(
     fake.with(|s| {
         let key = (project.clone(), zone.clone());
         let Some(dns_name) = s.zones.get(&key).and_then(|z| z["dnsName"].as_str()).map(str::to_string) else {
-            return google_error(404, "notFound", &format!("The 'parameters.managedZone' resource named '{zone}' does not exist."));
+            return no_zone(&zone);
         };
         let mut sets = s.rrsets.get(&key).cloned().unwrap_or_default();
         for (i, deletion) in deletions.iter().enumerate() {
@@ -875,11 +845,7 @@ async fn changes_create(
 async fn changes_get(
     State(fake): State<GcpFake>,
     Path((project, zone, id)): Path<(String, String, String)>,
-    headers: HeaderMap,
 ) -> Response {
-    if let Err(refusal) = gate(&fake, &headers) {
-        return refusal;
-    }
     fake.with(|s| {
         let hang = s.hang;
         let Some((change, polls)) = s.changes.get_mut(&format!("{project}/{zone}/{id}")) else {

@@ -883,7 +883,7 @@ impl CloudActor for GcpActor {
 /// The calls `apply` makes for `change`, for the approval card: pure, from
 /// the estate the design used (names are derived from the key at apply
 /// time, hence `sb-…`).
-pub fn plan(change: &Change, estate: &Estate, firewall_priority: u32) -> Vec<String> {
+pub fn plan(change: &Change, estate: &Estate, firewall_priority: u16) -> Vec<String> {
     let (network, _) = match network_of(estate, change) {
         Ok(found) => found,
         Err(e) => return vec![format!("refused: {e}")],

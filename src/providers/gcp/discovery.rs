@@ -53,9 +53,9 @@ pub struct GcpDiscoveryConfig {
     pub dns_endpoint: Option<String>,
     pub timeout_secs: u64,
     pub max_attempts: u32,
-    /// Priority of the firewall rules the actor inserts (0–65535, lower
-    /// wins; the implied rules sit at 65535).
-    pub firewall_priority: u32,
+    /// Priority of the firewall rules the actor inserts (lower wins; the
+    /// implied rules sit at 65535).
+    pub firewall_priority: u16,
     /// The most one Compute operation or DNS change may take, polls included.
     pub operation_timeout_secs: u64,
 }
