@@ -339,7 +339,6 @@ impl GcpActor {
         collection: &str,
         body: &Value,
         key: &str,
-        seed: &str,
     ) -> Result<(), ProviderError> {
         let name = text(body, "name").unwrap_or_default();
         let what = format!("compute:{collection}.insert");
@@ -349,7 +348,7 @@ impl GcpActor {
                 project,
                 &url,
                 body,
-                &request_id(&[key, seed, what.as_str()]),
+                &request_id(&[key, what.as_str(), name]),
                 &what,
             )
             .await
@@ -369,83 +368,66 @@ impl GcpActor {
         }
     }
 
-    // ---- AllowIngress ---------------------------------------------------
+    // ---- AllowIngress / Route ---------------------------------------------
 
-    async fn allow_ingress(
+    /// What an AllowIngress or a Route inserts: the collection, the body
+    /// and the id of what it makes. Pure.
+    fn insertion(
         &self,
         network: &Network,
         project: &str,
         change: &Change,
         key: &str,
         estate: &Estate,
-    ) -> Result<GcpResource, ProviderError> {
-        let Change::AllowIngress {
-            from_cidr,
-            port,
-            description: what,
-            ..
-        } = change
-        else {
-            return Err(refused("not an ingress change"));
-        };
-        let target = ingress_target(change, estate)?;
-        let name = name_for(key, "firewall");
-        let mut body = json!({
-            "name": name,
-            "description": description(key, what),
-            "network": network.id.as_str(),
-            "direction": "INGRESS",
-            "priority": self.config.firewall_priority,
-            "allowed": [{"IPProtocol": "tcp", "ports": [port.to_string()]}],
-            "sourceRanges": [from_cidr],
-        });
-        let (field, value) = target.fields();
-        body[field] = value;
-        let api = self.api().await?;
-        self.insert_owned(&api, project, "firewalls", &body, key, "firewall")
-            .await?;
-        Ok(GcpResource::Firewall {
-            project: project.to_string(),
-            name,
-        })
+    ) -> Result<(&'static str, Value, GcpResource), ProviderError> {
+        let project = project.to_string();
+        match change {
+            Change::AllowIngress {
+                from_cidr,
+                port,
+                description: what,
+                ..
+            } => {
+                let target = ingress_target(change, estate)?;
+                let name = name_for(key, "firewall");
+                let mut body = json!({
+                    "name": name,
+                    "description": description(key, what),
+                    "network": network.id.as_str(),
+                    "direction": "INGRESS",
+                    "priority": self.config.firewall_priority,
+                    "allowed": [{"IPProtocol": "tcp", "ports": [port.to_string()]}],
+                    "sourceRanges": [from_cidr],
+                });
+                let (field, value) = target.fields();
+                body[field] = value;
+                Ok(("firewalls", body, GcpResource::Firewall { project, name }))
+            }
+            Change::Route {
+                destination_cidr,
+                via,
+                ..
+            } => {
+                let tunnel = next_hop(network, via, estate).map_err(refused)?;
+                let name = name_for(key, "route");
+                let body = route_body(
+                    &name,
+                    network.id.as_str(),
+                    destination_cidr,
+                    PRIMARY_PRIORITY,
+                    &tunnel,
+                    &description(key, &format!("route {destination_cidr} via {via}")),
+                );
+                Ok(("routes", body, GcpResource::Route { project, name }))
+            }
+            other => Err(refused(format!(
+                "{} is not inserted as one resource",
+                other.kind()
+            ))),
+        }
     }
 
-    // ---- Route / RoutePreference -----------------------------------------
-
-    async fn route(
-        &self,
-        network: &Network,
-        project: &str,
-        change: &Change,
-        key: &str,
-        estate: &Estate,
-    ) -> Result<GcpResource, ProviderError> {
-        let Change::Route {
-            destination_cidr,
-            via,
-            ..
-        } = change
-        else {
-            return Err(refused("not a route change"));
-        };
-        let tunnel = next_hop(network, via, estate).map_err(refused)?;
-        let name = name_for(key, "route");
-        let body = route_body(
-            &name,
-            network.id.as_str(),
-            destination_cidr,
-            PRIMARY_PRIORITY,
-            &tunnel,
-            &description(key, &format!("route {destination_cidr} via {via}")),
-        );
-        let api = self.api().await?;
-        self.insert_owned(&api, project, "routes", &body, key, "route")
-            .await?;
-        Ok(GcpResource::Route {
-            project: project.to_string(),
-            name,
-        })
-    }
+    // ---- RoutePreference ----------------------------------------------------
 
     async fn prefer(
         &self,
@@ -495,7 +477,7 @@ impl GcpActor {
             &description(key, &note),
         );
         // First the preferred route, then (only once it exists) the other.
-        self.insert_owned(&api, project, "routes", &body, key, "prefer")
+        self.insert_owned(&api, project, "routes", &body, key)
             .await?;
         if let Some(r) = &replaced {
             let url = api.compute(project, &format!("global/routes/{}", r.name))?;
@@ -788,11 +770,14 @@ impl CloudActor for GcpActor {
     ) -> Result<ResourceId, ProviderError> {
         let (network, project) = network_of(estate, change)?;
         let resource = match change {
-            Change::AllowIngress { .. } => {
-                self.allow_ingress(network, &project, change, key, estate)
-                    .await?
+            Change::AllowIngress { .. } | Change::Route { .. } => {
+                let (collection, body, resource) =
+                    self.insertion(network, &project, change, key, estate)?;
+                let api = self.api().await?;
+                self.insert_owned(&api, &project, collection, &body, key)
+                    .await?;
+                resource
             }
-            Change::Route { .. } => self.route(network, &project, change, key, estate).await?,
             Change::RoutePreference { .. } => {
                 self.prefer(network, &project, change, key, estate).await?
             }
