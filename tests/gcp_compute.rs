@@ -133,7 +133,7 @@ async fn networks_tunnels_and_interconnects_are_mapped() {
 
     assert_eq!(inv.networks.len(), 2);
     let prod = inv.networks.iter().find(|n| n.id == PROD).expect("prod");
-    assert_eq!(prod.region, "global");
+    assert_eq!(prod.region, "us-central1", "where its subnetworks are");
     assert_eq!(prod.cidrs, vec!["10.10.0.0/20", "10.10.16.0/20"]);
     assert_eq!(prod.account.as_deref(), Some(PROJECT));
 

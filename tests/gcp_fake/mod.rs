@@ -16,10 +16,14 @@
 //! (409). A repeated `requestId` answers the first request's operation.
 //! Switchable faults: the next operation ends DONE with errors, the next
 //! requests are throttled (429 rateLimitExceeded), operations never finish.
+//! For discovery it serves the lists a test registers (`serve`: networks,
+//! VPN gateways and tunnels, Cloud SQL instances…) at their paths.
+
+#![allow(dead_code)] // each test binary uses a different part of the fake
 
 use super::fakes::{fixture, TOKEN};
 use axum::extract::{Path, Query, Request, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -61,6 +65,8 @@ struct FakeState {
     route_sets: Vec<(String, Vec<String>)>,
     /// Insert requests accepted per collection (a repeated requestId not counted).
     inserts: HashMap<&'static str, u32>,
+    /// Bodies served as they are at a path (discovery's lists).
+    lists: HashMap<String, Value>,
     fail_next: Option<(String, String)>,
     throttle: u32,
     hang: bool,
@@ -106,7 +112,7 @@ impl GcpFake {
             .route(&format!("{dns}/{{zone}}/rrsets"), get(rrsets_list))
             .route(&format!("{dns}/{{zone}}/changes"), post(changes_create))
             .route(&format!("{dns}/{{zone}}/changes/{{id}}"), get(changes_get))
-            .fallback(|| async { google_error(404, "notFound", "fake: no such method") })
+            .fallback(served)
             .layer(middleware::from_fn_with_state(fake.clone(), gate))
             .with_state(fake.clone());
         // Lives as long as the test's runtime; dropped with it.
@@ -133,6 +139,19 @@ impl GcpFake {
     /// Operations stay RUNNING however often they are polled.
     pub fn hang_operations(&self) {
         self.with(|s| s.hang = true);
+    }
+
+    /// Answers GET `path` with `body` (a list discovery reads).
+    pub fn serve(&self, path: &str, body: Value) {
+        self.with(|s| s.lists.insert(path.to_string(), body));
+    }
+
+    /// What `serve` registered at `uri`'s path, else 404.
+    fn served(&self, uri: &Uri) -> Response {
+        match self.with(|s| s.lists.get(uri.path()).cloned()) {
+            Some(body) => Json(body).into_response(),
+            None => google_error(404, "notFound", &format!("fake: nothing at {uri}")),
+        }
     }
 
     /// Forgets every `requestId` (Compute keeps them only for a while): a
@@ -208,6 +227,14 @@ fn of_project(map: &BTreeMap<Key, Value>, project: &str) -> Vec<Value> {
         .filter(|((p, _), _)| p == project)
         .map(|(_, v)| v.clone())
         .collect()
+}
+
+/// A list registered with `serve`, else 404 as Google answers an unknown path.
+async fn served(State(fake): State<GcpFake>, method: Method, uri: Uri) -> Response {
+    if method != Method::GET {
+        return google_error(404, "notFound", &format!("fake: nothing at {uri}"));
+    }
+    fake.served(&uri)
 }
 
 fn google_error(code: u16, reason: &str, message: &str) -> Response {
@@ -610,9 +637,11 @@ async fn compute_get(
 async fn compute_list(
     State(fake): State<GcpFake>,
     Path((project, collection)): Path<(String, String)>,
+    uri: Uri,
 ) -> Response {
+    // Other global lists (networks…) are discovery's, served as registered.
     let Some((collection, schema)) = collection_of(&collection) else {
-        return no_collection();
+        return fake.served(&uri);
     };
     let items = fake.with(|s| of_project(map_of(s, collection), &project));
     Json(json!({"kind": format!("compute#{}List", schema.to_ascii_lowercase()), "id": format!("projects/{project}/global/{collection}"), "items": items})).into_response()

@@ -556,6 +556,60 @@ fn name_tag(
         .build()
 }
 
+/// A customer gateway at `cgw_ip` and a VPN connection to it from a VGW
+/// attached to `vpc`: (customer gateway, VGW, VPN connection) ids.
+pub async fn vpn_on_vgw(
+    ec2: &aws_sdk_ec2::Client,
+    vpc: &str,
+    cgw_ip: &str,
+) -> (String, String, String) {
+    use aws_sdk_ec2::types::GatewayType;
+    let cgw = ec2
+        .create_customer_gateway()
+        .r#type(GatewayType::Ipsec1)
+        .public_ip(cgw_ip)
+        .bgp_asn(65000)
+        .send()
+        .await
+        .expect("create cgw");
+    let cgw = cgw
+        .customer_gateway()
+        .and_then(|c| c.customer_gateway_id())
+        .expect("cgw id")
+        .to_string();
+    let vgw = ec2
+        .create_vpn_gateway()
+        .r#type(GatewayType::Ipsec1)
+        .send()
+        .await
+        .expect("create vgw");
+    let vgw = vgw
+        .vpn_gateway()
+        .and_then(|g| g.vpn_gateway_id())
+        .expect("vgw id")
+        .to_string();
+    ec2.attach_vpn_gateway()
+        .vpn_gateway_id(&vgw)
+        .vpc_id(vpc)
+        .send()
+        .await
+        .expect("attach vgw");
+    let vpn = ec2
+        .create_vpn_connection()
+        .r#type("ipsec.1")
+        .customer_gateway_id(&cgw)
+        .vpn_gateway_id(&vgw)
+        .send()
+        .await
+        .expect("create vpn");
+    let vpn = vpn
+        .vpn_connection()
+        .and_then(|v| v.vpn_connection_id())
+        .expect("vpn id")
+        .to_string();
+    (cgw, vgw, vpn)
+}
+
 /// `vpcs` named VPCs `<prefix>-<i>` (10.<i>.0.0/16) in `region`, each with a
 /// subnet; the first gets an internet gateway with a default route, a VGW
 /// and a VPN connection to customer gateway `cgw_ip`; with `with_tgw`, a
@@ -567,7 +621,7 @@ pub async fn seed_region(
     with_tgw: bool,
     cgw_ip: &str,
 ) -> Seeded {
-    use aws_sdk_ec2::types::{GatewayType, ResourceType};
+    use aws_sdk_ec2::types::ResourceType;
     let mut s = Seeded {
         cgw_ip: cgw_ip.to_string(),
         ..Seeded::default()
@@ -635,48 +689,8 @@ pub async fn seed_region(
         .expect("default route");
     s.igws.push(igw);
 
-    let cgw = ec2
-        .create_customer_gateway()
-        .r#type(GatewayType::Ipsec1)
-        .public_ip(cgw_ip)
-        .bgp_asn(65000)
-        .send()
-        .await
-        .expect("create cgw");
-    let cgw = cgw
-        .customer_gateway()
-        .and_then(|c| c.customer_gateway_id())
-        .expect("cgw id")
-        .to_string();
-    let vgw = ec2
-        .create_vpn_gateway()
-        .r#type(GatewayType::Ipsec1)
-        .send()
-        .await
-        .expect("create vgw");
-    let vgw = vgw
-        .vpn_gateway()
-        .and_then(|g| g.vpn_gateway_id())
-        .expect("vgw id")
-        .to_string();
-    ec2.attach_vpn_gateway()
-        .vpn_gateway_id(&vgw)
-        .vpc_id(&first)
-        .send()
-        .await
-        .expect("attach vgw");
-    let vpn = ec2
-        .create_vpn_connection()
-        .r#type("ipsec.1")
-        .customer_gateway_id(&cgw)
-        .vpn_gateway_id(&vgw)
-        .send()
-        .await
-        .expect("create vpn");
-    s.vpn_on_vgw = vpn
-        .vpn_connection()
-        .and_then(|v| v.vpn_connection_id())
-        .map(str::to_string);
+    let (cgw, vgw, vpn) = vpn_on_vgw(ec2, &first, cgw_ip).await;
+    s.vpn_on_vgw = Some(vpn);
     s.vgw = Some(vgw);
 
     if with_tgw {

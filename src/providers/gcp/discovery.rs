@@ -9,6 +9,9 @@
 //! `map_project` is pure. The credential (`GcpCredential`) is the one the
 //! actor uses too.
 //!
+//! A network's region is the one most of its subnetworks are in (the
+//! estate places every network in one), `global` when it has none.
+//!
 //! Invariants: resources are joined on the path of their URLs
 //! (`projects/p/regions/r/routers/x`), never the host; network ids are
 //! `projects/p/global/networks/n`; an aggregated list's `unreachables` are
@@ -26,7 +29,7 @@ use crate::topology::{
 use reqwest::Url;
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::time::Duration;
 use tracing::Instrument;
@@ -430,6 +433,7 @@ struct Network {
 struct Subnetwork {
     network: String,
     ip_cidr_range: Option<String>,
+    region: Option<String>,
 }
 
 /// HA VPN gateways, classic target VPN gateways and routers: all sit in a network.
@@ -627,14 +631,21 @@ pub fn map_project(read: &ProjectRead) -> Inventory {
     let mut problems = Vec::new();
 
     let mut cidrs: HashMap<String, Vec<String>> = HashMap::new();
+    // Network → region → how many of its subnetworks are there.
+    let mut regions: HashMap<String, BTreeMap<String, usize>> = HashMap::new();
     for item in &read.subnetworks {
         if let Some(s) = rest::parse_item::<Subnetwork>(item, "subnetwork", &mut problems) {
             inv.resources_read += 1;
-            if let Some(range) = s.ip_cidr_range {
-                cidrs
-                    .entry(resource_path(&s.network))
+            let network = resource_path(&s.network);
+            if let Some(region) = s.region.as_deref().and_then(last_segment) {
+                *regions
+                    .entry(network.clone())
                     .or_default()
-                    .push(range);
+                    .entry(region.to_string())
+                    .or_default() += 1;
+            }
+            if let Some(range) = s.ip_cidr_range {
+                cidrs.entry(network).or_default().push(range);
             }
         }
     }
@@ -646,11 +657,14 @@ pub fn map_project(read: &ProjectRead) -> Inventory {
         let id = resource_path(&n.self_link);
         let mut ranges = cidrs.remove(&id).unwrap_or_default();
         ranges.extend(n.ipv4_range);
+        let region = regions
+            .remove(&id)
+            .map_or_else(|| "global".into(), main_region);
         inv.networks.push(NetworkRecord {
             id,
             name: n.name,
             cloud: Cloud::Gcp,
-            region: "global".into(),
+            region,
             kind: NetworkKind::GcpNetwork,
             cidrs: ranges,
             account: Some(read.project.clone()),
@@ -743,7 +757,7 @@ pub fn map_project(read: &ProjectRead) -> Inventory {
         let circuit = a
             .interconnect
             .as_deref()
-            .and_then(|i| i.trim_end_matches('/').rsplit('/').next())
+            .and_then(last_segment)
             .map(str::to_string)
             .or(a.pairing_key.clone());
         let (Some(local), Some(circuit)) = (network_of(&a.router), circuit) else {
@@ -797,6 +811,26 @@ pub(crate) fn resource_path(url: &str) -> String {
         Some(at) => path[at..].trim_end_matches('/').to_string(),
         None => path.trim_end_matches('/').to_string(),
     }
+}
+
+/// `…/regions/us-central1` → `us-central1`.
+fn last_segment(url: &str) -> Option<&str> {
+    url.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .filter(|s| !s.is_empty())
+}
+
+/// A VPC network is global, but the estate places every network in a
+/// region: the one most of its subnetworks are in (the first by name on a
+/// tie). A network without subnetworks stays `global`.
+fn main_region(counts: BTreeMap<String, usize>) -> String {
+    let most = counts.values().copied().max().unwrap_or_default();
+    counts
+        .into_iter()
+        .find(|(_, n)| *n == most)
+        .map(|(region, _)| region)
+        .unwrap_or_else(|| "global".into())
 }
 
 /// ESTABLISHED carries traffic. The set-up stages (no fault yet, no traffic
@@ -884,6 +918,22 @@ mod tests {
             attachment_status(&attachment("PENDING_PARTNER", "OS_ACTIVE")),
             ConnectionStatus::Down
         );
+    }
+
+    #[test]
+    fn a_network_is_placed_where_most_of_its_subnetworks_are() {
+        let counts = |pairs: &[(&str, usize)]| -> BTreeMap<String, usize> {
+            pairs.iter().map(|(r, n)| (r.to_string(), *n)).collect()
+        };
+        assert_eq!(
+            main_region(counts(&[("europe-west1", 1), ("us-east4", 2)])),
+            "us-east4"
+        );
+        assert_eq!(
+            main_region(counts(&[("us-west1", 1), ("us-east1", 1)])),
+            "us-east1"
+        );
+        assert_eq!(main_region(BTreeMap::new()), "global");
     }
 
     #[test]

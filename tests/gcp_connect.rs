@@ -1,0 +1,221 @@
+//! An AWS → GCP connect request, end to end through the console binary: a
+//! Lambda function in AWS (moto behind its front) reaching a Cloud SQL
+//! instance on a private IP in GCP (`tests/gcp_fake`), over an HA VPN
+//! tunnel whose far end is the AWS VPN's UP tunnel (discovery joins the two
+//! clouds on those addresses). After approval: the firewall rule and the
+//! route in the GCP fake, the VGW route and the Route 53 record in moto;
+//! `resources` lists each with its cloud.
+
+mod common;
+mod fakes;
+mod gcp_fake;
+mod moto;
+
+use common::Lab;
+use fakes::TOKEN;
+use gcp_fake::GcpFake;
+use moto::{fake_credentials_in_env, tunnel_ips, vpn_on_vgw, Front, Moto};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+const PROJECT: &str = "acme-net";
+const PROD: &str = "projects/acme-net/global/networks/prod";
+const HA_GATEWAY: &str = "projects/acme-net/regions/us-east4/vpnGateways/to-aws";
+const TUNNEL: &str = "projects/acme-net/regions/us-east4/vpnTunnels/to-aws-0";
+/// The HA VPN gateway's interface 0: the AWS side's customer gateway.
+const GATEWAY_IP: &str = "35.242.10.1";
+const REQUEST: &str = "connect lambda orders-fn to cloud sql orders, 200 GB/month";
+
+fn link(path: &str) -> String {
+    format!("https://www.googleapis.com/compute/v1/{path}")
+}
+
+/// What GCP discovery reads: the network and its subnet, the HA VPN
+/// gateway and its tunnel to `peer` (the AWS tunnel's outside address),
+/// and a Cloud SQL instance on a private IP.
+fn serve_estate(fake: &GcpFake, peer: &str) {
+    let compute = |path: &str| format!("/compute/v1/projects/{PROJECT}/{path}");
+    let empty = |kind: &str| {
+        let items = if kind.ends_with("AggregatedList") {
+            json!({})
+        } else {
+            json!([])
+        };
+        json!({"kind": kind, "items": items})
+    };
+    fake.serve(
+        &compute("global/networks"),
+        json!({"kind": "compute#networkList", "items": [
+            {"kind": "compute#network", "name": "prod", "selfLink": link(PROD), "autoCreateSubnetworks": false}]}),
+    );
+    fake.serve(
+        &compute("aggregated/subnetworks"),
+        json!({"kind": "compute#subnetworkAggregatedList", "items": {"regions/us-east4": {"subnetworks": [
+            {"kind": "compute#subnetwork", "name": "prod-east", "network": link(PROD), "ipCidrRange": "10.80.0.0/16",
+             "region": link("projects/acme-net/regions/us-east4"),
+             "selfLink": link("projects/acme-net/regions/us-east4/subnetworks/prod-east")}]}}}),
+    );
+    fake.serve(
+        &compute("aggregated/vpnGateways"),
+        json!({"kind": "compute#vpnGatewayAggregatedList", "items": {"regions/us-east4": {"vpnGateways": [
+            {"kind": "compute#vpnGateway", "name": "to-aws", "selfLink": link(HA_GATEWAY), "network": link(PROD),
+             "vpnInterfaces": [{"id": 0, "ipAddress": GATEWAY_IP}]}]}}}),
+    );
+    fake.serve(
+        &compute("aggregated/vpnTunnels"),
+        json!({"kind": "compute#vpnTunnelAggregatedList", "items": {"regions/us-east4": {"vpnTunnels": [
+            {"kind": "compute#vpnTunnel", "name": "to-aws-0", "selfLink": link(TUNNEL), "status": "ESTABLISHED",
+             "peerIp": peer, "vpnGateway": link(HA_GATEWAY), "vpnGatewayInterface": 0}]}}}),
+    );
+    for (path, kind) in [
+        (
+            "aggregated/targetVpnGateways",
+            "compute#targetVpnGatewayAggregatedList",
+        ),
+        (
+            "global/externalVpnGateways",
+            "compute#externalVpnGatewayList",
+        ),
+        ("aggregated/routers", "compute#routerAggregatedList"),
+        (
+            "aggregated/interconnectAttachments",
+            "compute#interconnectAttachmentAggregatedList",
+        ),
+        ("aggregated/instances", "compute#instanceAggregatedList"),
+    ] {
+        fake.serve(&compute(path), empty(kind));
+    }
+    fake.serve(
+        &format!("/v1/projects/{PROJECT}/instances"),
+        json!({"kind": "sql#instancesList", "items": [
+            {"kind": "sql#instance", "name": "orders", "project": PROJECT, "region": "us-east4",
+             "connectionName": "acme-net:us-east4:orders", "databaseVersion": "POSTGRES_15",
+             "ipAddresses": [{"type": "PRIVATE", "ipAddress": "10.80.0.5"}],
+             "settings": {"ipConfiguration": {"ipv4Enabled": false, "privateNetwork": format!("/{PROD}")}}}]}),
+    );
+}
+
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+fn settled(lab: &Lab, id: &str) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let show = lab.show(id);
+        if show["state"] == "completed" || show["state"] == "failed" {
+            return show;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{id} did not settle: {show:#}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aws_to_cloud_sql_request_changes_both_clouds() {
+    let Some(moto) = Moto::start() else {
+        return;
+    };
+    fake_credentials_in_env();
+    let front = Front::start(&moto).await;
+    let sdk = moto.sdk("us-east-1");
+    let role = moto
+        .lambda_role("orders-fn-role")
+        .await
+        .expect("lambda role");
+    let account = switchboard::bench_aws::seed(&sdk, &role)
+        .await
+        .expect("seed the account");
+    let ec2 = moto.ec2("us-east-1");
+    let (_, vgw, vpn) = vpn_on_vgw(&ec2, &account.app_vpc, GATEWAY_IP).await;
+    // The front makes up the tunnels' outside addresses on first sight.
+    let through_front = aws_sdk_ec2::Client::from_conf(
+        aws_sdk_ec2::config::Builder::from(&sdk)
+            .endpoint_url(&front.url)
+            .build(),
+    );
+    through_front
+        .describe_vpn_connections()
+        .vpn_connection_ids(&vpn)
+        .send()
+        .await
+        .expect("describe vpn");
+    let [up, _down] = tunnel_ips(&front, &vpn).expect("tunnel addresses");
+
+    let gcp = GcpFake::start().await;
+    serve_estate(&gcp, &up);
+    let lab = Lab::new()
+        .with_env("AWS_ENDPOINT_URL", &front.url)
+        .with_env("AWS_ACCESS_KEY_ID", "testing")
+        .with_env("AWS_SECRET_ACCESS_KEY", "testing")
+        .with_env("AWS_EC2_METADATA_DISABLED", "true")
+        .with_env("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN)
+        .with_env("SWITCHBOARD_CONFIG", "switchboard.toml");
+    lab.write(
+        "switchboard.toml",
+        &format!(
+            "[discovery]\nproviders = [\"gcp\", \"aws\"]\n\n[discovery.aws]\nregions = [\"us-east-1\"]\nmax_attempts = 3\n\n\
+             [discovery.gcp]\nprojects = [\"{PROJECT}\"]\nendpoint = \"{0}\"\nsql_endpoint = \"{0}\"\ndns_endpoint = \"{0}\"\n",
+            gcp.base
+        ),
+    );
+
+    let out = blocking(|| lab.console("alice", &format!("discover\n{REQUEST}\n")));
+    let show = blocking(|| lab.show("wf-1"));
+    assert_eq!(show["state"], "waiting_approval", "{out}\n{show:#}");
+    assert!(
+        out.contains("compute:firewalls.insert sb-… tcp/5432 from 10.61.0.0/16 → 10.80.0.5/32"),
+        "the card lists the GCP calls:\n{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "compute:routes.insert sb-… 10.61.0.0/16 → {TUNNEL}"
+        )),
+        "{out}"
+    );
+
+    let out = blocking(|| lab.console("approver", "approve wf-1\n"));
+    let show = blocking(|| settled(&lab, "wf-1"));
+    assert_eq!(show["state"], "completed", "{out}\n{show:#}");
+
+    let firewalls = gcp.firewalls(PROJECT);
+    assert_eq!(firewalls.len(), 1, "{firewalls:#?}");
+    assert_eq!(firewalls[0]["destinationRanges"], json!(["10.80.0.5/32"]));
+    assert_eq!(firewalls[0]["sourceRanges"], json!(["10.61.0.0/16"]));
+    let routes = gcp.routes(PROJECT);
+    assert_eq!(routes.len(), 1, "{routes:#?}");
+    assert_eq!(routes[0]["destRange"], "10.61.0.0/16");
+    assert_eq!(routes[0]["nextHopVpnTunnel"], TUNNEL);
+
+    let tables = ec2
+        .describe_route_tables()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(&account.app_vpc)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("route tables");
+    let to_gcp: Vec<&str> = tables
+        .route_tables()
+        .iter()
+        .flat_map(|t| t.routes())
+        .filter(|r| r.destination_cidr_block() == Some("10.80.0.0/16"))
+        .filter_map(|r| r.gateway_id())
+        .collect();
+    assert!(
+        !to_gcp.is_empty() && to_gcp.iter().all(|g| *g == vgw),
+        "{to_gcp:?}"
+    );
+
+    let listed = blocking(|| lab.json(&["resources", "--format", "json"]));
+    let listed = listed.as_array().expect("resources").clone();
+    let text = serde_json::to_string(&listed).unwrap_or_default();
+    assert!(text.contains("gcp:acme-net:firewall:sb-"), "{listed:#?}");
+    assert!(text.contains("gcp:acme-net:route:sb-"), "{listed:#?}");
+}
