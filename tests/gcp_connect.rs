@@ -4,7 +4,9 @@
 //! tunnel whose far end is the AWS VPN's UP tunnel (discovery joins the two
 //! clouds on those addresses). After approval: the firewall rule and the
 //! route in the GCP fake, the VGW route and the Route 53 record in moto;
-//! `resources` lists each with its cloud.
+//! `resources` lists each with its cloud. Killed (-9) while the firewall's
+//! operation runs and restarted, the retry repeats the `requestId` and
+//! leaves exactly one of each.
 
 mod common;
 mod fakes;
@@ -16,6 +18,7 @@ use fakes::TOKEN;
 use gcp_fake::GcpFake;
 use moto::{fake_credentials_in_env, tunnel_ips, vpn_on_vgw, Front, Moto};
 use serde_json::json;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const PROJECT: &str = "acme-net";
@@ -114,55 +117,135 @@ fn settled(lab: &Lab, id: &str) -> serde_json::Value {
     }
 }
 
+/// moto (behind its front) seeded with the app VPC's Lambda and a VPN to
+/// the GCP gateway, the GCP fake serving the other end, and a lab whose
+/// config discovers both (GCP first: a connection seen from both sides is
+/// named by the first, so routes on both sides name the GCP tunnel).
+struct World {
+    moto: Moto,
+    /// Serves the binary's AWS calls; kept for as long as the world.
+    _front: Front,
+    ec2: aws_sdk_ec2::Client,
+    app_vpc: String,
+    vgw: String,
+    gcp: GcpFake,
+    lab: Lab,
+}
+
+impl World {
+    /// `None` when moto is not installed (and peers are not required).
+    async fn start() -> Option<World> {
+        let moto = Moto::start()?;
+        fake_credentials_in_env();
+        let front = Front::start(&moto).await;
+        let sdk = moto.sdk("us-east-1");
+        let role = moto
+            .lambda_role("orders-fn-role")
+            .await
+            .expect("lambda role");
+        let account = switchboard::bench_aws::seed(&sdk, &role)
+            .await
+            .expect("seed the account");
+        let ec2 = moto.ec2("us-east-1");
+        let (_, vgw, vpn) = vpn_on_vgw(&ec2, &account.app_vpc, GATEWAY_IP).await;
+        // The front makes up the tunnels' outside addresses on first sight.
+        let through_front = aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(&sdk)
+                .endpoint_url(&front.url)
+                .build(),
+        );
+        through_front
+            .describe_vpn_connections()
+            .vpn_connection_ids(&vpn)
+            .send()
+            .await
+            .expect("describe vpn");
+        let [up, _down] = tunnel_ips(&front, &vpn).expect("tunnel addresses");
+
+        let gcp = GcpFake::start().await;
+        serve_estate(&gcp, &up);
+        let lab = Lab::new()
+            .with_env("AWS_ENDPOINT_URL", &front.url)
+            .with_env("AWS_ACCESS_KEY_ID", "testing")
+            .with_env("AWS_SECRET_ACCESS_KEY", "testing")
+            .with_env("AWS_EC2_METADATA_DISABLED", "true")
+            .with_env("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN)
+            .with_env("SWITCHBOARD_CONFIG", "switchboard.toml");
+        lab.write(
+            "switchboard.toml",
+            &format!(
+                "[discovery]\nproviders = [\"gcp\", \"aws\"]\n\n[discovery.aws]\nregions = [\"us-east-1\"]\nmax_attempts = 3\n\n\
+                 [discovery.gcp]\nprojects = [\"{PROJECT}\"]\nendpoint = \"{0}\"\nsql_endpoint = \"{0}\"\ndns_endpoint = \"{0}\"\n",
+                gcp.base
+            ),
+        );
+        Some(World {
+            moto,
+            _front: front,
+            ec2,
+            app_vpc: account.app_vpc,
+            vgw,
+            gcp,
+            lab,
+        })
+    }
+
+    /// The app VPC's routes to the GCP network, as their gateways.
+    async fn routes_to_gcp(&self) -> Vec<String> {
+        let tables = self
+            .ec2
+            .describe_route_tables()
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name("vpc-id")
+                    .values(&self.app_vpc)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("route tables");
+        tables
+            .route_tables()
+            .iter()
+            .flat_map(|t| t.routes())
+            .filter(|r| r.destination_cidr_block() == Some("10.80.0.0/16"))
+            .filter_map(|r| r.gateway_id())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// Records in moto's private zones: (name, type, values).
+async fn records(r53: &aws_sdk_route53::Client) -> Vec<(String, String, Vec<String>)> {
+    let zones = r53.list_hosted_zones().send().await.expect("zones");
+    let mut out = Vec::new();
+    for zone in zones.hosted_zones() {
+        let sets = r53
+            .list_resource_record_sets()
+            .hosted_zone_id(zone.id())
+            .send()
+            .await
+            .expect("record sets");
+        for set in sets.resource_record_sets() {
+            if set.r#type().as_str() == "A" {
+                let values = set
+                    .resource_records()
+                    .iter()
+                    .map(|r| r.value().to_string())
+                    .collect();
+                out.push((set.name().to_string(), "A".to_string(), values));
+            }
+        }
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_aws_to_cloud_sql_request_changes_both_clouds() {
-    let Some(moto) = Moto::start() else {
+    let Some(world) = World::start().await else {
         return;
     };
-    fake_credentials_in_env();
-    let front = Front::start(&moto).await;
-    let sdk = moto.sdk("us-east-1");
-    let role = moto
-        .lambda_role("orders-fn-role")
-        .await
-        .expect("lambda role");
-    let account = switchboard::bench_aws::seed(&sdk, &role)
-        .await
-        .expect("seed the account");
-    let ec2 = moto.ec2("us-east-1");
-    let (_, vgw, vpn) = vpn_on_vgw(&ec2, &account.app_vpc, GATEWAY_IP).await;
-    // The front makes up the tunnels' outside addresses on first sight.
-    let through_front = aws_sdk_ec2::Client::from_conf(
-        aws_sdk_ec2::config::Builder::from(&sdk)
-            .endpoint_url(&front.url)
-            .build(),
-    );
-    through_front
-        .describe_vpn_connections()
-        .vpn_connection_ids(&vpn)
-        .send()
-        .await
-        .expect("describe vpn");
-    let [up, _down] = tunnel_ips(&front, &vpn).expect("tunnel addresses");
-
-    let gcp = GcpFake::start().await;
-    serve_estate(&gcp, &up);
-    let lab = Lab::new()
-        .with_env("AWS_ENDPOINT_URL", &front.url)
-        .with_env("AWS_ACCESS_KEY_ID", "testing")
-        .with_env("AWS_SECRET_ACCESS_KEY", "testing")
-        .with_env("AWS_EC2_METADATA_DISABLED", "true")
-        .with_env("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN)
-        .with_env("SWITCHBOARD_CONFIG", "switchboard.toml");
-    lab.write(
-        "switchboard.toml",
-        &format!(
-            "[discovery]\nproviders = [\"gcp\", \"aws\"]\n\n[discovery.aws]\nregions = [\"us-east-1\"]\nmax_attempts = 3\n\n\
-             [discovery.gcp]\nprojects = [\"{PROJECT}\"]\nendpoint = \"{0}\"\nsql_endpoint = \"{0}\"\ndns_endpoint = \"{0}\"\n",
-            gcp.base
-        ),
-    );
-
+    let (lab, gcp) = (&world.lab, &world.gcp);
     let out = blocking(|| lab.console("alice", &format!("discover\n{REQUEST}\n")));
     let show = blocking(|| lab.show("wf-1"));
     assert_eq!(show["state"], "waiting_approval", "{out}\n{show:#}");
@@ -178,44 +261,98 @@ async fn an_aws_to_cloud_sql_request_changes_both_clouds() {
     );
 
     let out = blocking(|| lab.console("approver", "approve wf-1\n"));
-    let show = blocking(|| settled(&lab, "wf-1"));
+    let show = blocking(|| settled(lab, "wf-1"));
     assert_eq!(show["state"], "completed", "{out}\n{show:#}");
 
     let firewalls = gcp.firewalls(PROJECT);
     assert_eq!(firewalls.len(), 1, "{firewalls:#?}");
     assert_eq!(firewalls[0]["destinationRanges"], json!(["10.80.0.5/32"]));
     assert_eq!(firewalls[0]["sourceRanges"], json!(["10.61.0.0/16"]));
+    assert!(firewalls[0]["description"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("wf-1/provision/0"));
     let routes = gcp.routes(PROJECT);
     assert_eq!(routes.len(), 1, "{routes:#?}");
     assert_eq!(routes[0]["destRange"], "10.61.0.0/16");
     assert_eq!(routes[0]["nextHopVpnTunnel"], TUNNEL);
-
-    let tables = ec2
-        .describe_route_tables()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("vpc-id")
-                .values(&account.app_vpc)
-                .build(),
-        )
-        .send()
-        .await
-        .expect("route tables");
-    let to_gcp: Vec<&str> = tables
-        .route_tables()
-        .iter()
-        .flat_map(|t| t.routes())
-        .filter(|r| r.destination_cidr_block() == Some("10.80.0.0/16"))
-        .filter_map(|r| r.gateway_id())
-        .collect();
-    assert!(
-        !to_gcp.is_empty() && to_gcp.iter().all(|g| *g == vgw),
-        "{to_gcp:?}"
-    );
+    assert_eq!(routes[0]["priority"], 100);
+    assert_eq!(world.routes_to_gcp().await, vec![world.vgw.clone()]);
+    let r53 = aws_sdk_route53::Client::new(&world.moto.sdk("us-east-1"));
+    let records = records(&r53).await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].2, ["10.80.0.5"], "{records:?}");
 
     let listed = blocking(|| lab.json(&["resources", "--format", "json"]));
-    let listed = listed.as_array().expect("resources").clone();
-    let text = serde_json::to_string(&listed).unwrap_or_default();
-    assert!(text.contains("gcp:acme-net:firewall:sb-"), "{listed:#?}");
-    assert!(text.contains("gcp:acme-net:route:sb-"), "{listed:#?}");
+    let listed = listed.as_array().expect("resources");
+    let mut clouds: Vec<(&str, &str)> = listed
+        .iter()
+        .map(|r| {
+            (
+                r["provider"].as_str().unwrap_or(""),
+                r["resource"].as_str().unwrap_or(""),
+            )
+        })
+        .map(|(p, id)| (p, id.split(':').nth(2).unwrap_or("")))
+        .collect();
+    clouds.sort_unstable();
+    assert_eq!(
+        clouds,
+        [
+            ("aws", "record"),
+            ("aws", "route"),
+            ("gcp", "firewall"),
+            ("gcp", "route")
+        ],
+        "{listed:#?}"
+    );
+    assert!(listed.iter().all(|r| r["present"] == true), "{listed:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_while_a_gcp_operation_runs_and_restarted_leaves_one_of_each() {
+    let Some(world) = World::start().await else {
+        return;
+    };
+    let (lab, gcp) = (&world.lab, &world.gcp);
+    blocking(|| lab.console("alice", &format!("discover\n{REQUEST}\n")));
+    // The firewall's operation never finishes while the process lives.
+    gcp.hang_operations(true);
+    let mut child = lab
+        .command(&["console", "--user", "approver"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("console");
+    let mut stdin = child.stdin.take().expect("stdin");
+    std::io::Write::write_all(&mut stdin, b"approve wf-1\n").expect("approve");
+    let started = Instant::now();
+    while gcp.inserts("firewalls") == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "provision never started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.kill().expect("kill -9");
+    child.wait().expect("reaped");
+    drop(stdin);
+    gcp.hang_operations(false);
+
+    let show = blocking(|| lab.show("wf-1"));
+    assert_eq!(show["state"], "running", "killed mid-provision: {show:#}");
+    blocking(|| lab.console("approver", "status wf-1\n"));
+    let show = blocking(|| settled(lab, "wf-1"));
+    assert_eq!(show["state"], "completed", "{show:#}");
+    assert_eq!(
+        gcp.inserts("firewalls"),
+        1,
+        "the retry repeated the requestId"
+    );
+    assert_eq!(gcp.firewalls(PROJECT).len(), 1);
+    assert_eq!(gcp.routes(PROJECT).len(), 1);
+    assert_eq!(world.routes_to_gcp().await.len(), 1);
+    let listed = blocking(|| lab.json(&["resources", "--format", "json"]));
+    assert_eq!(listed.as_array().map(Vec::len), Some(4), "{listed:#}");
 }

@@ -354,7 +354,7 @@ async fn throttling_is_retried() {
 #[tokio::test]
 async fn an_operation_that_never_finishes_is_a_timeout() {
     let fake = GcpFake::start().await;
-    fake.hang_operations();
+    fake.hang_operations(true);
     let started = std::time::Instant::now();
     let err = actor_with(&fake, TOKEN, 1)
         .apply(&route(T0), "wf-6/provision/0", &estate())

@@ -136,9 +136,10 @@ impl GcpFake {
         self.with(|s| s.throttle = times);
     }
 
-    /// Operations stay RUNNING however often they are polled.
-    pub fn hang_operations(&self) {
-        self.with(|s| s.hang = true);
+    /// Operations stay RUNNING however often they are polled (`false`:
+    /// they move on again).
+    pub fn hang_operations(&self, hang: bool) {
+        self.with(|s| s.hang = hang);
     }
 
     /// Answers GET `path` with `body` (a list discovery reads).
