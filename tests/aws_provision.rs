@@ -8,40 +8,11 @@ mod common;
 mod moto;
 
 use aws_sdk_ec2::types::Filter;
-use common::Lab;
-use moto::{fake_credentials_in_env, Front, Moto};
+use common::{blocking, settled, Lab};
+use moto::{Front, Moto, SeededAccount as World};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use switchboard::bench_aws::{Account, REQUEST};
-
-/// moto with the seeded account, and the front switchboard talks to.
-struct World {
-    moto: Moto,
-    front: Front,
-    account: Account,
-}
-
-impl World {
-    /// `None` when moto is not installed (and peers are not required).
-    async fn start() -> Option<World> {
-        let moto = Moto::start()?;
-        fake_credentials_in_env();
-        let front = Front::start(&moto).await;
-        let sdk = moto.sdk("us-east-1");
-        let role = moto
-            .lambda_role("orders-fn-role")
-            .await
-            .expect("lambda role");
-        let account = switchboard::bench_aws::seed(&sdk, &role)
-            .await
-            .expect("seed the account");
-        Some(World {
-            moto,
-            front,
-            account,
-        })
-    }
-}
+use switchboard::bench_aws::REQUEST;
 
 /// As alice: discover, then the connect request; the console's output.
 fn request(lab: &Lab) -> String {
@@ -88,28 +59,6 @@ fn through_front(moto: &Moto, front: &Front) -> aws_sdk_ec2::Client {
             .endpoint_url(&front.url)
             .build(),
     )
-}
-
-/// Runs blocking work (the binary) without starving the front, which
-/// serves the binary's AWS calls on this runtime.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
-}
-
-/// Waits until the workflow settles (completed or failed); its record.
-fn settled(lab: &Lab, id: &str) -> serde_json::Value {
-    let started = Instant::now();
-    loop {
-        let show = lab.show(id);
-        if show["state"] == "completed" || show["state"] == "failed" {
-            return show;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{id} did not settle: {show:#}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// The route for `cidr` in the main route table of `vpc`, as its target.

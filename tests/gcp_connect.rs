@@ -13,10 +13,10 @@ mod fakes;
 mod gcp_fake;
 mod moto;
 
-use common::Lab;
+use common::{blocking, settled, Lab};
 use fakes::TOKEN;
 use gcp_fake::GcpFake;
-use moto::{fake_credentials_in_env, tunnel_ips, vpn_on_vgw, Front, Moto};
+use moto::{tunnel_ips, vpn_on_vgw, Front, Moto, SeededAccount};
 use serde_json::json;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -98,25 +98,6 @@ fn serve_estate(fake: &GcpFake, peer: &str) {
     );
 }
 
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
-}
-
-fn settled(lab: &Lab, id: &str) -> serde_json::Value {
-    let started = Instant::now();
-    loop {
-        let show = lab.show(id);
-        if show["state"] == "completed" || show["state"] == "failed" {
-            return show;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{id} did not settle: {show:#}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// moto (behind its front) seeded with the app VPC's Lambda and a VPN to
 /// the GCP gateway, the GCP fake serving the other end, and a lab whose
 /// config discovers both (GCP first: a connection seen from both sides is
@@ -135,17 +116,12 @@ struct World {
 impl World {
     /// `None` when moto is not installed (and peers are not required).
     async fn start() -> Option<World> {
-        let moto = Moto::start()?;
-        fake_credentials_in_env();
-        let front = Front::start(&moto).await;
+        let SeededAccount {
+            moto,
+            front,
+            account,
+        } = SeededAccount::start().await?;
         let sdk = moto.sdk("us-east-1");
-        let role = moto
-            .lambda_role("orders-fn-role")
-            .await
-            .expect("lambda role");
-        let account = switchboard::bench_aws::seed(&sdk, &role)
-            .await
-            .expect("seed the account");
         let ec2 = moto.ec2("us-east-1");
         let (_, vgw, vpn) = vpn_on_vgw(&ec2, &account.app_vpc, GATEWAY_IP).await;
         // The front makes up the tunnels' outside addresses on first sight.

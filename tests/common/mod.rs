@@ -129,6 +129,28 @@ impl Lab {
     }
 }
 
+/// Runs blocking work (the binary) without starving what serves its calls
+/// on this runtime (a fake cloud, moto's front).
+pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+/// Waits until the workflow settles (completed or failed); its record.
+pub fn settled(lab: &Lab, id: &str) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    loop {
+        let show = lab.show(id);
+        if show["state"] == "completed" || show["state"] == "failed" {
+            return show;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{id} did not settle: {show:#}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 pub fn step_status(show: &serde_json::Value, name: &str) -> String {
     show["steps"]
         .as_array()

@@ -556,6 +556,37 @@ fn name_tag(
         .build()
 }
 
+/// moto with the seeded account (`bench_aws::seed`: a Lambda function in
+/// the app VPC, an RDS instance in the db VPC, a transit gateway), and the
+/// front switchboard talks to.
+pub struct SeededAccount {
+    pub moto: Moto,
+    pub front: Front,
+    pub account: switchboard::bench_aws::Account,
+}
+
+impl SeededAccount {
+    /// `None` when moto is not installed (and peers are not required).
+    pub async fn start() -> Option<SeededAccount> {
+        let moto = Moto::start()?;
+        fake_credentials_in_env();
+        let front = Front::start(&moto).await;
+        let sdk = moto.sdk("us-east-1");
+        let role = moto
+            .lambda_role("orders-fn-role")
+            .await
+            .expect("lambda role");
+        let account = switchboard::bench_aws::seed(&sdk, &role)
+            .await
+            .expect("seed the account");
+        Some(SeededAccount {
+            moto,
+            front,
+            account,
+        })
+    }
+}
+
 /// A customer gateway at `cgw_ip` and a VPN connection to it from a VGW
 /// attached to `vpc`: (customer gateway, VGW, VPN connection) ids.
 pub async fn vpn_on_vgw(
