@@ -117,25 +117,12 @@ async fn tgw_routes(ec2: &aws_sdk_ec2::Client, table: &str) -> Vec<String> {
 
 /// Records named `orders-db.switchboard.internal.` in private zones.
 async fn records(moto: &Moto) -> Vec<(String, String)> {
-    let r53 = aws_sdk_route53::Client::new(&moto.sdk("us-east-1"));
-    let zones = r53.list_hosted_zones().send().await.expect("zones");
-    let mut out = Vec::new();
-    for zone in zones.hosted_zones() {
-        let sets = r53
-            .list_resource_record_sets()
-            .hosted_zone_id(zone.id())
-            .send()
-            .await
-            .expect("record sets");
-        for set in sets.resource_record_sets() {
-            if set.name() == "orders-db.switchboard.internal." {
-                for r in set.resource_records() {
-                    out.push((set.r#type().as_str().to_string(), r.value().to_string()));
-                }
-            }
-        }
-    }
-    out
+    moto::records(moto)
+        .await
+        .into_iter()
+        .filter(|(name, ..)| name == "orders-db.switchboard.internal.")
+        .map(|(_, kind, value)| (kind, value))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

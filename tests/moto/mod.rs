@@ -587,6 +587,28 @@ impl SeededAccount {
     }
 }
 
+/// Every record in moto's hosted zones: (name, type, value).
+pub async fn records(moto: &Moto) -> Vec<(String, String, String)> {
+    let r53 = aws_sdk_route53::Client::new(&moto.sdk("us-east-1"));
+    let zones = r53.list_hosted_zones().send().await.expect("zones");
+    let mut out = Vec::new();
+    for zone in zones.hosted_zones() {
+        let sets = r53
+            .list_resource_record_sets()
+            .hosted_zone_id(zone.id())
+            .send()
+            .await
+            .expect("record sets");
+        for set in sets.resource_record_sets() {
+            for r in set.resource_records() {
+                let kind = set.r#type().as_str().to_string();
+                out.push((set.name().to_string(), kind, r.value().to_string()));
+            }
+        }
+    }
+    out
+}
+
 /// A customer gateway at `cgw_ip` and a VPN connection to it from a VGW
 /// attached to `vpc`: (customer gateway, VGW, VPN connection) ids.
 pub async fn vpn_on_vgw(
