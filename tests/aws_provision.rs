@@ -10,7 +10,6 @@ mod moto;
 use aws_sdk_ec2::types::Filter;
 use common::{blocking, settled, Lab};
 use moto::{Front, Moto, SeededAccount as World};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 use switchboard::bench_aws::REQUEST;
 
@@ -233,15 +232,7 @@ async fn killed_mid_provision_and_restarted_leaves_one_of_each() {
     // Every answer from the front takes a while, so provision is slow
     // enough to be killed in the middle.
     front.state().delay = Duration::from_millis(120);
-    let mut child = lab
-        .command(&["console", "--user", "approver"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("console");
-    let mut stdin = child.stdin.take().expect("stdin");
-    std::io::Write::write_all(&mut stdin, b"approve wf-1\n").expect("approve");
+    let (mut child, stdin) = lab.console_running("approver", "approve wf-1\n");
     let ec2 = through_front(moto, front);
     let started = Instant::now();
     loop {

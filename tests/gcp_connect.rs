@@ -18,7 +18,6 @@ use fakes::TOKEN;
 use gcp_fake::GcpFake;
 use moto::{tunnel_ips, vpn_on_vgw, Front, Moto, SeededAccount};
 use serde_json::json;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const PROJECT: &str = "acme-net";
@@ -272,15 +271,7 @@ async fn killed_while_a_gcp_operation_runs_and_restarted_leaves_one_of_each() {
     blocking(|| lab.console("alice", &format!("discover\n{REQUEST}\n")));
     // The firewall's operation never finishes while the process lives.
     gcp.hang_operations(true);
-    let mut child = lab
-        .command(&["console", "--user", "approver"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("console");
-    let mut stdin = child.stdin.take().expect("stdin");
-    std::io::Write::write_all(&mut stdin, b"approve wf-1\n").expect("approve");
+    let (mut child, stdin) = lab.console_running("approver", "approve wf-1\n");
     let started = Instant::now();
     while gcp.inserts("firewalls") == 0 {
         assert!(

@@ -82,6 +82,25 @@ impl Lab {
     }
 
     /// Runs `args`, asserting success (stderr shown otherwise).
+    /// A console of `user` that has been given `script` and keeps running
+    /// (its stdin open) until the caller kills it.
+    pub fn console_running(
+        &self,
+        user: &str,
+        script: &str,
+    ) -> (std::process::Child, std::process::ChildStdin) {
+        let mut child = self
+            .command(&["console", "--user", user])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("console");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(script.as_bytes()).expect("script");
+        (child, stdin)
+    }
+
     pub fn succeed(&self, args: &[&str]) -> Output {
         let out = self.command(args).output().expect("run switchboard");
         assert!(
