@@ -9,7 +9,7 @@ mod moto;
 
 use aws_sdk_ec2::types::Filter;
 use common::{blocking, settled, Lab};
-use moto::{Front, Moto, SeededAccount as World};
+use moto::{route_target, Front, Moto, SeededAccount as World};
 use std::time::{Duration, Instant};
 use switchboard::bench_aws::REQUEST;
 
@@ -58,28 +58,6 @@ fn through_front(moto: &Moto, front: &Front) -> aws_sdk_ec2::Client {
             .endpoint_url(&front.url)
             .build(),
     )
-}
-
-/// The route for `cidr` in the main route table of `vpc`, as its target.
-async fn route_target(ec2: &aws_sdk_ec2::Client, vpc: &str, cidr: &str) -> Vec<String> {
-    let tables = ec2
-        .describe_route_tables()
-        .filters(Filter::builder().name("vpc-id").values(vpc).build())
-        .send()
-        .await
-        .expect("route tables");
-    tables
-        .route_tables()
-        .iter()
-        .flat_map(|t| t.routes())
-        .filter(|r| r.destination_cidr_block() == Some(cidr))
-        .filter_map(|r| {
-            r.transit_gateway_id()
-                .or(r.vpc_peering_connection_id())
-                .or(r.gateway_id())
-                .map(str::to_string)
-        })
-        .collect()
 }
 
 async fn ingress_rules(

@@ -16,7 +16,7 @@ mod moto;
 use common::{blocking, settled, Lab};
 use fakes::TOKEN;
 use gcp_fake::GcpFake;
-use moto::{tunnel_ips, vpn_on_vgw, Front, Moto, SeededAccount};
+use moto::{route_target, tunnel_ips, vpn_on_vgw, Front, Moto, SeededAccount};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -165,28 +165,9 @@ impl World {
         })
     }
 
-    /// The app VPC's routes to the GCP network, as their gateways.
+    /// The app VPC's routes to the GCP network, as their targets.
     async fn routes_to_gcp(&self) -> Vec<String> {
-        let tables = self
-            .ec2
-            .describe_route_tables()
-            .filters(
-                aws_sdk_ec2::types::Filter::builder()
-                    .name("vpc-id")
-                    .values(&self.app_vpc)
-                    .build(),
-            )
-            .send()
-            .await
-            .expect("route tables");
-        tables
-            .route_tables()
-            .iter()
-            .flat_map(|t| t.routes())
-            .filter(|r| r.destination_cidr_block() == Some("10.80.0.0/16"))
-            .filter_map(|r| r.gateway_id())
-            .map(str::to_string)
-            .collect()
+        route_target(&self.ec2, &self.app_vpc, "10.80.0.0/16").await
     }
 }
 

@@ -587,6 +587,33 @@ impl SeededAccount {
     }
 }
 
+/// The routes for `cidr` in the route tables of `vpc`, as their targets.
+pub async fn route_target(ec2: &aws_sdk_ec2::Client, vpc: &str, cidr: &str) -> Vec<String> {
+    let tables = ec2
+        .describe_route_tables()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(vpc)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("route tables");
+    tables
+        .route_tables()
+        .iter()
+        .flat_map(|t| t.routes())
+        .filter(|r| r.destination_cidr_block() == Some(cidr))
+        .filter_map(|r| {
+            r.transit_gateway_id()
+                .or(r.vpc_peering_connection_id())
+                .or(r.gateway_id())
+                .map(str::to_string)
+        })
+        .collect()
+}
+
 /// Every record in moto's hosted zones: (name, type, value).
 pub async fn records(moto: &Moto) -> Vec<(String, String, String)> {
     let r53 = aws_sdk_route53::Client::new(&moto.sdk("us-east-1"));
