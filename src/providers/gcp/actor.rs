@@ -161,7 +161,10 @@ fn ingress_target(change: &Change, estate: &Estate) -> Result<Target, ProviderEr
 
 /// The VPN tunnel a route over `via` points at. A connection with no static
 /// next hop (an interconnect attachment: its routes are dynamic, learned by
-/// its Cloud Router over BGP) or that is not a GCP tunnel is refused.
+/// its Cloud Router over BGP) or that is not a GCP tunnel is refused. A VPN
+/// seen from both clouds is one connection named by the inventory merged
+/// first, so it names the GCP tunnel only when `gcp` comes before the other
+/// cloud in `[discovery] providers` (otherwise this refuses, at design).
 fn next_hop(network: &Network, via: &ConnectionId, estate: &Estate) -> Result<String, String> {
     let conn = estate
         .connection(via)

@@ -14,10 +14,9 @@
 mod actor;
 mod api;
 mod discovery;
-pub mod operation;
+mod operation;
 mod resource;
 
 pub use actor::GcpActor;
-pub use api::GcpError;
 pub use discovery::*;
 pub use resource::GcpResource;
