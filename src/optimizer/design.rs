@@ -441,6 +441,9 @@ fn assess_risk(
 mod tests {
     use super::*;
 
+    use crate::domain::{Cloud, ComplianceTag, Endpoint, Requirements, ServiceId};
+    use crate::providers::lab::EMBEDDED_ESTATE;
+
     #[test]
     fn dns_labels_hold_only_what_dns_accepts() {
         assert_eq!(dns_label("orderdb"), "orderdb");
@@ -455,9 +458,6 @@ mod tests {
         assert_eq!(dns_label("Order Processor!"), "order-processor");
         assert!(dns_label(&"x".repeat(80)).len() <= 63);
     }
-
-    use crate::domain::{Cloud, ComplianceTag, Endpoint, Requirements, ServiceId};
-    use crate::providers::lab::EMBEDDED_ESTATE;
 
     fn estate() -> Estate {
         Estate::from_yaml(EMBEDDED_ESTATE, "globalcart").unwrap()
