@@ -539,4 +539,31 @@ async fn the_fake_refuses_what_google_refuses() {
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
+
+    fake.seed(
+        "managedZones",
+        PROJECT,
+        private_zone("corp", "corp.internal.", PROD),
+    );
+    let a = json!({"name": "db.corp.internal.", "type": "A", "ttl": 300, "rrdatas": ["10.80.0.5"]});
+    fake.seed_rrset(PROJECT, "corp", a.clone());
+    let changes = "/dns/v1/projects/acme-net/managedZones/corp/changes";
+    let mut stale = a.clone();
+    stale["ttl"] = json!(60);
+    let mismatch = post(changes, json!({"deletions": [stale]})).await.unwrap();
+    assert_eq!(
+        mismatch.status(),
+        412,
+        "a deletion must match the data exactly"
+    );
+    let twice = post(changes, json!({"additions": [a]})).await.unwrap();
+    assert_eq!(twice.status(), 409);
+    let unknown = post(
+        changes,
+        json!({"additions": [{"name": "x.corp.internal.", "type": "A", "data": ["1.2.3.4"]}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(unknown.status(), 400);
+    assert_eq!(fake.rrsets(PROJECT, "corp").len(), 1);
 }
