@@ -15,7 +15,7 @@ use crate::optimizer::pricing::PricingCatalog;
 use crate::providers::aws::{AwsActor, AwsDiscovery};
 use crate::providers::azure::{AzureActor, AzureDiscovery};
 use crate::providers::clouds::{Clouds, Overlay};
-use crate::providers::gcp::GcpDiscovery;
+use crate::providers::gcp::{GcpActor, GcpDiscovery};
 use crate::providers::lab::{state_path_for, LabProvider, EMBEDDED_ESTATE};
 use crate::providers::onprem::{DocumentedInventory, InventoryFileError, OnpremSource};
 use crate::providers::services_file::{self, ServicesFileError};
@@ -370,6 +370,9 @@ fn clouds(
             config.discovery.azure.clone(),
             None,
         )));
+    }
+    if config.discovery.providers.contains(&DiscoveryProvider::Gcp) {
+        actors.push(Arc::new(GcpActor::new(config.discovery.gcp.clone())));
     }
     let catalog = PricingCatalog::configured(config.pricing.as_deref()).map_err(|e| {
         AppError::DiscoverySetup {

@@ -8,40 +8,10 @@ mod common;
 mod moto;
 
 use aws_sdk_ec2::types::Filter;
-use common::Lab;
-use moto::{fake_credentials_in_env, Front, Moto};
-use std::process::Stdio;
+use common::{blocking, settled, Lab};
+use moto::{route_target, Front, Moto, SeededAccount as World};
 use std::time::{Duration, Instant};
-use switchboard::bench_aws::{Account, REQUEST};
-
-/// moto with the seeded account, and the front switchboard talks to.
-struct World {
-    moto: Moto,
-    front: Front,
-    account: Account,
-}
-
-impl World {
-    /// `None` when moto is not installed (and peers are not required).
-    async fn start() -> Option<World> {
-        let moto = Moto::start()?;
-        fake_credentials_in_env();
-        let front = Front::start(&moto).await;
-        let sdk = moto.sdk("us-east-1");
-        let role = moto
-            .lambda_role("orders-fn-role")
-            .await
-            .expect("lambda role");
-        let account = switchboard::bench_aws::seed(&sdk, &role)
-            .await
-            .expect("seed the account");
-        Some(World {
-            moto,
-            front,
-            account,
-        })
-    }
-}
+use switchboard::bench_aws::REQUEST;
 
 /// As alice: discover, then the connect request; the console's output.
 fn request(lab: &Lab) -> String {
@@ -90,50 +60,6 @@ fn through_front(moto: &Moto, front: &Front) -> aws_sdk_ec2::Client {
     )
 }
 
-/// Runs blocking work (the binary) without starving the front, which
-/// serves the binary's AWS calls on this runtime.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
-}
-
-/// Waits until the workflow settles (completed or failed); its record.
-fn settled(lab: &Lab, id: &str) -> serde_json::Value {
-    let started = Instant::now();
-    loop {
-        let show = lab.show(id);
-        if show["state"] == "completed" || show["state"] == "failed" {
-            return show;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{id} did not settle: {show:#}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// The route for `cidr` in the main route table of `vpc`, as its target.
-async fn route_target(ec2: &aws_sdk_ec2::Client, vpc: &str, cidr: &str) -> Vec<String> {
-    let tables = ec2
-        .describe_route_tables()
-        .filters(Filter::builder().name("vpc-id").values(vpc).build())
-        .send()
-        .await
-        .expect("route tables");
-    tables
-        .route_tables()
-        .iter()
-        .flat_map(|t| t.routes())
-        .filter(|r| r.destination_cidr_block() == Some(cidr))
-        .filter_map(|r| {
-            r.transit_gateway_id()
-                .or(r.vpc_peering_connection_id())
-                .or(r.gateway_id())
-                .map(str::to_string)
-        })
-        .collect()
-}
-
 async fn ingress_rules(
     ec2: &aws_sdk_ec2::Client,
     group: &str,
@@ -168,25 +94,12 @@ async fn tgw_routes(ec2: &aws_sdk_ec2::Client, table: &str) -> Vec<String> {
 
 /// Records named `orders-db.switchboard.internal.` in private zones.
 async fn records(moto: &Moto) -> Vec<(String, String)> {
-    let r53 = aws_sdk_route53::Client::new(&moto.sdk("us-east-1"));
-    let zones = r53.list_hosted_zones().send().await.expect("zones");
-    let mut out = Vec::new();
-    for zone in zones.hosted_zones() {
-        let sets = r53
-            .list_resource_record_sets()
-            .hosted_zone_id(zone.id())
-            .send()
-            .await
-            .expect("record sets");
-        for set in sets.resource_record_sets() {
-            if set.name() == "orders-db.switchboard.internal." {
-                for r in set.resource_records() {
-                    out.push((set.r#type().as_str().to_string(), r.value().to_string()));
-                }
-            }
-        }
-    }
-    out
+    moto::records(moto)
+        .await
+        .into_iter()
+        .filter(|(name, ..)| name == "orders-db.switchboard.internal.")
+        .map(|(_, kind, value)| (kind, value))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,15 +210,7 @@ async fn killed_mid_provision_and_restarted_leaves_one_of_each() {
     // Every answer from the front takes a while, so provision is slow
     // enough to be killed in the middle.
     front.state().delay = Duration::from_millis(120);
-    let mut child = lab
-        .command(&["console", "--user", "approver"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("console");
-    let mut stdin = child.stdin.take().expect("stdin");
-    std::io::Write::write_all(&mut stdin, b"approve wf-1\n").expect("approve");
+    let (mut child, stdin) = lab.console_running("approver", "approve wf-1\n");
     let ec2 = through_front(moto, front);
     let started = Instant::now();
     loop {

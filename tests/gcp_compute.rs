@@ -57,15 +57,62 @@ async fn estate() -> FakeCloud {
         };
         fake.route(&path(under), pages, &[]);
     }
+    fake.route(&path("aggregated/instances"), vec![instances()], &[]);
+    fake.route(SQL_INSTANCES, vec![sql_instances()], &[]);
     fake
+}
+
+const SQL_INSTANCES: &str = "/v1/projects/acme-net/instances";
+
+/// `instances.aggregatedList` (Compute v1 `InstanceAggregatedList`): one
+/// instance in prod with a network tag and a service account, an empty zone.
+fn instances() -> Value {
+    json!({
+        "kind": "compute#instanceAggregatedList",
+        "items": {
+            "zones/us-central1-a": {"instances": [{
+                "kind": "compute#instance", "id": "4711", "name": "web-1", "status": "RUNNING",
+                "selfLink": "https://www.googleapis.com/compute/v1/projects/acme-net/zones/us-central1-a/instances/web-1",
+                "networkInterfaces": [{"name": "nic0", "networkIP": "10.10.0.7",
+                    "network": "https://www.googleapis.com/compute/v1/projects/acme-net/global/networks/prod",
+                    "subnetwork": "https://www.googleapis.com/compute/v1/projects/acme-net/regions/us-central1/subnetworks/prod-a"}],
+                "tags": {"items": ["web"], "fingerprint": "42WmSpB8rSM="},
+                "serviceAccounts": [{"email": "web@acme-net.iam.gserviceaccount.com",
+                    "scopes": ["https://www.googleapis.com/auth/cloud-platform"]}]
+            }]},
+            "zones/us-central1-b": {"warning": {"code": "NO_RESULTS_ON_PAGE", "message": "There are no results for scope 'zones/us-central1-b' on this page."}}
+        }
+    })
+}
+
+/// Cloud SQL Admin v1 `instances.list` (`InstancesListResponse`): one
+/// Postgres instance on a private IP, one MySQL instance on a public IP only.
+fn sql_instances() -> Value {
+    json!({
+        "kind": "sql#instancesList",
+        "items": [
+            {"kind": "sql#instance", "name": "orders", "project": "acme-net", "region": "us-central1",
+             "connectionName": "acme-net:us-central1:orders", "databaseVersion": "POSTGRES_15",
+             "selfLink": "https://sqladmin.googleapis.com/v1/projects/acme-net/instances/orders",
+             "ipAddresses": [{"type": "PRIVATE", "ipAddress": "10.10.16.5"}],
+             "settings": {"tier": "db-custom-2-7680",
+                 "ipConfiguration": {"ipv4Enabled": false, "privateNetwork": "/projects/acme-net/global/networks/prod"}}},
+            {"kind": "sql#instance", "name": "reports", "connectionName": "acme-net:us-central1:reports",
+             "databaseVersion": "MYSQL_8_0",
+             "ipAddresses": [{"type": "PRIMARY", "ipAddress": "34.66.1.2"}],
+             "settings": {"ipConfiguration": {"ipv4Enabled": true}}}
+        ]
+    })
 }
 
 fn config(base: &str) -> GcpDiscoveryConfig {
     GcpDiscoveryConfig {
         projects: vec![PROJECT.to_string()],
         endpoint: Some(base.to_string()),
+        sql_endpoint: Some(base.to_string()),
         timeout_secs: 5,
         max_attempts: 2,
+        ..GcpDiscoveryConfig::default()
     }
 }
 
@@ -86,7 +133,7 @@ async fn networks_tunnels_and_interconnects_are_mapped() {
 
     assert_eq!(inv.networks.len(), 2);
     let prod = inv.networks.iter().find(|n| n.id == PROD).expect("prod");
-    assert_eq!(prod.region, "global");
+    assert_eq!(prod.region, "us-central1", "where its subnetworks are");
     assert_eq!(prod.cidrs, vec!["10.10.0.0/20", "10.10.16.0/20"]);
     assert_eq!(prod.account.as_deref(), Some(PROJECT));
 
@@ -140,9 +187,34 @@ async fn networks_tunnels_and_interconnects_are_mapped() {
     assert_eq!(ic.remote, RemoteEnd::Circuit("ic-ashburn-1".into()));
     assert_eq!(ic.bandwidth_gbps, Some(10.0));
     assert_eq!(ic.status, ConnectionStatus::Up);
+
+    let names: Vec<(&str, &str, &str, u16)> = inv
+        .services
+        .iter()
+        .map(|s| (s.name.as_str(), s.kind.as_str(), s.address.as_str(), s.port))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("web-1", "gce", "10.10.0.7", 443),
+            ("orders", "cloud_sql", "10.10.16.5", 5432)
+        ],
+        "the public-only instance is not a private service"
+    );
+    assert!(inv.services.iter().all(|s| s.network.as_str() == PROD));
+    assert_eq!(
+        inv.services[0].security_groups,
+        [
+            "tag:web",
+            "serviceAccount:web@acme-net.iam.gserviceaccount.com"
+        ]
+    );
+    assert!(inv.services[1]
+        .identifiers
+        .contains(&"acme-net:us-central1:orders".to_string()));
     // 2 networks, 3 subnets, route, firewall, HA gateway, external gateway,
-    // 2 tunnels, router, attachment.
-    assert_eq!(inv.resources_read, 13);
+    // 2 tunnels, router, attachment, instance, Cloud SQL instance.
+    assert_eq!(inv.resources_read, 15);
 }
 
 #[tokio::test]
@@ -174,6 +246,28 @@ async fn unreachable_scopes_and_a_failing_api_make_a_partial_result() {
         problems.contains("routes") && problems.contains("malformed JSON"),
         "{problems}"
     );
+}
+
+#[tokio::test]
+async fn a_failing_cloud_sql_api_is_a_problem_not_a_failure() {
+    let fake = estate().await;
+    fake.fault(
+        SQL_INSTANCES,
+        Fault::Status(
+            403,
+            r#"{"error":{"code":403,"message":"Cloud SQL Admin API has not been used in project acme-net before or it is disabled."}}"#.into(),
+        ),
+    );
+    let inv = discover(config(&fake.base)).await.expect("inventory");
+    assert!(
+        inv.problems
+            .join("\n")
+            .contains("Cloud SQL Admin API has not been used"),
+        "{:?}",
+        inv.problems
+    );
+    assert_eq!(inv.networks.len(), 2);
+    assert_eq!(inv.services.len(), 1, "the instance is still read");
 }
 
 #[tokio::test]
@@ -209,7 +303,9 @@ async fn a_hang_times_out_and_an_unreachable_endpoint_is_a_clear_error() {
         inv.problems
     );
 
-    cfg.endpoint = Some(unreachable_base().await);
+    let nowhere = unreachable_base().await;
+    cfg.endpoint = Some(nowhere.clone());
+    cfg.sql_endpoint = Some(nowhere);
     let err = discover(cfg).await.expect_err("nothing readable");
     assert!(matches!(err, DiscoveryError::Unreachable { .. }), "{err}");
 }

@@ -145,10 +145,11 @@ pub struct Service {
     /// or a hostname the cloud resolves (an RDS endpoint); empty for a
     /// service nothing connects to (a Lambda function).
     pub address: String,
-    /// Where an ingress rule for it goes: the security groups (AWS) its
-    /// interfaces are in, the NSGs (Azure, ARM ids) of its subnet, or (GCP)
-    /// its network tags as `tag:<t>` and service accounts as
-    /// `serviceAccount:<email>`.
+    /// Where an ingress rule for it is targeted: the security groups (AWS)
+    /// its interfaces are in; the NSGs (Azure, ARM ids) of its interface and
+    /// subnet; for a GCP instance its network tags as `tag:<t>` and service
+    /// accounts as `serviceAccount:<email>` (none for Cloud SQL: its rule
+    /// targets its address).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub security_groups: Vec<String>,
     /// It also answers on a public endpoint (an Azure SQL server with public

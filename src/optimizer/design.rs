@@ -285,21 +285,35 @@ fn dns_record(destination: &Service, dst_net: &Network, zone: &NetworkId) -> Opt
             .iter()
             .find(|i| i.contains('.') && !i.starts_with("arn:") && !i.contains('/'))
             .cloned()
-            .unwrap_or_else(|| format!("{}.{}.internal", destination.id, dst_net.id))
+            .unwrap_or_else(|| {
+                let (service, network) = (
+                    dns_label(destination.id.as_str()),
+                    dns_label(dst_net.id.as_str()),
+                );
+                format!("{service}.{network}.internal")
+            })
     } else {
-        let label: String = destination
-            .name
-            .to_ascii_lowercase()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect();
-        format!("{}.switchboard.internal", label.trim_matches('-'))
+        format!("{}.switchboard.internal", dns_label(&destination.name))
     };
     Some(Change::DnsRecord {
         zone: zone.clone(),
         name,
         address: address.to_string(),
     })
+}
+
+/// `text` as one DNS label: lower case, anything but letters and digits a
+/// dash, at most 63 characters (GCP ids hold `:` and `/`).
+fn dns_label(text: &str) -> String {
+    let label: String = text
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let label = label.trim_matches('-');
+    label[..label.len().min(63)]
+        .trim_end_matches('-')
+        .to_string()
 }
 
 fn describe(option: &PathOption) -> String {
@@ -429,6 +443,21 @@ mod tests {
 
     use crate::domain::{Cloud, ComplianceTag, Endpoint, Requirements, ServiceId};
     use crate::providers::lab::EMBEDDED_ESTATE;
+
+    #[test]
+    fn dns_labels_hold_only_what_dns_accepts() {
+        assert_eq!(dns_label("orderdb"), "orderdb");
+        assert_eq!(
+            dns_label("acme-net:us-east4:orders"),
+            "acme-net-us-east4-orders"
+        );
+        assert_eq!(
+            dns_label("projects/acme-net/global/networks/prod"),
+            "projects-acme-net-global-networks-prod"
+        );
+        assert_eq!(dns_label("Order Processor!"), "order-processor");
+        assert!(dns_label(&"x".repeat(80)).len() <= 63);
+    }
 
     fn estate() -> Estate {
         Estate::from_yaml(EMBEDDED_ESTATE, "globalcart").unwrap()

@@ -23,13 +23,19 @@ pub fn workflow_of(key: &str) -> Option<&str> {
     key.split('/').next().filter(|w| w.starts_with("wf-"))
 }
 
-/// The name a resource made under `key` gets where a cloud keeps no tags
-/// on it: `sb-` and 16 hex digits of the key's SHA-256 (a valid Azure
-/// child-resource name and GCP resource name).
-pub fn key_name(key: &str) -> String {
+/// The name of what `key` creates (`what`: rule, route, zone…) where a
+/// cloud keeps no tags on it: `sb-` and 20 hex digits of a hash, so a retry
+/// after a crash names the same resource and two keys never share one (a
+/// valid Azure child-resource name and GCP resource name).
+pub fn key_name(key: &str, what: &str) -> String {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(key.as_bytes());
-    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    let mut hasher = Sha256::new();
+    for part in [what, key] {
+        hasher.update(part.as_bytes());
+        hasher.update([0]);
+    }
+    let hash = hasher.finalize();
+    let hex: String = hash[..10].iter().map(|b| format!("{b:02x}")).collect();
     format!("sb-{hex}")
 }
 

@@ -82,6 +82,25 @@ impl Lab {
     }
 
     /// Runs `args`, asserting success (stderr shown otherwise).
+    /// A console of `user` that has been given `script` and keeps running
+    /// (its stdin open) until the caller kills it.
+    pub fn console_running(
+        &self,
+        user: &str,
+        script: &str,
+    ) -> (std::process::Child, std::process::ChildStdin) {
+        let mut child = self
+            .command(&["console", "--user", user])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("console");
+        let mut stdin = child.stdin.take().expect("stdin");
+        stdin.write_all(script.as_bytes()).expect("script");
+        (child, stdin)
+    }
+
     pub fn succeed(&self, args: &[&str]) -> Output {
         let out = self.command(args).output().expect("run switchboard");
         assert!(
@@ -126,6 +145,28 @@ impl Lab {
         let p = self.path(name);
         std::fs::write(&p, text).expect("write file");
         p
+    }
+}
+
+/// Runs blocking work (the binary) without starving what serves its calls
+/// on this runtime (a fake cloud, moto's front).
+pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+/// Waits until the workflow settles (completed or failed); its record.
+pub fn settled(lab: &Lab, id: &str) -> serde_json::Value {
+    let started = std::time::Instant::now();
+    loop {
+        let show = lab.show(id);
+        if show["state"] == "completed" || show["state"] == "failed" {
+            return show;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "{id} did not settle: {show:#}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 

@@ -556,6 +556,140 @@ fn name_tag(
         .build()
 }
 
+/// moto with the seeded account (`bench_aws::seed`: a Lambda function in
+/// the app VPC, an RDS instance in the db VPC, a transit gateway), and the
+/// front switchboard talks to.
+pub struct SeededAccount {
+    pub moto: Moto,
+    pub front: Front,
+    pub account: switchboard::bench_aws::Account,
+}
+
+impl SeededAccount {
+    /// `None` when moto is not installed (and peers are not required).
+    pub async fn start() -> Option<SeededAccount> {
+        let moto = Moto::start()?;
+        fake_credentials_in_env();
+        let front = Front::start(&moto).await;
+        let sdk = moto.sdk("us-east-1");
+        let role = moto
+            .lambda_role("orders-fn-role")
+            .await
+            .expect("lambda role");
+        let account = switchboard::bench_aws::seed(&sdk, &role)
+            .await
+            .expect("seed the account");
+        Some(SeededAccount {
+            moto,
+            front,
+            account,
+        })
+    }
+}
+
+/// The routes for `cidr` in the route tables of `vpc`, as their targets.
+pub async fn route_target(ec2: &aws_sdk_ec2::Client, vpc: &str, cidr: &str) -> Vec<String> {
+    let tables = ec2
+        .describe_route_tables()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("vpc-id")
+                .values(vpc)
+                .build(),
+        )
+        .send()
+        .await
+        .expect("route tables");
+    tables
+        .route_tables()
+        .iter()
+        .flat_map(|t| t.routes())
+        .filter(|r| r.destination_cidr_block() == Some(cidr))
+        .filter_map(|r| {
+            r.transit_gateway_id()
+                .or(r.vpc_peering_connection_id())
+                .or(r.gateway_id())
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// Every record in moto's hosted zones: (name, type, value).
+pub async fn records(moto: &Moto) -> Vec<(String, String, String)> {
+    let r53 = aws_sdk_route53::Client::new(&moto.sdk("us-east-1"));
+    let zones = r53.list_hosted_zones().send().await.expect("zones");
+    let mut out = Vec::new();
+    for zone in zones.hosted_zones() {
+        let sets = r53
+            .list_resource_record_sets()
+            .hosted_zone_id(zone.id())
+            .send()
+            .await
+            .expect("record sets");
+        for set in sets.resource_record_sets() {
+            for r in set.resource_records() {
+                let kind = set.r#type().as_str().to_string();
+                out.push((set.name().to_string(), kind, r.value().to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// A customer gateway at `cgw_ip` and a VPN connection to it from a VGW
+/// attached to `vpc`: (customer gateway, VGW, VPN connection) ids.
+pub async fn vpn_on_vgw(
+    ec2: &aws_sdk_ec2::Client,
+    vpc: &str,
+    cgw_ip: &str,
+) -> (String, String, String) {
+    use aws_sdk_ec2::types::GatewayType;
+    let cgw = ec2
+        .create_customer_gateway()
+        .r#type(GatewayType::Ipsec1)
+        .public_ip(cgw_ip)
+        .bgp_asn(65000)
+        .send()
+        .await
+        .expect("create cgw");
+    let cgw = cgw
+        .customer_gateway()
+        .and_then(|c| c.customer_gateway_id())
+        .expect("cgw id")
+        .to_string();
+    let vgw = ec2
+        .create_vpn_gateway()
+        .r#type(GatewayType::Ipsec1)
+        .send()
+        .await
+        .expect("create vgw");
+    let vgw = vgw
+        .vpn_gateway()
+        .and_then(|g| g.vpn_gateway_id())
+        .expect("vgw id")
+        .to_string();
+    ec2.attach_vpn_gateway()
+        .vpn_gateway_id(&vgw)
+        .vpc_id(vpc)
+        .send()
+        .await
+        .expect("attach vgw");
+    let vpn = ec2
+        .create_vpn_connection()
+        .r#type("ipsec.1")
+        .customer_gateway_id(&cgw)
+        .vpn_gateway_id(&vgw)
+        .send()
+        .await
+        .expect("create vpn");
+    let vpn = vpn
+        .vpn_connection()
+        .and_then(|v| v.vpn_connection_id())
+        .expect("vpn id")
+        .to_string();
+    (cgw, vgw, vpn)
+}
+
 /// `vpcs` named VPCs `<prefix>-<i>` (10.<i>.0.0/16) in `region`, each with a
 /// subnet; the first gets an internet gateway with a default route, a VGW
 /// and a VPN connection to customer gateway `cgw_ip`; with `with_tgw`, a
@@ -567,7 +701,7 @@ pub async fn seed_region(
     with_tgw: bool,
     cgw_ip: &str,
 ) -> Seeded {
-    use aws_sdk_ec2::types::{GatewayType, ResourceType};
+    use aws_sdk_ec2::types::ResourceType;
     let mut s = Seeded {
         cgw_ip: cgw_ip.to_string(),
         ..Seeded::default()
@@ -635,48 +769,8 @@ pub async fn seed_region(
         .expect("default route");
     s.igws.push(igw);
 
-    let cgw = ec2
-        .create_customer_gateway()
-        .r#type(GatewayType::Ipsec1)
-        .public_ip(cgw_ip)
-        .bgp_asn(65000)
-        .send()
-        .await
-        .expect("create cgw");
-    let cgw = cgw
-        .customer_gateway()
-        .and_then(|c| c.customer_gateway_id())
-        .expect("cgw id")
-        .to_string();
-    let vgw = ec2
-        .create_vpn_gateway()
-        .r#type(GatewayType::Ipsec1)
-        .send()
-        .await
-        .expect("create vgw");
-    let vgw = vgw
-        .vpn_gateway()
-        .and_then(|g| g.vpn_gateway_id())
-        .expect("vgw id")
-        .to_string();
-    ec2.attach_vpn_gateway()
-        .vpn_gateway_id(&vgw)
-        .vpc_id(&first)
-        .send()
-        .await
-        .expect("attach vgw");
-    let vpn = ec2
-        .create_vpn_connection()
-        .r#type("ipsec.1")
-        .customer_gateway_id(&cgw)
-        .vpn_gateway_id(&vgw)
-        .send()
-        .await
-        .expect("create vpn");
-    s.vpn_on_vgw = vpn
-        .vpn_connection()
-        .and_then(|v| v.vpn_connection_id())
-        .map(str::to_string);
+    let (cgw, vgw, vpn) = vpn_on_vgw(ec2, &first, cgw_ip).await;
+    s.vpn_on_vgw = Some(vpn);
     s.vgw = Some(vgw);
 
     if with_tgw {

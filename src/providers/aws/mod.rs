@@ -16,4 +16,4 @@ mod resource;
 
 pub use apply::AwsActor;
 pub use discovery::{AwsDiscovery, AwsDiscoveryConfig, AwsRunStats};
-pub use resource::AwsResource;
+pub use resource::{fqdn, zone_of, AwsResource, RecordKind};

@@ -350,7 +350,7 @@ impl AzureActor {
         else {
             return Err(refused("not an ingress change"));
         };
-        let name = key_name(key);
+        let name = key_name(key, "rule");
         let text = rule_description(key, description);
         let mut made = Vec::new();
         for nsg in &service.security_groups {
@@ -464,7 +464,7 @@ impl AzureActor {
         let Some(hop) = next_hop(vnet, via, estate).map_err(refused)? else {
             return Ok(AzureResource::Made(Vec::new()));
         };
-        let name = key_name(key);
+        let name = key_name(key, "route");
         let mut made = Vec::new();
         for table in self.route_tables(vnet).await? {
             let (body, _) = self
@@ -525,7 +525,7 @@ impl AzureActor {
                     pairs.push((route_id, previous));
                 }
                 None => {
-                    let route_id = format!("{table}/routes/{}", key_name(key));
+                    let route_id = format!("{table}/routes/{}", key_name(key, "route"));
                     self.put(&route_id, &hop.route_body(cidr), Condition::Always, "Routes_CreateOrUpdate")
                         .await?;
                     pairs.push((route_id, NextHop::Absent));

@@ -1,31 +1,43 @@
-//! GCP discovery over the Compute Engine v1 REST API: per project, networks
-//! (CIDRs from their subnetworks), routes and firewalls (counted), HA and
-//! classic VPN gateways (interface IPs become addresses), external VPN
-//! gateways (counted), VPN tunnels, Cloud Routers and interconnect
-//! attachments, mapped to an `Inventory`. The driver (`GcpDiscovery`) does
-//! the IO through `rest::RestClient`; `map_project` is pure.
+//! GCP discovery over the Compute Engine v1 and Cloud SQL Admin v1 REST
+//! APIs: per project, networks (CIDRs from their subnetworks), routes and
+//! firewalls (counted), HA and classic VPN gateways (interface IPs become
+//! addresses), external VPN gateways (counted), VPN tunnels, Cloud Routers
+//! and interconnect attachments, and the services requests can name: Compute
+//! instances by name (their network tags and service accounts are where a
+//! firewall rule for them is targeted) and Cloud SQL instances with a private
+//! IP. The driver (`GcpDiscovery`) does the IO through `rest::RestClient`;
+//! `map_project` is pure. The credential (`GcpCredential`) is the one the
+//! actor uses too.
+//!
+//! A network's region is the one most of its subnetworks are in (the
+//! estate places every network in one), `global` when it has none.
 //!
 //! Invariants: resources are joined on the path of their URLs
 //! (`projects/p/regions/r/routers/x`), never the host; network ids are
 //! `projects/p/global/networks/n`; an aggregated list's `unreachables` are
-//! reported as problems, never read as empty; a failing project or API is a
-//! `problems` entry while the rest is read; `Err` only when nothing could be.
+//! reported as problems, never read as empty; a failing project or API
+//! (Cloud SQL's included) is a `problems` entry while the rest is read;
+//! `Err` only when nothing could be.
 
-use super::rest::{self, AccessToken, RestClient};
-use crate::domain::{Cloud, ConnectionKind, ConnectionStatus, NetworkKind};
+use crate::domain::{
+    Cloud, ConnectionKind, ConnectionStatus, NetworkId, NetworkKind, Service, ServiceId,
+};
+use crate::providers::rest::{self, AccessToken, RestClient};
 use crate::topology::{
     AddressRecord, DiscoveryError, Inventory, InventorySource, LinkRecord, NetworkRecord, RemoteEnd,
 };
 use reqwest::Url;
 use serde::Deserialize;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::time::Duration;
 use tracing::Instrument;
 
 const PROVIDER: &str = "gcp";
 const DEFAULT_ENDPOINT: &str = "https://compute.googleapis.com";
+const DEFAULT_SQL_ENDPOINT: &str = "https://sqladmin.googleapis.com";
+const DEFAULT_DNS_ENDPOINT: &str = "https://dns.googleapis.com";
 const METADATA_TOKEN_URL: &str =
     "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token";
 /// The metadata server answers at once on GCP; elsewhere nothing does.
@@ -38,8 +50,17 @@ pub struct GcpDiscoveryConfig {
     pub projects: Vec<String>,
     /// Compute endpoint; `https://compute.googleapis.com` when unset.
     pub endpoint: Option<String>,
+    /// Cloud SQL Admin endpoint; `https://sqladmin.googleapis.com` when unset.
+    pub sql_endpoint: Option<String>,
+    /// Cloud DNS endpoint (the actor's); `https://dns.googleapis.com` when unset.
+    pub dns_endpoint: Option<String>,
     pub timeout_secs: u64,
     pub max_attempts: u32,
+    /// Priority of the firewall rules the actor inserts (lower wins; the
+    /// implied rules sit at 65535).
+    pub firewall_priority: u16,
+    /// The most one Compute operation or DNS change may take, polls included.
+    pub operation_timeout_secs: u64,
 }
 
 impl Default for GcpDiscoveryConfig {
@@ -47,9 +68,40 @@ impl Default for GcpDiscoveryConfig {
         GcpDiscoveryConfig {
             projects: Vec::new(),
             endpoint: None,
+            sql_endpoint: None,
+            dns_endpoint: None,
             timeout_secs: 30,
             max_attempts: 5,
+            firewall_priority: 1000,
+            operation_timeout_secs: 300,
         }
+    }
+}
+
+impl GcpDiscoveryConfig {
+    /// The Compute, Cloud SQL and Cloud DNS endpoints, parsed.
+    pub(crate) fn endpoints(&self) -> Result<[Url; 3], DiscoveryError> {
+        let parse = |configured: &Option<String>, default: &str| {
+            let text = configured.as_deref().unwrap_or(default);
+            Url::parse(text).map_err(|e| DiscoveryError::Config {
+                provider: PROVIDER,
+                detail: format!("endpoint '{text}': {e}"),
+            })
+        };
+        Ok([
+            parse(&self.endpoint, DEFAULT_ENDPOINT)?,
+            parse(&self.sql_endpoint, DEFAULT_SQL_ENDPOINT)?,
+            parse(&self.dns_endpoint, DEFAULT_DNS_ENDPOINT)?,
+        ])
+    }
+
+    /// The HTTP client discovery and the actor send through.
+    pub(crate) fn rest_client(&self) -> Result<RestClient, DiscoveryError> {
+        RestClient::new(
+            PROVIDER,
+            Duration::from_secs(self.timeout_secs.max(1)),
+            self.max_attempts,
+        )
     }
 }
 
@@ -72,7 +124,7 @@ impl GcpCredential {
         }
     }
 
-    async fn token(&self, rest: &RestClient) -> Result<AccessToken, DiscoveryError> {
+    pub(crate) async fn token(&self, rest: &RestClient) -> Result<AccessToken, DiscoveryError> {
         match self {
             GcpCredential::AccessToken(token) => Ok(token.clone()),
             GcpCredential::MetadataThenGcloud => {
@@ -140,16 +192,8 @@ impl InventorySource for GcpDiscovery {
                 detail: "no projects configured (projects = [\"my-project\"])".into(),
             });
         }
-        let endpoint = self.config.endpoint.as_deref().unwrap_or(DEFAULT_ENDPOINT);
-        let endpoint = Url::parse(endpoint).map_err(|e| DiscoveryError::Config {
-            provider: PROVIDER,
-            detail: format!("endpoint '{endpoint}': {e}"),
-        })?;
-        let rest = RestClient::new(
-            PROVIDER,
-            Duration::from_secs(self.config.timeout_secs.max(1)),
-            self.config.max_attempts,
-        )?;
+        let [endpoint, sql_endpoint, _] = self.config.endpoints()?;
+        let rest = self.config.rest_client()?;
         let credential = self
             .credential
             .clone()
@@ -159,6 +203,7 @@ impl InventorySource for GcpDiscovery {
             rest,
             token,
             endpoint,
+            sql_endpoint,
         };
         let mut inventory = Inventory::new(PROVIDER);
         let mut succeeded = 0;
@@ -183,6 +228,7 @@ struct Compute {
     rest: RestClient,
     token: AccessToken,
     endpoint: Url,
+    sql_endpoint: Url,
 }
 
 /// The raw lists of one project, and what failed while reading them.
@@ -196,6 +242,10 @@ pub struct ProjectRead {
     pub vpn_tunnels: Vec<Value>,
     pub routers: Vec<Value>,
     pub attachments: Vec<Value>,
+    /// Compute instances (`instances.aggregatedList`).
+    pub instances: Vec<Value>,
+    /// Cloud SQL instances (`instances.list` of the SQL Admin API).
+    pub sql_instances: Vec<Value>,
     /// Routes, firewalls, external VPN gateways: read to be counted.
     pub counted: u64,
     pub problems: Vec<String>,
@@ -217,7 +267,7 @@ impl Compute {
         };
         let mut errors = Vec::new();
         let mut ok = 0;
-        let calls: [(&str, Shape, &str); 10] = [
+        let calls: [(&str, Shape, &str); 11] = [
             ("global/networks", Shape::Global, "networks"),
             (
                 "aggregated/subnetworks",
@@ -256,10 +306,27 @@ impl Compute {
                 Shape::Aggregated("interconnectAttachments"),
                 "interconnect attachments",
             ),
+            (
+                "aggregated/instances",
+                Shape::Aggregated("instances"),
+                "instances",
+            ),
         ];
-        for (path, shape, api) in calls {
+        let sql = (
+            &self.sql_endpoint,
+            format!("v1/projects/{project}/instances"),
+            Shape::Global,
+            "Cloud SQL instances",
+        );
+        let compute = calls.into_iter().map(|(path, shape, api)| {
             let path = format!("compute/v1/projects/{project}/{path}");
-            let items = match self.list(&path, &shape, api, &mut read.problems).await {
+            (&self.endpoint, path, shape, api)
+        });
+        for (base, path, shape, api) in compute.chain([sql]) {
+            let items = match self
+                .list(base, &path, &shape, api, &mut read.problems)
+                .await
+            {
                 Ok(items) => {
                     ok += 1;
                     items
@@ -279,6 +346,8 @@ impl Compute {
                 "VPN tunnels" => &mut read.vpn_tunnels,
                 "routers" => &mut read.routers,
                 "interconnect attachments" => &mut read.attachments,
+                "instances" => &mut read.instances,
+                "Cloud SQL instances" => &mut read.sql_instances,
                 _ => {
                     read.counted += items.len() as u64;
                     continue;
@@ -293,18 +362,16 @@ impl Compute {
     /// list could not reach go to `problems`.
     async fn list(
         &self,
+        endpoint: &Url,
         path: &str,
         shape: &Shape,
         api: &str,
         problems: &mut Vec<String>,
     ) -> Result<Vec<Value>, DiscoveryError> {
-        let base = self
-            .endpoint
-            .join(path)
-            .map_err(|e| DiscoveryError::Config {
-                provider: PROVIDER,
-                detail: format!("{path}: {e}"),
-            })?;
+        let base = endpoint.join(path).map_err(|e| DiscoveryError::Config {
+            provider: PROVIDER,
+            detail: format!("{path}: {e}"),
+        })?;
         let mut items = Vec::new();
         let mut page_token: Option<String> = None;
         for _ in 0..rest::MAX_PAGES {
@@ -366,6 +433,7 @@ struct Network {
 struct Subnetwork {
     network: String,
     ip_cidr_range: Option<String>,
+    region: Option<String>,
 }
 
 /// HA VPN gateways, classic target VPN gateways and routers: all sit in a network.
@@ -412,6 +480,151 @@ struct Attachment {
     admin_enabled: Option<bool>,
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Instance {
+    self_link: String,
+    name: String,
+    #[serde(default)]
+    network_interfaces: Vec<NetworkInterface>,
+    tags: Option<Tags>,
+    #[serde(default)]
+    service_accounts: Vec<ServiceAccount>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct NetworkInterface {
+    network: Option<String>,
+    #[serde(rename = "networkIP")]
+    network_ip: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Tags {
+    #[serde(default)]
+    items: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct ServiceAccount {
+    email: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SqlInstance {
+    name: String,
+    connection_name: Option<String>,
+    self_link: Option<String>,
+    database_version: Option<String>,
+    #[serde(default)]
+    ip_addresses: Vec<SqlAddress>,
+    settings: Option<SqlSettings>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SqlAddress {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    ip_address: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SqlSettings {
+    ip_configuration: Option<SqlIpConfiguration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SqlIpConfiguration {
+    private_network: Option<String>,
+}
+
+/// The port a Cloud SQL engine listens on, from its `databaseVersion`.
+fn sql_port(version: &str) -> Option<u16> {
+    match version.split('_').next()? {
+        "POSTGRES" => Some(5432),
+        "MYSQL" => Some(3306),
+        "SQLSERVER" => Some(1433),
+        _ => None,
+    }
+}
+
+/// A Compute instance as a service on its first interface's network; its
+/// network tags (`tag:<t>`) and service accounts (`serviceAccount:<email>`)
+/// are what a firewall rule for it can target.
+fn instance_service(i: Instance, problems: &mut Vec<String>) -> Option<Service> {
+    let Some(nic) = i.network_interfaces.iter().find(|n| n.network.is_some()) else {
+        problems.push(format!("instance {}: no network interface", i.self_link));
+        return None;
+    };
+    let id = resource_path(&i.self_link);
+    let mut targets: Vec<String> = i
+        .tags
+        .map(|t| t.items)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| format!("tag:{t}"))
+        .collect();
+    targets.extend(
+        i.service_accounts
+            .iter()
+            .map(|a| format!("serviceAccount:{}", a.email)),
+    );
+    Some(Service {
+        id: ServiceId::new(id.clone()),
+        network: NetworkId::new(resource_path(nic.network.as_deref().unwrap_or_default())),
+        address: nic.network_ip.clone().unwrap_or_default(),
+        identifiers: vec![i.name.clone(), id],
+        name: i.name,
+        kind: "gce".into(),
+        port: 443,
+        security_groups: targets,
+        public_endpoint: false,
+    })
+}
+
+/// A Cloud SQL instance reachable on a private IP as a service of its
+/// private network; one without (public IP only) is not one a private
+/// connection can reach, and is left out.
+fn sql_service(s: SqlInstance, problems: &mut Vec<String>) -> Option<Service> {
+    let network = s
+        .settings
+        .and_then(|x| x.ip_configuration)
+        .and_then(|c| c.private_network)?;
+    let address = s
+        .ip_addresses
+        .iter()
+        .find(|a| a.kind.as_deref() == Some("PRIVATE"))
+        .and_then(|a| a.ip_address.clone())?;
+    let version = s.database_version.unwrap_or_default();
+    let Some(port) = sql_port(&version) else {
+        problems.push(format!(
+            "Cloud SQL instance {}: unknown database version '{version}'",
+            s.name
+        ));
+        return None;
+    };
+    let id = s.connection_name.clone().unwrap_or_else(|| s.name.clone());
+    let mut identifiers = vec![s.name.clone()];
+    identifiers.extend(s.connection_name);
+    identifiers.extend(s.self_link);
+    Some(Service {
+        id: ServiceId::new(id),
+        name: s.name,
+        kind: "cloud_sql".into(),
+        network: NetworkId::new(resource_path(&network)),
+        identifiers,
+        port,
+        address,
+        security_groups: Vec::new(),
+        public_endpoint: false,
+    })
+}
+
 /// Maps one project's lists to its inventory. Pure.
 pub fn map_project(read: &ProjectRead) -> Inventory {
     let mut inv = Inventory::new(PROVIDER);
@@ -420,14 +633,21 @@ pub fn map_project(read: &ProjectRead) -> Inventory {
     let mut problems = Vec::new();
 
     let mut cidrs: HashMap<String, Vec<String>> = HashMap::new();
+    // Network → region → how many of its subnetworks are there.
+    let mut regions: HashMap<String, BTreeMap<String, usize>> = HashMap::new();
     for item in &read.subnetworks {
         if let Some(s) = rest::parse_item::<Subnetwork>(item, "subnetwork", &mut problems) {
             inv.resources_read += 1;
-            if let Some(range) = s.ip_cidr_range {
-                cidrs
-                    .entry(resource_path(&s.network))
+            let network = resource_path(&s.network);
+            if let Some(region) = s.region.as_deref().and_then(last_segment) {
+                *regions
+                    .entry(network.clone())
                     .or_default()
-                    .push(range);
+                    .entry(region.to_string())
+                    .or_default() += 1;
+            }
+            if let Some(range) = s.ip_cidr_range {
+                cidrs.entry(network).or_default().push(range);
             }
         }
     }
@@ -439,11 +659,14 @@ pub fn map_project(read: &ProjectRead) -> Inventory {
         let id = resource_path(&n.self_link);
         let mut ranges = cidrs.remove(&id).unwrap_or_default();
         ranges.extend(n.ipv4_range);
+        let region = regions
+            .remove(&id)
+            .map_or_else(|| "global".into(), main_region);
         inv.networks.push(NetworkRecord {
             id,
             name: n.name,
             cloud: Cloud::Gcp,
-            region: "global".into(),
+            region,
             kind: NetworkKind::GcpNetwork,
             cidrs: ranges,
             account: Some(read.project.clone()),
@@ -536,7 +759,7 @@ pub fn map_project(read: &ProjectRead) -> Inventory {
         let circuit = a
             .interconnect
             .as_deref()
-            .and_then(|i| i.trim_end_matches('/').rsplit('/').next())
+            .and_then(last_segment)
             .map(str::to_string)
             .or(a.pairing_key.clone());
         let (Some(local), Some(circuit)) = (network_of(&a.router), circuit) else {
@@ -560,6 +783,21 @@ pub fn map_project(read: &ProjectRead) -> Inventory {
         });
     }
 
+    for item in &read.instances {
+        let parsed = rest::parse_item::<Instance>(item, "instance", &mut problems);
+        if let Some(service) = parsed.and_then(|i| instance_service(i, &mut problems)) {
+            inv.resources_read += 1;
+            inv.services.push(service);
+        }
+    }
+    for item in &read.sql_instances {
+        let parsed = rest::parse_item::<SqlInstance>(item, "Cloud SQL instance", &mut problems);
+        if let Some(service) = parsed.and_then(|s| sql_service(s, &mut problems)) {
+            inv.resources_read += 1;
+            inv.services.push(service);
+        }
+    }
+
     inv.problems.extend(
         problems
             .into_iter()
@@ -569,12 +807,32 @@ pub fn map_project(read: &ProjectRead) -> Inventory {
 }
 
 /// `https://host/compute/v1/projects/p/global/networks/n` → `projects/p/global/networks/n`.
-fn resource_path(url: &str) -> String {
+pub(crate) fn resource_path(url: &str) -> String {
     let path = url.split_once("://").map_or(url, |(_, rest)| rest);
     match path.find("projects/") {
         Some(at) => path[at..].trim_end_matches('/').to_string(),
         None => path.trim_end_matches('/').to_string(),
     }
+}
+
+/// `…/regions/us-central1` → `us-central1`.
+fn last_segment(url: &str) -> Option<&str> {
+    url.trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .filter(|s| !s.is_empty())
+}
+
+/// A VPC network is global, but the estate places every network in a
+/// region: the one most of its subnetworks are in (the first by name on a
+/// tie). A network without subnetworks stays `global`.
+fn main_region(counts: BTreeMap<String, usize>) -> String {
+    let most = counts.values().copied().max().unwrap_or_default();
+    counts
+        .into_iter()
+        .find(|(_, n)| *n == most)
+        .map(|(region, _)| region)
+        .unwrap_or_else(|| "global".into())
 }
 
 /// ESTABLISHED carries traffic. The set-up stages (no fault yet, no traffic
@@ -665,10 +923,67 @@ mod tests {
     }
 
     #[test]
+    fn a_network_is_placed_where_most_of_its_subnetworks_are() {
+        let counts = |pairs: &[(&str, usize)]| -> BTreeMap<String, usize> {
+            pairs.iter().map(|(r, n)| (r.to_string(), *n)).collect()
+        };
+        assert_eq!(
+            main_region(counts(&[("europe-west1", 1), ("us-east4", 2)])),
+            "us-east4"
+        );
+        assert_eq!(
+            main_region(counts(&[("us-west1", 1), ("us-east1", 1)])),
+            "us-east1"
+        );
+        assert_eq!(main_region(BTreeMap::new()), "global");
+    }
+
+    #[test]
     fn bandwidth_enums_become_gbps() {
         assert_eq!(bandwidth_gbps("BPS_10G"), Some(10.0));
         assert_eq!(bandwidth_gbps("BPS_500M"), Some(0.5));
         assert_eq!(bandwidth_gbps("10G"), None);
+    }
+
+    #[test]
+    fn instances_and_private_cloud_sql_become_services() {
+        let read = ProjectRead {
+            project: "p".into(),
+            instances: vec![json!({
+                "selfLink": "https://www.googleapis.com/compute/v1/projects/p/zones/z/instances/web-1",
+                "name": "web-1",
+                "networkInterfaces": [{"network": "https://www.googleapis.com/compute/v1/projects/p/global/networks/prod", "networkIP": "10.80.0.7"}],
+                "tags": {"items": ["web"], "fingerprint": "x"},
+                "serviceAccounts": [{"email": "web@p.iam.gserviceaccount.com", "scopes": []}]
+            })],
+            sql_instances: vec![
+                json!({"name": "orders", "connectionName": "p:us-central1:orders",
+                    "databaseVersion": "MYSQL_8_0",
+                    "ipAddresses": [{"type": "PRIMARY", "ipAddress": "34.1.2.3"}, {"type": "PRIVATE", "ipAddress": "10.80.0.5"}],
+                    "settings": {"ipConfiguration": {"privateNetwork": "/projects/p/global/networks/prod"}}}),
+                json!({"name": "public-only", "databaseVersion": "POSTGRES_15",
+                    "ipAddresses": [{"type": "PRIMARY", "ipAddress": "34.1.2.4"}],
+                    "settings": {"ipConfiguration": {"ipv4Enabled": true}}}),
+            ],
+            ..ProjectRead::default()
+        };
+        let inv = map_project(&read);
+        assert!(inv.problems.is_empty(), "{:?}", inv.problems);
+        let [web, sql] = inv.services.as_slice() else {
+            panic!("{:?}", inv.services)
+        };
+        assert_eq!(web.network.as_str(), "projects/p/global/networks/prod");
+        assert_eq!(web.address, "10.80.0.7");
+        assert_eq!(
+            web.security_groups,
+            ["tag:web", "serviceAccount:web@p.iam.gserviceaccount.com"]
+        );
+        assert_eq!(sql.id.as_str(), "p:us-central1:orders");
+        assert_eq!((sql.port, sql.address.as_str()), (3306, "10.80.0.5"));
+        assert_eq!(sql.network.as_str(), "projects/p/global/networks/prod");
+        assert!(sql.security_groups.is_empty());
+        assert_eq!(sql_port("SQLSERVER_2019_STANDARD"), Some(1433));
+        assert_eq!(sql_port("POSTGRES_16"), Some(5432));
     }
 
     #[test]
