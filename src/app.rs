@@ -365,7 +365,11 @@ fn clouds(
     if config.discovery.providers.contains(&DiscoveryProvider::Aws) {
         actors.push(Arc::new(AwsActor::new(config.discovery.aws.clone())));
     }
-    if config.discovery.providers.contains(&DiscoveryProvider::Azure) {
+    if config
+        .discovery
+        .providers
+        .contains(&DiscoveryProvider::Azure)
+    {
         actors.push(Arc::new(AzureActor::new(
             config.discovery.azure.clone(),
             None,

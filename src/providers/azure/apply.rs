@@ -27,7 +27,7 @@ use super::resource::{
     rule_description, security_rule, subscription_of, zones_for, AzureResource, NextHop,
     PRIVATE_DNS_API_VERSION,
 };
-use crate::domain::{Change, Cloud, ConnectionKind, ConnectionId, Estate, Network, ResourceId};
+use crate::domain::{Change, Cloud, ConnectionId, ConnectionKind, Estate, Network, ResourceId};
 use crate::providers::rest::RestClient;
 use crate::providers::{key_name, CloudActor, ProviderError};
 use reqwest::Url;
@@ -89,7 +89,11 @@ fn vnet_of<'e>(estate: &'e Estate, change: &Change) -> Result<&'e Network, Provi
 /// Where a route over `via` goes from `vnet`: the VNet's gateway for a VPN
 /// or ExpressRoute connection, the internet for an internet path; `None`
 /// over a peering (Azure routes it by itself).
-fn next_hop(vnet: &Network, via: &ConnectionId, estate: &Estate) -> Result<Option<NextHop>, String> {
+fn next_hop(
+    vnet: &Network,
+    via: &ConnectionId,
+    estate: &Estate,
+) -> Result<Option<NextHop>, String> {
     let conn = estate
         .connection(via)
         .ok_or_else(|| format!("unknown connection '{via}'"))?;
@@ -111,7 +115,10 @@ fn next_hop(vnet: &Network, via: &ConnectionId, estate: &Estate) -> Result<Optio
 
 /// The NSGs an ingress rule for the change's service goes into: every one
 /// it is behind (an interface's and a subnet's NSG must both allow).
-fn service_nsgs<'e>(change: &Change, estate: &'e Estate) -> Result<&'e crate::domain::Service, ProviderError> {
+fn service_nsgs<'e>(
+    change: &Change,
+    estate: &'e Estate,
+) -> Result<&'e crate::domain::Service, ProviderError> {
     let Change::AllowIngress {
         service, from_cidr, ..
     } = change
@@ -261,13 +268,14 @@ impl AzureActor {
             .clone()
             .unwrap_or_else(AzureCredential::from_env);
         let resource = format!("{}/", self.endpoint()?.origin().ascii_serialization());
-        let token = credential
-            .token(&rest, &resource)
-            .await
-            .map_err(|e| ProviderError::Transient {
-                provider: NAME,
-                reason: e.to_string(),
-            })?;
+        let token =
+            credential
+                .token(&rest, &resource)
+                .await
+                .map_err(|e| ProviderError::Transient {
+                    provider: NAME,
+                    reason: e.to_string(),
+                })?;
         let writer = Arc::new(ArmWriter::new(
             rest.http().clone(),
             token,
@@ -286,11 +294,16 @@ impl AzureActor {
             .endpoint()?
             .join(arm_id)
             .map_err(|e| refused(format!("'{arm_id}': {e}")))?;
-        url.query_pairs_mut().append_pair("api-version", api_version);
+        url.query_pairs_mut()
+            .append_pair("api-version", api_version);
         Ok(url)
     }
 
-    async fn get(&self, arm_id: &str, api: &str) -> Result<Option<(Value, Option<String>)>, ProviderError> {
+    async fn get(
+        &self,
+        arm_id: &str,
+        api: &str,
+    ) -> Result<Option<(Value, Option<String>)>, ProviderError> {
         let url = self.url(arm_id, api_version_of(arm_id))?;
         Ok(self.arm().await?.get(&url, api).await?)
     }
@@ -317,17 +330,28 @@ impl AzureActor {
 
     /// Every item of an ARM list under `path`, following `nextLink` on the
     /// same endpoint only.
-    async fn list(&self, path: &str, api_version: &str, api: &str) -> Result<Vec<Value>, ProviderError> {
+    async fn list(
+        &self,
+        path: &str,
+        api_version: &str,
+        api: &str,
+    ) -> Result<Vec<Value>, ProviderError> {
         let endpoint = self.endpoint()?;
         let mut url = self.url(path, api_version)?;
         let arm = self.arm().await?;
         let mut items = Vec::new();
         for _ in 0..MAX_PAGES {
-            let page = arm.get(&url, api).await?.map(|(v, _)| v).unwrap_or_default();
+            let page = arm
+                .get(&url, api)
+                .await?
+                .map(|(v, _)| v)
+                .unwrap_or_default();
             items.extend(page["value"].as_array().into_iter().flatten().cloned());
             match page["nextLink"].as_str().map(Url::parse) {
                 Some(Ok(next)) if next.origin() == endpoint.origin() => url = next,
-                Some(_) => return Err(refused(format!("{api}: a nextLink that leaves {endpoint}"))),
+                Some(_) => {
+                    return Err(refused(format!("{api}: a nextLink that leaves {endpoint}")))
+                }
                 None => return Ok(items),
             }
         }
@@ -373,8 +397,13 @@ impl AzureActor {
             let body = firewall_rule(from_cidr)
                 .ok_or_else(|| refused(format!("'{from_cidr}' is not an IPv4 range")))?;
             let rule_id = format!("{server}/firewallRules/{name}");
-            self.put(&rule_id, &body, Condition::Always, "FirewallRules_CreateOrUpdate")
-                .await?;
+            self.put(
+                &rule_id,
+                &body,
+                Condition::Always,
+                "FirewallRules_CreateOrUpdate",
+            )
+            .await?;
             made.push(rule_id);
         }
         Ok(AzureResource::Made(made))
@@ -395,7 +424,9 @@ impl AzureActor {
             return if made_under(&rule, key) {
                 Ok(rule_id.to_string())
             } else {
-                Err(refused(format!("{rule_id} exists and is not switchboard's for {key}")))
+                Err(refused(format!(
+                    "{rule_id} exists and is not switchboard's for {key}"
+                )))
             };
         }
         for _ in 0..CONFLICT_ATTEMPTS {
@@ -410,10 +441,17 @@ impl AzureActor {
                     self.band().1
                 ))
             })?;
-            match self.put(rule_id, &body(priority), Condition::Always, API).await {
+            match self
+                .put(rule_id, &body(priority), Condition::Always, API)
+                .await
+            {
                 Ok(_) => return Ok(rule_id.to_string()),
                 Err(ArmError::Refused { ref code, .. }) if code == "SecurityRuleConflict" => {
-                    tracing::info!(nsg, priority, "azure: priority taken meanwhile; reading the NSG again");
+                    tracing::info!(
+                        nsg,
+                        priority,
+                        "azure: priority taken meanwhile; reading the NSG again"
+                    );
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -430,7 +468,11 @@ impl AzureActor {
             .await?
             .ok_or_else(|| refused(format!("virtual network {} is gone", vnet.id)))?;
         let mut tables: Vec<String> = Vec::new();
-        for subnet in body["properties"]["subnets"].as_array().into_iter().flatten() {
+        for subnet in body["properties"]["subnets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             if subnet["name"]
                 .as_str()
                 .is_some_and(|n| n.eq_ignore_ascii_case("GatewaySubnet"))
@@ -477,7 +519,9 @@ impl AzureActor {
                 .flatten()
                 .find(|r| {
                     r["properties"]["addressPrefix"].as_str() == Some(cidr)
-                        && !r["name"].as_str().is_some_and(|n| n.eq_ignore_ascii_case(&name))
+                        && !r["name"]
+                            .as_str()
+                            .is_some_and(|n| n.eq_ignore_ascii_case(&name))
                 });
             if let Some(route) = theirs {
                 return Err(refused(format!(
@@ -488,8 +532,13 @@ impl AzureActor {
                 )));
             }
             let route_id = format!("{table}/routes/{name}");
-            self.put(&route_id, &hop.route_body(cidr), Condition::Always, "Routes_CreateOrUpdate")
-                .await?;
+            self.put(
+                &route_id,
+                &hop.route_body(cidr),
+                Condition::Always,
+                "Routes_CreateOrUpdate",
+            )
+            .await?;
             made.push(route_id);
         }
         Ok(AzureResource::Made(made))
@@ -526,8 +575,13 @@ impl AzureActor {
                 }
                 None => {
                     let route_id = format!("{table}/routes/{}", key_name(key, "route"));
-                    self.put(&route_id, &hop.route_body(cidr), Condition::Always, "Routes_CreateOrUpdate")
-                        .await?;
+                    self.put(
+                        &route_id,
+                        &hop.route_body(cidr),
+                        Condition::Always,
+                        "Routes_CreateOrUpdate",
+                    )
+                    .await?;
                     pairs.push((route_id, NextHop::Absent));
                 }
             }
@@ -537,7 +591,12 @@ impl AzureActor {
 
     /// Points an existing route at `hop` over its ETag, reading it again
     /// when someone changed it meanwhile; the hop it had.
-    async fn set_hop(&self, route_id: &str, cidr: &str, hop: &NextHop) -> Result<NextHop, ProviderError> {
+    async fn set_hop(
+        &self,
+        route_id: &str,
+        cidr: &str,
+        hop: &NextHop,
+    ) -> Result<NextHop, ProviderError> {
         for _ in 0..CONFLICT_ATTEMPTS {
             let Some((route, etag)) = self.get(route_id, "Routes_Get").await? else {
                 return Err(refused(format!("route {route_id} is gone")));
@@ -546,9 +605,16 @@ impl AzureActor {
             if &previous == hop {
                 return Ok(previous);
             }
-            let condition = etag.as_deref().map_or(Condition::Always, Condition::IfMatch);
+            let condition = etag
+                .as_deref()
+                .map_or(Condition::Always, Condition::IfMatch);
             match self
-                .put(route_id, &hop.route_body(cidr), condition, "Routes_CreateOrUpdate")
+                .put(
+                    route_id,
+                    &hop.route_body(cidr),
+                    condition,
+                    "Routes_CreateOrUpdate",
+                )
                 .await
             {
                 Ok(_) => return Ok(previous),
@@ -565,12 +631,18 @@ impl AzureActor {
 
     /// The private zone named like a suffix of `name` (longest first) that
     /// is linked to `vnet`.
-    async fn linked_zone(&self, vnet: &Network, name: &str) -> Result<(String, String), ProviderError> {
+    async fn linked_zone(
+        &self,
+        vnet: &Network,
+        name: &str,
+    ) -> Result<(String, String), ProviderError> {
         let subscription = subscription_of(vnet.id.as_str())
             .ok_or_else(|| refused(format!("'{}' names no subscription", vnet.id)))?;
         let zones = self
             .list(
-                &format!("/subscriptions/{subscription}/providers/Microsoft.Network/privateDnsZones"),
+                &format!(
+                    "/subscriptions/{subscription}/providers/Microsoft.Network/privateDnsZones"
+                ),
                 PRIVATE_DNS_API_VERSION,
                 "PrivateZones_List",
             )
@@ -624,7 +696,12 @@ impl AzureActor {
         let (kind, body) = record_set(address, key);
         let record_id = format!("{zone_id}/{kind}/{relative}");
         match self
-            .put(&record_id, &body, Condition::IfAbsent, "RecordSets_CreateOrUpdate")
+            .put(
+                &record_id,
+                &body,
+                Condition::IfAbsent,
+                "RecordSets_CreateOrUpdate",
+            )
             .await
         {
             Ok(_) => {}
@@ -674,7 +751,9 @@ impl CloudActor for AzureActor {
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(refused)?;
                 if hops[0].is_none() {
-                    return Err(refused(format!("{preferred} is a peering: no route points at it")));
+                    return Err(refused(format!(
+                        "{preferred} is a peering: no route points at it"
+                    )));
                 }
                 if hops[0] == hops[1] {
                     return Err(refused(format!(
@@ -723,7 +802,9 @@ impl CloudActor for AzureActor {
 
     async fn revert(&self, resource: &ResourceId) -> Result<(), ProviderError> {
         let parsed = AzureResource::parse(resource.as_str()).ok_or_else(|| {
-            refused(format!("'{resource}' is not an Azure resource switchboard made"))
+            refused(format!(
+                "'{resource}' is not an Azure resource switchboard made"
+            ))
         })?;
         match parsed {
             AzureResource::Made(ids) => {
@@ -859,8 +940,16 @@ mod tests {
     fn the_card_names_every_nsg_and_the_sql_firewall() {
         let calls = actor().plan(&ingress("10.61.0.0/16"), &estate(vec![NSG.into()]));
         assert_eq!(calls.len(), 2, "{calls:?}");
-        assert!(calls[0].contains("in data Tcp/1433 from 10.61.0.0/16 to 10.20.1.5, first free priority 3000–3999"), "{calls:?}");
-        assert!(calls[1].starts_with("sql:firewallRules PUT on orderdb"), "{calls:?}");
+        assert!(
+            calls[0].contains(
+                "in data Tcp/1433 from 10.61.0.0/16 to 10.20.1.5, first free priority 3000–3999"
+            ),
+            "{calls:?}"
+        );
+        assert!(
+            calls[1].starts_with("sql:firewallRules PUT on orderdb"),
+            "{calls:?}"
+        );
     }
 
     #[test]
@@ -870,7 +959,8 @@ mod tests {
         let refusal = |change: &Change, estate: &Estate| {
             a.check(change, estate).expect_err("refused").to_string()
         };
-        assert!(refusal(&ingress("10.61.0.0/16"), &estate(vec![])).contains("no network security group"));
+        assert!(refusal(&ingress("10.61.0.0/16"), &estate(vec![]))
+            .contains("no network security group"));
         assert!(refusal(&ingress("fd00::/8"), &e).contains("IPv4 ranges only"));
         let route = |via: &str| Change::Route {
             network: NetworkId::new(VNET),
@@ -893,7 +983,9 @@ mod tests {
             address: "10.61.1.4".into(),
         };
         assert!(refusal(&record("orderdb.database.windows.net"), &e).contains("Azure-owned"));
-        assert!(a.check(&record("orderdb.privatelink.database.windows.net"), &e).is_ok());
+        assert!(a
+            .check(&record("orderdb.privatelink.database.windows.net"), &e)
+            .is_ok());
         assert!(a.check(&record("orders.switchboard.internal"), &e).is_ok());
         let elsewhere = Change::Route {
             network: NetworkId::new("vpc-1"),

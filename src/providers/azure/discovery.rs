@@ -852,7 +852,11 @@ fn services(
                         .network_security_group
                         .as_ref()
                         .map(|n| arm_id(&n.id)),
-                    vm: nic.properties.virtual_machine.as_ref().map(|v| arm_id(&v.id)),
+                    vm: nic
+                        .properties
+                        .virtual_machine
+                        .as_ref()
+                        .map(|v| arm_id(&v.id)),
                 },
             ))
         })
@@ -898,7 +902,8 @@ fn services(
     }
 
     for item in &read.sql_servers {
-        let Some(server) = rest::parse_item::<Resource<SqlServerProps>>(item, "SQL server", problems)
+        let Some(server) =
+            rest::parse_item::<Resource<SqlServerProps>>(item, "SQL server", problems)
         else {
             continue;
         };

@@ -179,7 +179,11 @@ pub fn subscription_of(arm_id: &str) -> Option<&str> {
 
 /// The last segment of an ARM id (a resource's name).
 pub fn name_of(arm_id: &str) -> &str {
-    arm_id.trim_end_matches('/').rsplit('/').next().unwrap_or(arm_id)
+    arm_id
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or(arm_id)
 }
 
 /// An NSG rule letting `from_cidr` reach `address` (an IP, or anything in
@@ -242,7 +246,11 @@ pub fn ipv4_range(cidr: &str) -> Option<(Ipv4Addr, Ipv4Addr)> {
     let (address, bits) = cidr.split_once('/').unwrap_or((cidr, "32"));
     let address: Ipv4Addr = address.trim().parse().ok()?;
     let bits: u32 = bits.trim().parse().ok().filter(|b| *b <= 32)?;
-    let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+    let mask = if bits == 0 {
+        0
+    } else {
+        u32::MAX << (32 - bits)
+    };
     let first = u32::from(address) & mask;
     Some((Ipv4Addr::from(first), Ipv4Addr::from(first | !mask)))
 }
@@ -310,7 +318,8 @@ mod tests {
     use super::*;
 
     const RULE: &str = "/subscriptions/s/resourcegroups/rg/providers/microsoft.network/networksecuritygroups/nsg/securityrules/sb-1";
-    const ROUTE: &str = "/subscriptions/s/resourcegroups/rg/providers/microsoft.network/routetables/rt/routes/sb-2";
+    const ROUTE: &str =
+        "/subscriptions/s/resourcegroups/rg/providers/microsoft.network/routetables/rt/routes/sb-2";
 
     #[test]
     fn ids_read_back_as_written() {
@@ -326,7 +335,11 @@ mod tests {
                 ),
             ]),
         ] {
-            assert_eq!(AzureResource::parse(&id.to_string()), Some(id.clone()), "{id}");
+            assert_eq!(
+                AzureResource::parse(&id.to_string()),
+                Some(id.clone()),
+                "{id}"
+            );
         }
         for bad in [
             "aws:us-east-1:rule:sg-1:sgr-2",
@@ -355,7 +368,10 @@ mod tests {
     fn firewall_ranges_cover_the_cidr_and_only_ipv4() {
         assert_eq!(
             ipv4_range("10.61.0.0/16"),
-            Some(("10.61.0.0".parse().unwrap(), "10.61.255.255".parse().unwrap()))
+            Some((
+                "10.61.0.0".parse().unwrap(),
+                "10.61.255.255".parse().unwrap()
+            ))
         );
         assert_eq!(
             ipv4_range("10.61.7.9/24").map(|r| r.0.to_string()),
@@ -383,8 +399,14 @@ mod tests {
     fn records_carry_the_key_as_metadata() {
         let (kind, body) = record_set("10.20.1.5", "wf-1/provision/3");
         assert_eq!(kind, "A");
-        assert_eq!(body["properties"]["aRecords"][0]["ipv4Address"], "10.20.1.5");
-        assert_eq!(body["properties"]["metadata"]["switchboard-workflow"], "wf-1");
+        assert_eq!(
+            body["properties"]["aRecords"][0]["ipv4Address"],
+            "10.20.1.5"
+        );
+        assert_eq!(
+            body["properties"]["metadata"]["switchboard-workflow"],
+            "wf-1"
+        );
         assert!(made_under(&body, "wf-1/provision/3"));
         let (kind, _) = record_set("db.example.com", "k");
         assert_eq!(kind, "CNAME");
