@@ -1,18 +1,24 @@
-//! `switchboard bench provision`: the connect request of the AWS issue —
-//! a Lambda function in one VPC reaching a Postgres RDS instance in another
-//! over a transit gateway — against moto's server on loopback, from approval
-//! to validated, over many runs; and the seeded account it runs on, shared
-//! with `tests/aws_provision.rs`. A counting proxy between switchboard and
-//! moto says which AWS calls each run made.
+//! `switchboard bench provision`: a connect request against real peers on
+//! loopback, from approval to validated, over many runs. With `--clouds aws`
+//! it is the AWS issue's request — a Lambda function in one VPC reaching a
+//! Postgres RDS instance in another over a transit gateway — against moto's
+//! server; with `--clouds aws,azure` the chapter's own — the Lambda function
+//! reaching an Azure SQL server in East US over a site-to-site VPN — against
+//! moto and the fake ARM (`bench_azure`). Also the seeded account the tests
+//! share (`tests/aws_provision.rs`, `tests/azure_connect.rs`). A counting
+//! proxy between switchboard and moto says which AWS calls each run made
+//! (and adds the VPN tunnel telemetry moto does not keep); the fake ARM
+//! says which ARM calls and operation polls.
 
 use crate::app::App;
 use crate::bench::BenchError;
-use crate::config::Config;
-use crate::domain::{UserId, WorkflowId};
+use crate::bench_azure::{seed_chapter, FakeArm, FAKE_TOKEN};
+use crate::config::{Config, DiscoveryProvider};
+use crate::domain::{Cloud, UserId, WorkflowId};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::error::DisplayErrorContext;
 use aws_sdk_ec2::types::{ResourceType, Tag, TagSpecification};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
@@ -21,6 +27,11 @@ use tokio_util::sync::CancellationToken;
 
 /// The request the bench and the tests make.
 pub const REQUEST: &str = "connect lambda orders-fn to rds orders-db, 200 GB/month";
+/// The chapter's request: the Lambda function to the Azure SQL server.
+pub const AZURE_REQUEST: &str =
+    "connect lambda orders-fn to azure sql orderdb.database.windows.net, 200 GB/month";
+/// The Azure VPN gateway's public address: the AWS side's customer gateway.
+pub const AZURE_GATEWAY_IP: &str = "52.170.10.1";
 
 /// moto's server as a child process on a free loopback port (killed on drop).
 pub struct MotoServer {
@@ -291,11 +302,107 @@ pub async fn seed(sdk: &SdkConfig, lambda_role: &str) -> Result<Account, String>
     })
 }
 
+/// A VPN connection from `vpc` (through a new virtual private gateway
+/// attached to it) to a customer gateway at `cgw_ip`: (customer gateway,
+/// VPN gateway, VPN connection).
+pub async fn vpn_on_vgw(
+    ec2: &aws_sdk_ec2::Client,
+    vpc: &str,
+    cgw_ip: &str,
+) -> Result<(String, String, String), String> {
+    use aws_sdk_ec2::types::GatewayType;
+    let failed = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
+    let cgw = ec2
+        .create_customer_gateway()
+        .r#type(GatewayType::Ipsec1)
+        .public_ip(cgw_ip)
+        .bgp_asn(65000)
+        .send()
+        .await
+        .map_err(|e| failed("create customer gateway", &DisplayErrorContext(e)))?;
+    let cgw = cgw
+        .customer_gateway()
+        .and_then(|c| c.customer_gateway_id())
+        .ok_or("create customer gateway: no id")?
+        .to_string();
+    let vgw = ec2
+        .create_vpn_gateway()
+        .r#type(GatewayType::Ipsec1)
+        .send()
+        .await
+        .map_err(|e| failed("create VPN gateway", &DisplayErrorContext(e)))?;
+    let vgw = vgw
+        .vpn_gateway()
+        .and_then(|g| g.vpn_gateway_id())
+        .ok_or("create VPN gateway: no id")?
+        .to_string();
+    ec2.attach_vpn_gateway()
+        .vpn_gateway_id(&vgw)
+        .vpc_id(vpc)
+        .send()
+        .await
+        .map_err(|e| failed("attach VPN gateway", &DisplayErrorContext(e)))?;
+    let vpn = ec2
+        .create_vpn_connection()
+        .r#type("ipsec.1")
+        .customer_gateway_id(&cgw)
+        .vpn_gateway_id(&vgw)
+        .send()
+        .await
+        .map_err(|e| failed("create VPN connection", &DisplayErrorContext(e)))?;
+    let vpn = vpn
+        .vpn_connection()
+        .and_then(|v| v.vpn_connection_id())
+        .ok_or("create VPN connection: no id")?
+        .to_string();
+    Ok((cgw, vgw, vpn))
+}
+
+/// moto fills no `vgwTelemetry` for VPN connections: inserts two tunnels
+/// after each `<vpnConnectionId>` of a DescribeVpnConnections answer (first
+/// UP, second DOWN) as AWS reports them, with outside addresses made up on
+/// first sight and kept in `tunnels`.
+pub fn add_vpn_telemetry(tunnels: &mut HashMap<String, [String; 2]>, xml: &str) -> String {
+    let mut out = String::with_capacity(xml.len() + 512);
+    let mut rest = xml;
+    while let Some(start) = rest.find("<vpnConnectionId>") {
+        let Some(len) = rest[start..].find("</vpnConnectionId>") else {
+            break;
+        };
+        let end = start + len + "</vpnConnectionId>".len();
+        let id = &rest[start + "<vpnConnectionId>".len()..start + len];
+        let next = tunnels.len() * 2;
+        let ips = tunnels
+            .entry(id.to_string())
+            .or_insert_with(|| {
+                [
+                    format!("203.0.{}.{}", next / 250, next % 250 + 1),
+                    format!("203.0.{}.{}", (next + 1) / 250, (next + 1) % 250 + 1),
+                ]
+            })
+            .clone();
+        out.push_str(&rest[..end]);
+        out.push_str("<vgwTelemetry>");
+        for (ip, status) in ips.iter().zip(["UP", "DOWN"]) {
+            out.push_str(&format!(
+                "<item><outsideIpAddress>{ip}</outsideIpAddress><status>{status}</status>\
+                 <statusMessage/><acceptedRouteCount>0</acceptedRouteCount></item>"
+            ));
+        }
+        out.push_str("</vgwTelemetry>");
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Between switchboard and moto on loopback: passes every request on and
-/// counts it by service and API (`ec2:CreateRoute`).
+/// counts it by service and API (`ec2:CreateRoute`); adds the VPN tunnel
+/// telemetry moto does not keep (`add_vpn_telemetry`).
 pub struct CountingProxy {
     pub url: String,
     counts: Arc<Mutex<BTreeMap<String, u64>>>,
+    tunnels: Arc<Mutex<HashMap<String, [String; 2]>>>,
 }
 
 /// The API a request calls: the query protocol's `Action`, a JSON
@@ -360,12 +467,18 @@ impl CountingProxy {
         use axum::http::{HeaderMap, Method, StatusCode, Uri};
         use axum::response::IntoResponse;
         let counts = Arc::new(Mutex::new(BTreeMap::new()));
+        let tunnels = Arc::new(Mutex::new(HashMap::new()));
         let http = reqwest::Client::new();
         let upstream = upstream.to_string();
-        let seen = counts.clone();
+        let (seen, made_up) = (counts.clone(), tunnels.clone());
         let app = axum::Router::new().fallback(
             move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-                let (http, upstream, seen) = (http.clone(), upstream.clone(), seen.clone());
+                let (http, upstream, seen, made_up) = (
+                    http.clone(),
+                    upstream.clone(),
+                    seen.clone(),
+                    made_up.clone(),
+                );
                 async move {
                     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
                     let service = header("authorization")
@@ -380,11 +493,17 @@ impl CountingProxy {
                         header("x-amz-target"),
                         &String::from_utf8_lossy(&body),
                     );
+                    let vpns = api == "ec2:DescribeVpnConnections";
                     if let Ok(mut c) = seen.lock() {
                         *c.entry(api).or_insert(0) += 1;
                     }
                     match forward(&http, &upstream, method, &uri, &headers, body).await {
-                        Ok((status, headers, bytes)) => {
+                        Ok((status, headers, mut bytes)) => {
+                            if let (true, Ok(xml), Ok(mut tunnels)) =
+                                (vpns, std::str::from_utf8(&bytes), made_up.lock())
+                            {
+                                bytes = add_vpn_telemetry(&mut tunnels, xml).into();
+                            }
                             let mut response = (status, bytes).into_response();
                             for (name, value) in &headers {
                                 if name != "content-length" && name != "transfer-encoding" {
@@ -410,7 +529,17 @@ impl CountingProxy {
         tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
-        Ok(CountingProxy { url, counts })
+        Ok(CountingProxy {
+            url,
+            counts,
+            tunnels,
+        })
+    }
+
+    /// The tunnel outside addresses made up for a VPN connection (the UP
+    /// one first), once a DescribeVpnConnections through the proxy saw it.
+    pub fn tunnel_ips(&self, vpn: &str) -> Option<[String; 2]> {
+        self.tunnels.lock().ok()?.get(vpn).cloned()
     }
 
     /// The calls counted since the last take, and a fresh count.
@@ -422,14 +551,31 @@ impl CountingProxy {
     }
 }
 
+/// The calls one cloud's API saw in a run.
+#[derive(Debug, Clone)]
+pub struct CloudCalls {
+    pub cloud: Cloud,
+    /// By API (`ec2:CreateRoute`, `arm:PUT securityRules`).
+    pub calls: BTreeMap<String, u64>,
+    /// Of those, polls of long-running operations.
+    pub polls: u64,
+}
+
+impl CloudCalls {
+    pub fn total(&self) -> u64 {
+        self.calls.values().sum()
+    }
+}
+
 /// Figures of `bench provision`.
 #[derive(Debug)]
 pub struct ProvisionBench {
+    pub request: &'static str,
     /// Approval to validated, one per run, sorted.
     pub runs: Vec<Duration>,
-    /// AWS calls from approval to validated, per run (the median run's).
-    pub calls: BTreeMap<String, u64>,
-    /// Calls to revert one run's resources.
+    /// Calls per cloud from approval to validated (the median run's).
+    pub calls: Vec<CloudCalls>,
+    /// Calls to revert one run's resources, over all clouds.
     pub revert_calls: u64,
 }
 
@@ -442,20 +588,30 @@ impl ProvisionBench {
     }
 
     pub fn report(&self) -> String {
-        let total: u64 = self.calls.values().sum();
+        let clouds: Vec<&str> = self.calls.iter().map(|c| c.cloud.as_str()).collect();
         let mut out = format!(
-            "provision (moto on loopback, {} runs): approval → validated p50 {:.0} ms, min {:.0} ms, max {:.0} ms\n\
-             AWS calls per run: {total}\n",
+            "provision ({} on loopback, {} runs): \"{}\"\n\
+             approval → validated p50 {:.0} ms, min {:.0} ms, max {:.0} ms\n",
+            clouds.join(" + "),
             self.runs.len(),
+            self.request,
             self.p50().as_secs_f64() * 1e3,
             self.runs.first().map_or(0.0, |d| d.as_secs_f64() * 1e3),
             self.runs.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
         );
-        for (api, n) in &self.calls {
-            out.push_str(&format!("  {n:>3}  {api}\n"));
+        for cloud in &self.calls {
+            out.push_str(&format!(
+                "{} calls per run: {} ({} operation polls)\n",
+                cloud.cloud,
+                cloud.total(),
+                cloud.polls
+            ));
+            for (api, n) in &cloud.calls {
+                out.push_str(&format!("  {n:>3}  {api}\n"));
+            }
         }
         out.push_str(&format!(
-            "revert of one run's resources: {} AWS calls\n",
+            "revert of one run's resources: {} calls\n",
             self.revert_calls
         ));
         out
@@ -494,19 +650,74 @@ async fn wait_while(
     }
 }
 
-/// Seeds moto (`moto_server`), then `runs` times: the request, approval,
-/// timed until validated, and its resources reverted for the next run.
+/// The ARM calls the fake saw since the last take, by method and resource
+/// type (`arm:PUT securityRules`), and how many were operation polls.
+fn take_arm_calls(arm: &FakeArm) -> CloudCalls {
+    let seen = std::mem::take(&mut arm.state().seen);
+    let mut calls = CloudCalls {
+        cloud: Cloud::Azure,
+        calls: BTreeMap::new(),
+        polls: 0,
+    };
+    for request in seen {
+        let (method, path) = request.split_once(' ').unwrap_or(("?", &request));
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let what = match segments.as_slice() {
+            ["operations" | "operationResults", ..] => {
+                calls.polls += 1;
+                "operation poll"
+            }
+            // A resource's type is the segment before its name; a list's
+            // the last one.
+            [.., kind, _] if segments.len().is_multiple_of(2) => kind,
+            [.., kind] => kind,
+            [] => "?",
+        };
+        *calls
+            .calls
+            .entry(format!("arm:{method} {what}"))
+            .or_insert(0) += 1;
+    }
+    calls
+}
+
+/// Which clouds `bench provision` can run: AWS alone, or AWS and Azure.
+pub fn provision_clouds(clouds: &[Cloud]) -> Result<&'static str, String> {
+    let mut sorted = clouds.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    match sorted.as_slice() {
+        [Cloud::Aws] => Ok(REQUEST),
+        [Cloud::Aws, Cloud::Azure] => Ok(AZURE_REQUEST),
+        _ => Err(format!(
+            "bench provision runs --clouds aws or --clouds aws,azure, not {}",
+            clouds
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        )),
+    }
+}
+
+/// Seeds moto (`moto_server`) and, with Azure, the fake ARM with the
+/// chapter's estate at the end of a VPN from the app VPC; then `runs`
+/// times: the request, approval, timed until validated, and its resources
+/// reverted for the next run.
 pub async fn provision(
     dir: &Path,
     moto_server: &str,
     runs: usize,
+    clouds: &[Cloud],
 ) -> Result<ProvisionBench, BenchError> {
+    let request = provision_clouds(clouds).map_err(setup)?;
     let moto = MotoServer::start(moto_server).map_err(setup)?;
     let sdk = moto.sdk("us-east-1");
     let role = moto.lambda_role("orders-fn-role").await.map_err(setup)?;
-    seed(&sdk, &role).await.map_err(setup)?;
+    let account = seed(&sdk, &role).await.map_err(setup)?;
     let proxy = CountingProxy::start(&moto.url).await.map_err(setup)?;
-    // Only moto on loopback is ever asked: its static test credentials.
+    // Only moto and the fake ARM on loopback are ever asked: their static
+    // test credentials.
     std::env::set_var("AWS_ACCESS_KEY_ID", "testing");
     std::env::set_var("AWS_SECRET_ACCESS_KEY", "testing");
     std::env::set_var("AWS_EC2_METADATA_DISABLED", "true");
@@ -514,9 +725,40 @@ pub async fn provision(
         db: dir.join("bench.db"),
         ..Config::default()
     };
-    config.discovery.providers = vec![crate::config::DiscoveryProvider::Aws];
+    config.discovery.providers = vec![DiscoveryProvider::Aws];
     config.discovery.aws.regions = vec!["us-east-1".into()];
     config.discovery.aws.endpoint = Some(proxy.url.clone());
+    let arm = if request == AZURE_REQUEST {
+        let ec2 = aws_sdk_ec2::Client::new(&sdk);
+        let (_, _, vpn) = vpn_on_vgw(&ec2, &account.app_vpc, AZURE_GATEWAY_IP)
+            .await
+            .map_err(setup)?;
+        let through_proxy = aws_sdk_ec2::Client::from_conf(
+            aws_sdk_ec2::config::Builder::from(&sdk)
+                .endpoint_url(&proxy.url)
+                .build(),
+        );
+        through_proxy
+            .describe_vpn_connections()
+            .vpn_connection_ids(&vpn)
+            .send()
+            .await
+            .map_err(|e| setup(DisplayErrorContext(e)))?;
+        let [up, _] = proxy
+            .tunnel_ips(&vpn)
+            .ok_or_else(|| setup("the proxy made up no tunnels for the VPN"))?;
+        // ARM operations take a few polls, as they do on Azure.
+        let arm = FakeArm::start(2).await.map_err(setup)?;
+        seed_chapter(&arm, &up);
+        std::env::set_var("AZURE_ACCESS_TOKEN", FAKE_TOKEN);
+        config.discovery.providers.push(DiscoveryProvider::Azure);
+        config.discovery.azure.subscriptions = vec!["sub-1".into()];
+        config.discovery.azure.endpoint = Some(arm.base.clone());
+        config.discovery.azure.poll_ms = 20;
+        Some(arm)
+    } else {
+        None
+    };
     let app = App::open(config).await?;
     app.topology.refresh().await.map_err(setup)?;
     let cancel = CancellationToken::new();
@@ -529,15 +771,24 @@ pub async fn provision(
         UserId::new("alice"),
         UserId::new(crate::config::DEFAULT_APPROVER),
     );
+    let take_calls = || {
+        let mut calls = vec![CloudCalls {
+            cloud: Cloud::Aws,
+            calls: proxy.take(),
+            polls: 0,
+        }];
+        calls.extend(arm.as_ref().map(take_arm_calls));
+        calls
+    };
     let mut timed = Vec::with_capacity(runs);
     let mut revert_calls = 0;
     for _ in 0..runs {
-        let id = app.engine.submit(&requester, "bench", REQUEST).await?;
+        let id = app.engine.submit(&requester, "bench", request).await?;
         let state = wait_while(&app, id, &["running"]).await?;
         if state != "waiting_approval" {
             return Err(setup(format!("{id} is {state}, not waiting for approval")));
         }
-        proxy.take();
+        take_calls();
         let started = Instant::now();
         app.engine.approve(id, &approver).await?;
         let state = wait_while(&app, id, &["running", "waiting_approval"]).await?;
@@ -553,8 +804,7 @@ pub async fn provision(
             let errors: Vec<String> = steps.iter().filter_map(|s| s.error.clone()).collect();
             return Err(setup(format!("{id} ended {state}: {}", errors.join("; "))));
         }
-        let calls = proxy.take();
-        timed.push((took, calls));
+        timed.push((took, take_calls()));
         for r in app.store.resources(id, true).await.map_err(setup)? {
             app.provider.revert(&r.resource_id).await.map_err(setup)?;
             app.store
@@ -562,7 +812,7 @@ pub async fn provision(
                 .await
                 .map_err(setup)?;
         }
-        revert_calls = proxy.take().values().sum();
+        revert_calls = take_calls().iter().map(CloudCalls::total).sum();
     }
     cancel.cancel();
     let _ = runner.await;
@@ -572,6 +822,7 @@ pub async fn provision(
         .map(|(_, c)| c.clone())
         .unwrap_or_default();
     Ok(ProvisionBench {
+        request,
         runs: timed.into_iter().map(|(took, _)| took).collect(),
         calls,
         revert_calls,

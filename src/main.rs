@@ -450,13 +450,19 @@ enum UsageCommand {
 
 #[derive(Subcommand)]
 enum BenchCommand {
-    /// The AWS connect request (Lambda → RDS over a transit gateway) against
-    /// moto's server on loopback: approval to validated, p50 over N runs,
-    /// and the AWS calls a run makes. Needs moto_server (./test installs it;
-    /// SWITCHBOARD_MOTO_SERVER or --moto names it).
+    /// A connect request against moto's server (and, with azure, the fake
+    /// ARM) on loopback: approval to validated, p50 over N runs, and the
+    /// calls and operation polls a run makes per cloud. `--clouds aws`: a
+    /// Lambda function to RDS over a transit gateway; `--clouds aws,azure`:
+    /// the chapter's Lambda function to an Azure SQL server over a VPN.
+    /// Needs moto_server (./test installs it; SWITCHBOARD_MOTO_SERVER or
+    /// --moto names it).
     Provision {
         #[arg(long, default_value_t = 20)]
         runs: usize,
+        /// aws, or aws,azure.
+        #[arg(long, value_delimiter = ',', default_value = "aws")]
+        clouds: Vec<switchboard::domain::Cloud>,
         /// The moto_server executable.
         #[arg(long, env = "SWITCHBOARD_MOTO_SERVER")]
         moto: Option<String>,
@@ -1525,15 +1531,18 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     workers
                 );
             }
-            BenchCommand::Provision { runs, moto } => {
+            BenchCommand::Provision { runs, moto, clouds } => {
                 if !(1..=1000).contains(runs) {
                     bail!("--runs must be 1..1000");
+                }
+                if let Err(why) = switchboard::bench_aws::provision_clouds(clouds) {
+                    bail!("{why}");
                 }
                 let Some(moto) = moto else {
                     bail!("no moto server: pass --moto PATH or set SWITCHBOARD_MOTO_SERVER (./test installs moto and prints where)");
                 };
                 let dir = tempfile::tempdir()?;
-                let r = switchboard::bench_aws::provision(dir.path(), moto, *runs).await?;
+                let r = switchboard::bench_aws::provision(dir.path(), moto, *runs, clouds).await?;
                 print!("bench {}", r.report());
             }
             BenchCommand::Workflows { count, workers } => {

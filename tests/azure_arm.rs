@@ -169,6 +169,7 @@ fn config(fake_base: &str, subscriptions: &[&str]) -> AzureDiscoveryConfig {
         endpoint: Some(fake_base.to_string()),
         timeout_secs: 5,
         max_attempts: 2,
+        ..AzureDiscoveryConfig::default()
     }
 }
 

@@ -343,7 +343,10 @@ async fn answer(
     }
     if action == "DescribeVpnConnections" {
         if let Ok(xml) = std::str::from_utf8(&forwarded.1) {
-            let xml = add_telemetry(&mut shared.state.lock().expect("front state"), xml);
+            let xml = switchboard::bench_aws::add_vpn_telemetry(
+                &mut shared.state.lock().expect("front state").tunnels,
+                xml,
+            );
             return (forwarded.0, [("content-type", "text/xml")], xml).into_response();
         }
     }
@@ -452,42 +455,6 @@ fn fix_tgw_associations(associations: &HashMap<String, String>, xml: &str) -> St
             _ => out.push_str(item),
         }
     }
-    out
-}
-
-/// Inserts two tunnels after each `<vpnConnectionId>` moto returns.
-fn add_telemetry(state: &mut FrontState, xml: &str) -> String {
-    let mut out = String::with_capacity(xml.len() + 512);
-    let mut rest = xml;
-    while let Some(start) = rest.find("<vpnConnectionId>") {
-        let Some(len) = rest[start..].find("</vpnConnectionId>") else {
-            break;
-        };
-        let end = start + len + "</vpnConnectionId>".len();
-        let id = &rest[start + "<vpnConnectionId>".len()..start + len];
-        let next = state.tunnels.len() * 2;
-        let ips = state
-            .tunnels
-            .entry(id.to_string())
-            .or_insert_with(|| {
-                [
-                    format!("203.0.{}.{}", next / 250, next % 250 + 1),
-                    format!("203.0.{}.{}", (next + 1) / 250, (next + 1) % 250 + 1),
-                ]
-            })
-            .clone();
-        out.push_str(&rest[..end]);
-        out.push_str("<vgwTelemetry>");
-        for (ip, status) in ips.iter().zip(["UP", "DOWN"]) {
-            out.push_str(&format!(
-                "<item><outsideIpAddress>{ip}</outsideIpAddress><status>{status}</status>\
-                 <statusMessage/><acceptedRouteCount>0</acceptedRouteCount></item>"
-            ));
-        }
-        out.push_str("</vgwTelemetry>");
-        rest = &rest[end..];
-    }
-    out.push_str(rest);
     out
 }
 
@@ -643,51 +610,9 @@ pub async fn vpn_on_vgw(
     vpc: &str,
     cgw_ip: &str,
 ) -> (String, String, String) {
-    use aws_sdk_ec2::types::GatewayType;
-    let cgw = ec2
-        .create_customer_gateway()
-        .r#type(GatewayType::Ipsec1)
-        .public_ip(cgw_ip)
-        .bgp_asn(65000)
-        .send()
+    switchboard::bench_aws::vpn_on_vgw(ec2, vpc, cgw_ip)
         .await
-        .expect("create cgw");
-    let cgw = cgw
-        .customer_gateway()
-        .and_then(|c| c.customer_gateway_id())
-        .expect("cgw id")
-        .to_string();
-    let vgw = ec2
-        .create_vpn_gateway()
-        .r#type(GatewayType::Ipsec1)
-        .send()
-        .await
-        .expect("create vgw");
-    let vgw = vgw
-        .vpn_gateway()
-        .and_then(|g| g.vpn_gateway_id())
-        .expect("vgw id")
-        .to_string();
-    ec2.attach_vpn_gateway()
-        .vpn_gateway_id(&vgw)
-        .vpc_id(vpc)
-        .send()
-        .await
-        .expect("attach vgw");
-    let vpn = ec2
-        .create_vpn_connection()
-        .r#type("ipsec.1")
-        .customer_gateway_id(&cgw)
-        .vpn_gateway_id(&vgw)
-        .send()
-        .await
-        .expect("create vpn");
-    let vpn = vpn
-        .vpn_connection()
-        .and_then(|v| v.vpn_connection_id())
-        .expect("vpn id")
-        .to_string();
-    (cgw, vgw, vpn)
+        .expect("a VPN on a VGW")
 }
 
 /// `vpcs` named VPCs `<prefix>-<i>` (10.<i>.0.0/16) in `region`, each with a
