@@ -17,7 +17,9 @@ use crate::providers::azure::{AzureActor, AzureDiscovery};
 use crate::providers::clouds::{Clouds, Overlay};
 use crate::providers::gcp::{GcpActor, GcpDiscovery};
 use crate::providers::lab::{state_path_for, LabProvider, EMBEDDED_ESTATE};
-use crate::providers::onprem::{DocumentedInventory, InventoryFileError, OnpremSource};
+use crate::providers::onprem::{
+    DocumentedInventory, InventoryFileError, OnpremActor, OnpremSource,
+};
 use crate::providers::services_file::{self, ServicesFileError};
 use crate::providers::{CloudActor, CloudProvider, ProviderError};
 use crate::store::{Store, StoreError};
@@ -353,8 +355,8 @@ fn no_snapshot_yet() -> Estate {
     }
 }
 
-/// The provider of a real estate: one actor per cloud that can act (AWS so
-/// far), the estate from discovery priced from the catalog, the services
+/// The provider of a real estate: one actor per cloud that can act (AWS,
+/// Azure, GCP, on-prem FRR routers), the estate from discovery priced from the catalog, the services
 /// file and the estate file laid over it.
 fn clouds(
     config: &Config,
@@ -377,6 +379,16 @@ fn clouds(
     }
     if config.discovery.providers.contains(&DiscoveryProvider::Gcp) {
         actors.push(Arc::new(GcpActor::new(config.discovery.gcp.clone())));
+    }
+    if config
+        .discovery
+        .providers
+        .contains(&DiscoveryProvider::Onprem)
+    {
+        actors.push(Arc::new(OnpremActor::new(
+            config.discovery.onprem.clone(),
+            config.discovery.onprem_inventory.clone(),
+        )));
     }
     let catalog = PricingCatalog::configured(config.pricing.as_deref()).map_err(|e| {
         AppError::DiscoverySetup {

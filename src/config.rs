@@ -7,6 +7,7 @@ use crate::domain::{Cloud, Region};
 use crate::providers::aws::AwsDiscoveryConfig;
 use crate::providers::azure::AzureDiscoveryConfig;
 use crate::providers::gcp::GcpDiscoveryConfig;
+use crate::providers::onprem::OnpremActorConfig;
 use crate::scheduler::Schedule;
 use crate::workflow::definition::parse_duration;
 use serde::Deserialize;
@@ -139,6 +140,7 @@ struct DiscoverySection {
     aws: Option<AwsDiscoveryConfig>,
     azure: Option<AzureDiscoveryConfig>,
     gcp: Option<GcpDiscoveryConfig>,
+    onprem: Option<OnpremActorConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -257,6 +259,8 @@ pub struct DiscoveryConfig {
     pub aws: AwsDiscoveryConfig,
     pub azure: AzureDiscoveryConfig,
     pub gcp: GcpDiscoveryConfig,
+    /// How the on-prem actor reaches each router (`[discovery.onprem]`).
+    pub onprem: OnpremActorConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -376,6 +380,7 @@ impl Default for Config {
                 aws: AwsDiscoveryConfig::default(),
                 azure: AzureDiscoveryConfig::default(),
                 gcp: GcpDiscoveryConfig::default(),
+                onprem: OnpremActorConfig::default(),
             },
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
             slack_api: crate::chat::slack_api::SLACK_API.to_string(),
@@ -494,6 +499,12 @@ impl Config {
             check_client(gcp.timeout_secs, gcp.max_attempts)
                 .map_err(|(key, e)| invalid(&format!("discovery.gcp.{key}"), e))?;
             config.discovery.gcp = gcp;
+        }
+        if let Some(onprem) = d.onprem {
+            onprem
+                .validate()
+                .map_err(|e| invalid("discovery.onprem", e))?;
+            config.discovery.onprem = onprem;
         }
         if let Some(expr) = d.schedule {
             config.discovery.schedule =

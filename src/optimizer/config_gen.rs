@@ -13,7 +13,7 @@
 use super::paths::{links, Link};
 use super::query::PathsAnswer;
 use crate::domain::{Cloud, ConnectionKind, Estate, Network, NetworkKind};
-use crate::providers::onprem::OnpremInventory;
+use crate::providers::onprem::{LinkSessions, OnpremInventory, SessionsError};
 use handlebars::Handlebars;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -72,14 +72,8 @@ pub enum ConfigError {
     UnsafeValue(String),
     #[error("FRR and IOS config need the on-prem inventory (routers, circuits, tunnels): set [discovery] onprem_inventory or pass --inventory")]
     NoInventory,
-    #[error("link '{0}' lands on-prem but the on-prem inventory lists no circuit '{0}'")]
-    MissingCircuit(String),
-    #[error("circuit '{0}' has no `bgp` (local_address, peer_address, peer_asn) in the on-prem inventory")]
-    MissingCircuitBgp(String),
-    #[error("VPN connection '{0}' lands on-prem but the on-prem inventory has no `tunnels` entry for group '{0}'")]
-    MissingTunnels(String),
-    #[error("circuit or tunnels '{link}' name router '{router}', which the on-prem inventory does not list")]
-    UnknownRouter { link: String, router: String },
+    #[error(transparent)]
+    Sessions(#[from] SessionsError),
     #[error("no {cloud} route can send traffic over link '{link}' ({kind})")]
     NoRouteFor {
         link: String,
@@ -529,7 +523,7 @@ fn terraform(plan: &Plan, onprem: Option<&OnpremInventory>) -> Result<Vec<Render
                         .collect::<Result<_, _>>()?,
                     ConnectionKind::Interconnect => {
                         let inventory = onprem.ok_or(ConfigError::NoInventory)?;
-                        let (_, session) = circuit_session(inventory, &end.link.id)?;
+                        let (_, session) = inventory.circuit_session(&end.link.id)?;
                         vec![("next_hop_ip", session.local_address.to_string())]
                     }
                     _ => return Err(no_route(end)),
@@ -588,20 +582,6 @@ fn cloud_word(cloud: Cloud) -> &'static str {
     }
 }
 
-fn circuit_session<'i>(
-    inventory: &'i OnpremInventory,
-    link: &str,
-) -> Result<(&'i str, &'i crate::providers::onprem::BgpSession), ConfigError> {
-    let circuit = inventory
-        .circuit(link)
-        .ok_or_else(|| ConfigError::MissingCircuit(link.to_string()))?;
-    let session = circuit
-        .bgp
-        .as_ref()
-        .ok_or_else(|| ConfigError::MissingCircuitBgp(link.to_string()))?;
-    Ok((circuit.router.as_str(), session))
-}
-
 #[derive(Serialize)]
 struct RouterData {
     plan: String,
@@ -647,47 +627,28 @@ fn routers(
             if !on_prem(link.a.as_str()) && !on_prem(link.b.as_str()) {
                 continue;
             }
-            let (router, sessions): (&str, Vec<(IpAddr, u32)>) = match link.kind {
-                ConnectionKind::DirectConnect
-                | ConnectionKind::Expressroute
-                | ConnectionKind::Interconnect => {
-                    let (router, s) = circuit_session(inventory, &link.id)?;
-                    (router, vec![(s.peer_address, s.peer_asn)])
-                }
-                ConnectionKind::Vpn => {
-                    let group = inventory
-                        .tunnel_group(&link.id)
-                        .ok_or_else(|| ConfigError::MissingTunnels(link.id.clone()))?;
-                    let sessions = group
-                        .inside
-                        .iter()
-                        .map(|i| (i.peer_address, group.peer_asn))
-                        .collect();
-                    (group.router.as_str(), sessions)
-                }
-                ConnectionKind::Internet => {
-                    notes.push(format!(
-                        "{} ({}): the inventory has no BGP session with the ISP; set local-preference {preference} on that neighbor by hand",
-                        token(&link.id)?,
-                        role.word()
-                    ));
-                    continue;
-                }
-                _ => {
+            if link.kind == ConnectionKind::Internet {
+                notes.push(format!(
+                    "{} ({}): the inventory has no BGP session with the ISP; set local-preference {preference} on that neighbor by hand",
+                    token(&link.id)?,
+                    role.word()
+                ));
+                continue;
+            }
+            let LinkSessions {
+                router,
+                neighbors: sessions,
+            } = match inventory.sessions(&link.id, link.kind) {
+                Err(SessionsError::NoSession { .. }) => {
                     return Err(ConfigError::NoRouteFor {
                         link: link.id.clone(),
                         kind: link.kind.as_str(),
                         cloud: Cloud::Onprem,
                     })
                 }
+                other => other?,
             };
-            let asn = inventory
-                .router(router)
-                .ok_or_else(|| ConfigError::UnknownRouter {
-                    link: link.id.clone(),
-                    router: router.to_string(),
-                })?
-                .asn;
+            let (router, asn) = (router.name.as_str(), router.asn);
             let data = by_router
                 .entry(router.to_string())
                 .or_insert_with(|| RouterData {

@@ -7,6 +7,17 @@
 //!
 //! The separate *documented* inventory (what the design documents say exists)
 //! is read here too; findings compare it with what discovery saw.
+//!
+//! Acting on the routers lives beside it: `router` (reaching a router and
+//! running vtysh), `frr` (FRR's commands and answers, pure) and `actor`
+//! (the `OnpremActor`).
+
+pub mod actor;
+pub mod frr;
+pub mod router;
+
+pub use actor::OnpremActor;
+pub use router::OnpremActorConfig;
 
 use crate::domain::{Cloud, ConnectionKind, ConnectionStatus, NetworkKind};
 use crate::topology::findings::DocumentedConnection;
@@ -111,6 +122,29 @@ pub struct TunnelGroup {
 pub struct InsideAddresses {
     pub local_address: IpAddr,
     pub peer_address: IpAddr,
+}
+
+/// Where a link meets an on-prem router: the router and its BGP neighbors
+/// over the link (address, ASN).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkSessions<'i> {
+    pub router: &'i Router,
+    pub neighbors: Vec<(IpAddr, u32)>,
+}
+
+/// Why the inventory has no BGP session for a link.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SessionsError {
+    #[error("link '{0}' lands on-prem but the on-prem inventory lists no circuit '{0}'")]
+    MissingCircuit(String),
+    #[error("circuit '{0}' has no `bgp` (local_address, peer_address, peer_asn) in the on-prem inventory")]
+    MissingCircuitBgp(String),
+    #[error("VPN connection '{0}' lands on-prem but the on-prem inventory has no `tunnels` entry for group '{0}'")]
+    MissingTunnels(String),
+    #[error("circuit or tunnels '{link}' name router '{router}', which the on-prem inventory does not list")]
+    UnknownRouter { link: String, router: String },
+    #[error("link '{link}' ({kind}) has no BGP session on an on-prem router")]
+    NoSession { link: String, kind: &'static str },
 }
 
 /// Whether two addresses are the two ends of one /30 (IPv4) or /126 (IPv6).
@@ -289,6 +323,61 @@ impl OnpremInventory {
 
     pub fn router(&self, name: &str) -> Option<&Router> {
         self.routers.iter().find(|r| r.name == name)
+    }
+
+    /// The session a circuit's BGP runs over, and its router's name.
+    pub fn circuit_session(&self, reference: &str) -> Result<(&str, &BgpSession), SessionsError> {
+        let circuit = self
+            .circuit(reference)
+            .ok_or_else(|| SessionsError::MissingCircuit(reference.to_string()))?;
+        let session = circuit
+            .bgp
+            .as_ref()
+            .ok_or_else(|| SessionsError::MissingCircuitBgp(reference.to_string()))?;
+        Ok((circuit.router.as_str(), session))
+    }
+
+    /// The on-prem router a link lands on and its BGP neighbors over that
+    /// link (address, ASN): a circuit's one session by its reference, or
+    /// every tunnel of a VPN connection by its group (a preference holds
+    /// for the connection, not one tunnel).
+    pub fn sessions(
+        &self,
+        link: &str,
+        kind: ConnectionKind,
+    ) -> Result<LinkSessions<'_>, SessionsError> {
+        let (router, neighbors) = match kind {
+            ConnectionKind::DirectConnect
+            | ConnectionKind::Expressroute
+            | ConnectionKind::Interconnect => {
+                let (router, s) = self.circuit_session(link)?;
+                (router, vec![(s.peer_address, s.peer_asn)])
+            }
+            ConnectionKind::Vpn => {
+                let group = self
+                    .tunnel_group(link)
+                    .ok_or_else(|| SessionsError::MissingTunnels(link.to_string()))?;
+                let neighbors = group
+                    .inside
+                    .iter()
+                    .map(|i| (i.peer_address, group.peer_asn))
+                    .collect();
+                (group.router.as_str(), neighbors)
+            }
+            other => {
+                return Err(SessionsError::NoSession {
+                    link: link.to_string(),
+                    kind: other.as_str(),
+                })
+            }
+        };
+        let router = self
+            .router(router)
+            .ok_or_else(|| SessionsError::UnknownRouter {
+                link: link.to_string(),
+                router: router.to_string(),
+            })?;
+        Ok(LinkSessions { router, neighbors })
     }
 
     /// The inventory as discovery reports it.
