@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use switchboard::domain::{ConnectionKind, ConnectionStatus};
 use switchboard::providers::azure::{
     AzureCredential, AzureDiscovery, AzureDiscoveryConfig, NETWORK_API_VERSION,
-    RESOURCE_GROUPS_API_VERSION, SUBSCRIPTIONS_API_VERSION,
+    RESOURCE_GROUPS_API_VERSION, SQL_API_VERSION, SUBSCRIPTIONS_API_VERSION,
 };
 use switchboard::providers::rest::AccessToken;
 use switchboard::topology::{DiscoveryError, Inventory, InventorySource, RemoteEnd};
@@ -112,6 +112,15 @@ fn serve_estate(fake: &FakeCloud, sub: &str) {
         fake,
         &network_path(sub, "routeTables"),
         body("RouteTableListAll"),
+    );
+    // The services' lists (no published examples here): none.
+    for kind in ["privateEndpoints", "networkInterfaces"] {
+        one_page(fake, &network_path(sub, kind), json!({ "value": [] }));
+    }
+    fake.route(
+        &format!("/subscriptions/{sub}/providers/Microsoft.Sql/servers"),
+        vec![json!({ "value": [] })],
+        &[("api-version", SQL_API_VERSION)],
     );
 
     let group = |name: &str| {

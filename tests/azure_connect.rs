@@ -167,7 +167,11 @@ async fn killed_while_an_azure_operation_runs_and_restarted_leaves_one_of_each()
     world.azure.state().hang_next = true;
     let (mut child, stdin) = lab.console_running("approver", "approve wf-1\n");
     let started = Instant::now();
-    while world.azure.state().count("/securityRules/sb-") == 0 {
+    let rule_written = |seen: &[String]| {
+        seen.iter()
+            .any(|s| s.starts_with("PUT ") && s.to_lowercase().contains("/securityrules/sb-"))
+    };
+    while !rule_written(&world.azure.state().seen) {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "provision never started"
@@ -177,6 +181,10 @@ async fn killed_while_an_azure_operation_runs_and_restarted_leaves_one_of_each()
     child.kill().expect("kill -9");
     child.wait().expect("reaped");
     drop(stdin);
+    assert!(
+        !world.azure.state().hang_next,
+        "the rule's operation had started when the process died"
+    );
     world.azure.state().finish_operations();
 
     let show = blocking(|| lab.show("wf-1"));

@@ -261,3 +261,34 @@ fn dry_run_alerts_and_changes_nothing() {
         "dry run applied a change: {resources}"
     );
 }
+
+#[test]
+fn a_pair_that_could_not_fail_over_is_refused_at_start_naming_why() {
+    let lab = Lab::new();
+    let text = paths_file(9, 10)
+        .replace("connection: vpn-aws-dc1-t1", "connection: no-such-vpn")
+        .replace("172.16.0.0/16", "172.16.0.0/99");
+    let file = lab.write("paths.yaml", &text);
+    let out = lab
+        .command(&["probe", "--paths", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the prober started");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("use1-to-dc1") && err.contains("no-such-vpn"),
+        "{err}"
+    );
+    // Connections that exist but a route the provider cannot make.
+    let file = lab.write(
+        "paths.yaml",
+        &paths_file(9, 10).replace("172.16.0.0/16", "172.16.0.0/99"),
+    );
+    let out = lab
+        .command(&["probe", "--paths", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "the prober started");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("172.16.0.0/99"), "{err}");
+}

@@ -1,11 +1,21 @@
 //! The monitor: the driver around the pure machines. It runs the probe
-//! schedule, turns each observation into a health sample (stamped with wall
-//! time in milliseconds, so saved state survives restarts), asks the failover
-//! machine what to do, applies switches as typed `RoutePreference` changes
-//! through the provider, and records everything: samples (flushed each second),
-//! path health for `status`, pair state after every change, failover events
-//! with detection and action times, and alerts through the outbox. Pins set
-//! from chat or CLI are read from the store each second.
+//! schedule, turns each observation into a health sample stamped with the
+//! time the probe *fired* (milliseconds on a monotonic clock anchored to wall
+//! time at start, so hold-downs never jump with the wall clock and saved
+//! state survives restarts), asks the failover machine what to do, applies
+//! switches as typed `RoutePreference` changes through the provider, and
+//! records everything: samples (flushed each second), path health for
+//! `status`, pair state after every change, failover events with detection
+//! and action times, and alerts through the outbox. Pins set from chat or CLI
+//! are read from the store each second.
+//!
+//! Applies run off the monitor loop (a task each, under a deadline), so a
+//! slow or failing router never delays probing or another pair; a pair with
+//! a switch in flight is not decided again until it lands. A switch that
+//! fails opens a failure episode: one event and one critical alert, then
+//! retries with backoff while the machine still wants the switch, the pair
+//! showing "failover failed: <reason>" in `status`; the episode ends when a
+//! retry succeeds or the switch is no longer needed, each said in an alert.
 
 use super::failover::{decide, Action, Alert, PairState, PathId, PathView, Role, Severity};
 use super::health::{At, Health, LossReason, Outcome, PathHealth, Sample};
@@ -17,7 +27,7 @@ use crate::providers::CloudProvider;
 use crate::store::prober::{PathHealthRow, SampleRow, SwitchRow};
 use crate::store::{Store, StoreError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -37,6 +47,58 @@ pub enum MonitorError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Setup(String),
+    #[error("pairs that could not fail over, refused before any outage:\n{}", .0.join("\n"))]
+    Unfit(Vec<String>),
+}
+
+/// Why each pair could not fail over, from the estate and the provider
+/// alone (before any outage): its connections and network must be in the
+/// estate, each connection must join the network, and the provider must be
+/// able to act on both preferences. A dry run only moves nothing, so only
+/// the estate is checked.
+pub async fn unfit_pairs(
+    config: &PathsConfig,
+    provider: &dyn CloudProvider,
+) -> Result<Vec<String>, MonitorError> {
+    let estate = provider
+        .estate()
+        .await
+        .map_err(|e| MonitorError::Setup(format!("reading the estate to check the pairs: {e}")))?;
+    let mut unfit = Vec::new();
+    for pair in &config.pairs {
+        let mut reasons = Vec::new();
+        if estate.network(&pair.network).is_none() {
+            reasons.push(format!(
+                "network '{}' is not in {}",
+                pair.network, estate.name
+            ));
+        }
+        for spec in [&pair.primary, &pair.backup] {
+            match estate.connection(&spec.connection) {
+                None => reasons.push(format!(
+                    "connection '{}' is not in {}",
+                    spec.connection, estate.name
+                )),
+                Some(c) if c.a != pair.network && c.b != pair.network => reasons.push(format!(
+                    "connection '{}' joins {} and {}, not '{}'",
+                    spec.connection, c.a, c.b, pair.network
+                )),
+                Some(_) => {}
+            }
+        }
+        if reasons.is_empty() && !config.failover.dry_run {
+            for spec in [&pair.backup, &pair.primary] {
+                if let Err(e) = provider.can_act(&pair.prefer(spec), &estate) {
+                    reasons.push(e.to_string());
+                    break;
+                }
+            }
+        }
+        if !reasons.is_empty() {
+            unfit.push(format!("{}: {}", pair.id, reasons.join("; ")));
+        }
+    }
+    Ok(unfit)
 }
 
 pub struct MonitorSettings {
@@ -48,6 +110,68 @@ pub struct MonitorSettings {
 /// Milliseconds since the Unix epoch.
 pub fn now() -> At {
     At(u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0))
+}
+
+/// Monotonic milliseconds, anchored to wall time when the monitor started:
+/// the time base of every decision.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    origin: Instant,
+    wall: At,
+}
+
+impl Clock {
+    fn start() -> Clock {
+        Clock {
+            origin: Instant::now(),
+            wall: now(),
+        }
+    }
+
+    fn at(&self, instant: Instant) -> At {
+        let since = instant.saturating_duration_since(self.origin);
+        self.wall
+            .plus_ms(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    fn now(&self) -> At {
+        self.at(Instant::now())
+    }
+}
+
+/// How long to wait before retry `attempt` (1-based) of a failed switch:
+/// 1 s, doubling, at most 30 s.
+pub fn retry_delay(attempt: u32) -> Duration {
+    Duration::from_secs(1u64 << attempt.saturating_sub(1).min(5)).min(Duration::from_secs(30))
+}
+
+/// A switch being applied: what the machine decided, kept until the
+/// provider answers.
+struct InFlight {
+    to: Role,
+    cause: String,
+    detected_at: At,
+    decided_at: At,
+    change: crate::domain::Change,
+    next: PairState,
+}
+
+/// A switch that failed and is being retried.
+#[derive(Debug, Clone, serde::Serialize)]
+struct Failing {
+    to_path: String,
+    reason: String,
+    since: u64,
+    attempts: u32,
+    #[serde(skip)]
+    retry_at: At,
+}
+
+/// What an apply task reports back.
+struct Applied {
+    pair: usize,
+    result: Result<String, String>,
+    finished: Instant,
 }
 
 struct PathRuntime {
@@ -67,11 +191,17 @@ pub struct Monitor {
     store: Store,
     settings: MonitorSettings,
     pending_samples: Vec<SampleRow>,
+    clock: Clock,
+    in_flight: Vec<Option<InFlight>>,
+    failing: Vec<Option<Failing>>,
+    applied_tx: mpsc::Sender<Applied>,
+    applied_rx: Option<mpsc::Receiver<Applied>>,
 }
 
 impl Monitor {
-    /// Builds the runtime and restores each pair's saved state (a pair whose
-    /// paths changed in the file starts fresh).
+    /// Checks every pair can fail over (`unfit_pairs`: refused now, not
+    /// during an outage), builds the runtime and restores each pair's saved
+    /// state (a pair whose paths changed in the file starts fresh).
     pub async fn new(
         config: PathsConfig,
         prober: Arc<Prober>,
@@ -79,6 +209,10 @@ impl Monitor {
         store: Store,
         settings: MonitorSettings,
     ) -> Result<Monitor, MonitorError> {
+        let unfit = unfit_pairs(&config, provider.as_ref()).await?;
+        if !unfit.is_empty() {
+            return Err(MonitorError::Unfit(unfit));
+        }
         let saved = store.pair_states().await?;
         let mut states = Vec::with_capacity(config.pairs.len());
         let mut paths = Vec::new();
@@ -109,6 +243,8 @@ impl Monitor {
                 });
             }
         }
+        let pairs = states.len();
+        let (applied_tx, applied_rx) = mpsc::channel(pairs.max(1) * 2);
         Ok(Monitor {
             config,
             paths,
@@ -118,6 +254,11 @@ impl Monitor {
             store,
             settings,
             pending_samples: Vec::new(),
+            clock: Clock::start(),
+            in_flight: (0..pairs).map(|_| None).collect(),
+            failing: vec![None; pairs],
+            applied_tx,
+            applied_rx: Some(applied_rx),
         })
     }
 
@@ -140,7 +281,7 @@ impl Monitor {
             self.alert(Severity::Warning, "prober", &text).await?;
         }
         // Status shows every pair from the start, with its (restored) active path.
-        let started = now();
+        let started = self.clock.now();
         for pair in 0..self.states.len() {
             self.save_state(pair, started).await?;
         }
@@ -159,15 +300,20 @@ impl Monitor {
         flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut downsample = tokio::time::interval(Duration::from_secs(60));
         downsample.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut applied = self
+            .applied_rx
+            .take()
+            .ok_or_else(|| MonitorError::Setup("the monitor runs once".into()))?;
         loop {
             tokio::select! {
                 observation = rx.recv() => match observation {
                     Some(o) => self.observe(o).await?,
                     None => break,
                 },
+                Some(done) = applied.recv() => self.landed(done).await?,
                 _ = flush.tick() => self.flush().await?,
                 _ = downsample.tick() => {
-                    let at = now().0;
+                    let at = self.clock.now().0;
                     let raw_before = at.saturating_sub(RAW_SAMPLES_FOR.as_millis() as u64);
                     let minutes_before = at.saturating_sub(self.settings.retention.as_millis() as u64);
                     self.store.downsample(raw_before, minutes_before).await?;
@@ -181,7 +327,8 @@ impl Monitor {
     }
 
     async fn observe(&mut self, observation: Observation) -> Result<(), MonitorError> {
-        let at = now();
+        // Judged when the probe fired, not when the loop got to it.
+        let at = self.clock.at(observation.fired.into_std());
         let Some(path) = self.paths.get_mut(observation.path) else {
             return Ok(());
         };
@@ -225,80 +372,172 @@ impl Monitor {
     }
 
     async fn decide_pair(&mut self, pair: usize, at: At) -> Result<(), MonitorError> {
+        if self.in_flight[pair].is_some() {
+            // Decided again once the switch lands.
+            return Ok(());
+        }
         let (primary, backup) = self.views(pair);
         let state = &self.states[pair];
-        let (mut next, actions) = decide(state, &self.config.failover, at, primary, backup);
-        let mut adopt = true;
-        for action in &actions {
-            match action {
-                Action::Alert(alert) => self.post_alert(pair, alert).await?,
-                Action::FailOver { detected_at, cause }
-                | Action::FailBack { detected_at, cause } => {
-                    let Some((from, to)) = action.roles() else {
-                        continue;
-                    };
-                    let spec = &self.config.pairs[pair];
-                    let to_spec = if to == Role::Primary {
-                        &spec.primary
-                    } else {
-                        &spec.backup
-                    };
-                    let change = spec.prefer(to_spec);
-                    let key = format!("failover/{}/{}", spec.id, at.0);
-                    let applied =
-                        tokio::time::timeout(APPLY_TIMEOUT, self.provider.apply(&change, &key))
-                            .await;
-                    let applied_at = now();
-                    let (resource, error) = match applied {
-                        Ok(Ok(resource)) => (Some(resource.to_string()), None),
-                        Ok(Err(e)) => (None, Some(e.to_string())),
-                        Err(_) => (None, Some(format!("no answer within {APPLY_TIMEOUT:?}"))),
-                    };
-                    let from_path = self.states[pair].path(from).to_string();
-                    let to_path = self.states[pair].path(to).to_string();
-                    if error.is_none() {
-                        // Persist the new active path before the event, so
-                        // nobody reads an event the state does not show yet.
-                        next = next.record_applied(applied_at);
-                        self.states[pair] = next.clone();
-                        self.save_state(pair, at).await?;
-                    }
-                    self.store
-                        .record_switch(SwitchRow {
-                            pair_id: spec.id.clone(),
-                            from_path,
-                            to_path: to_path.clone(),
-                            cause: format!("{cause:?}"),
-                            detected_at: detected_at.0,
-                            decided_at: at.0,
-                            applied_at: error.is_none().then_some(applied_at.0),
-                            dry_run: false,
-                            change: serde_json::to_value(&change).ok(),
-                            resource_id: resource,
-                            error: error.clone(),
-                        })
-                        .await?;
-                    if let Some(e) = error {
-                        // Keep the old state: the next sample decides the switch again.
-                        adopt = false;
-                        let text =
-                            format!("{}: could not apply the switch to {to_path}: {e}", spec.id);
-                        self.alert(Severity::Critical, &spec.id.clone(), &text)
-                            .await?;
+        let (next, actions) = decide(state, &self.config.failover, at, primary, backup);
+        let switch = actions.iter().find_map(|a| match a {
+            Action::FailOver { detected_at, cause } | Action::FailBack { detected_at, cause } => a
+                .roles()
+                .map(|(_, to)| (to, *detected_at, format!("{cause:?}"))),
+            Action::Alert(_) => None,
+        });
+        let Some((to, detected_at, cause)) = switch else {
+            if let Some(failing) = self.failing[pair].take() {
+                let text = format!(
+                    "{}: the switch to {} is no longer needed; it had failed {} times ({})",
+                    self.config.pairs[pair].id, failing.to_path, failing.attempts, failing.reason
+                );
+                self.alert(Severity::Info, &self.config.pairs[pair].id.clone(), &text)
+                    .await?;
+            }
+            for action in &actions {
+                if let Action::Alert(alert) = action {
+                    self.post_alert(pair, alert).await?;
+                }
+            }
+            if next != self.states[pair] {
+                self.states[pair] = next;
+                self.save_state(pair, at).await?;
+            }
+            return Ok(());
+        };
+        match &self.failing[pair] {
+            // Still waiting out the backoff: the machine asks again later.
+            Some(failing) if at < failing.retry_at => return Ok(()),
+            // A retry: its alerts were said the first time.
+            Some(_) => {}
+            None => {
+                for action in &actions {
+                    if let Action::Alert(alert) = action {
+                        self.post_alert(pair, alert).await?;
                     }
                 }
             }
         }
-        if adopt && next != self.states[pair] {
-            self.states[pair] = next;
-            self.save_state(pair, at).await?;
+        let spec = &self.config.pairs[pair];
+        let to_spec = if to == Role::Primary {
+            &spec.primary
+        } else {
+            &spec.backup
+        };
+        let change = spec.prefer(to_spec);
+        let key = format!("failover/{}/{}", spec.id, at.0);
+        let provider = self.provider.clone();
+        let report = self.applied_tx.clone();
+        let task_change = change.clone();
+        tokio::spawn(async move {
+            let result =
+                match tokio::time::timeout(APPLY_TIMEOUT, provider.apply(&task_change, &key)).await
+                {
+                    Ok(Ok(resource)) => Ok(resource.to_string()),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err(format!("no answer within {APPLY_TIMEOUT:?}")),
+                };
+            let _ = report
+                .send(Applied {
+                    pair,
+                    result,
+                    finished: Instant::now(),
+                })
+                .await;
+        });
+        self.in_flight[pair] = Some(InFlight {
+            to,
+            cause,
+            detected_at,
+            decided_at: at,
+            change,
+            next,
+        });
+        Ok(())
+    }
+
+    /// A switch's apply answered: the pair moves (and says so when it had
+    /// failed before), or the failure episode opens or goes on.
+    async fn landed(&mut self, done: Applied) -> Result<(), MonitorError> {
+        let Some(flight) = self.in_flight.get_mut(done.pair).and_then(Option::take) else {
+            return Ok(());
+        };
+        let pair = done.pair;
+        let at = self.clock.at(done.finished);
+        let pair_id = self.config.pairs[pair].id.clone();
+        let from_path = self.states[pair].path(flight.to.other()).to_string();
+        let to_path = self.states[pair].path(flight.to).to_string();
+        let mut event = SwitchRow {
+            pair_id: pair_id.clone(),
+            from_path,
+            to_path: to_path.clone(),
+            cause: flight.cause.clone(),
+            detected_at: flight.detected_at.0,
+            decided_at: flight.decided_at.0,
+            applied_at: None,
+            dry_run: false,
+            change: serde_json::to_value(&flight.change).ok(),
+            resource_id: None,
+            error: None,
+        };
+        match done.result {
+            Ok(resource) => {
+                // Persist the new active path before the event, so nobody
+                // reads an event the state does not show yet.
+                self.states[pair] = flight.next.record_applied(at);
+                let recovered = self.failing[pair].take();
+                self.save_state(pair, at).await?;
+                event.applied_at = Some(at.0);
+                event.resource_id = Some(resource);
+                self.store.record_switch(event).await?;
+                if let Some(failing) = recovered {
+                    let text = format!(
+                        "{pair_id}: the switch to {to_path} is applied after {} failed attempts (last: {})",
+                        failing.attempts, failing.reason
+                    );
+                    self.alert(Severity::Info, &pair_id, &text).await?;
+                }
+            }
+            Err(reason) => {
+                match self.failing[pair].as_mut() {
+                    Some(failing) => {
+                        failing.attempts += 1;
+                        failing.reason = reason;
+                        failing.retry_at =
+                            at.plus_ms(retry_delay(failing.attempts).as_millis() as u64);
+                    }
+                    None => {
+                        event.error = Some(reason.clone());
+                        self.store.record_switch(event).await?;
+                        let text = format!(
+                            "{pair_id}: could not apply the switch to {to_path}: {reason}; retrying with backoff"
+                        );
+                        self.alert(Severity::Critical, &pair_id, &text).await?;
+                        self.failing[pair] = Some(Failing {
+                            to_path,
+                            reason,
+                            since: at.0,
+                            attempts: 1,
+                            retry_at: at.plus_ms(retry_delay(1).as_millis() as u64),
+                        });
+                    }
+                }
+                self.save_state(pair, at).await?;
+            }
         }
         Ok(())
     }
 
     async fn save_state(&self, pair: usize, at: At) -> Result<(), MonitorError> {
-        let json = serde_json::to_value(&self.states[pair])
+        let mut json = serde_json::to_value(&self.states[pair])
             .map_err(|e| MonitorError::Setup(e.to_string()))?;
+        // Beside the machine's state, for `status`: a switch being retried.
+        if let (Some(failing), Some(object)) = (&self.failing[pair], json.as_object_mut()) {
+            object.insert(
+                "failing".into(),
+                serde_json::to_value(failing).unwrap_or_default(),
+            );
+        }
         self.store
             .save_pair_state(&self.config.pairs[pair].id, &json, at.0)
             .await?;
@@ -334,7 +573,7 @@ impl Monitor {
 
     /// Writes buffered samples and every path's health, and applies pins.
     async fn flush(&mut self) -> Result<(), MonitorError> {
-        let at = now();
+        let at = self.clock.now();
         self.store
             .insert_samples(std::mem::take(&mut self.pending_samples))
             .await?;
@@ -393,5 +632,30 @@ fn health_row(pair: &PairSpec, path: &PathRuntime, at: At) -> PathHealthRow {
         consecutive_failures: path.health.consecutive_failures(),
         last_change_at: path.last_change.map(|a| a.0),
         updated_at: at.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_back_off_from_one_second_doubling_to_thirty() {
+        let delays: Vec<u64> = (1..=8).map(|n| retry_delay(n).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 30, 30, 30]);
+        assert_eq!(retry_delay(0), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn the_clock_stamps_instants_not_reading_time_and_never_goes_back() {
+        let clock = Clock::start();
+        let fired = clock.origin + Duration::from_millis(250);
+        // However late the loop reads it, the probe counts when it fired.
+        assert_eq!(clock.at(fired), clock.wall.plus_ms(250));
+        assert_eq!(
+            clock.at(clock.origin - Duration::from_millis(5)),
+            clock.wall
+        );
+        assert!(clock.now() >= clock.wall);
     }
 }

@@ -12,6 +12,8 @@ pub struct PairStatus {
     pub pair_id: String,
     pub active_path: Option<String>,
     pub pinned: Option<String>,
+    /// A switch that failed and is being retried: "failover failed: …".
+    pub failover_failed: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -64,6 +66,15 @@ pub async fn load(store: &Store) -> Result<PathsStatus, StoreError> {
                     .iter()
                     .find(|(p, _)| p == id)
                     .and_then(|(_, r)| r.clone()),
+                failover_failed: state.get("failing").map(|f| {
+                    format!(
+                        "failover failed: {} (switch to {}, {} attempts since {})",
+                        f.get("reason").and_then(|r| r.as_str()).unwrap_or("?"),
+                        f.get("to_path").and_then(|r| r.as_str()).unwrap_or("?"),
+                        f.get("attempts").and_then(|r| r.as_u64()).unwrap_or(0),
+                        time(f.get("since").and_then(|r| r.as_u64()).unwrap_or(0)),
+                    )
+                }),
             }
         })
         .collect();
@@ -93,6 +104,9 @@ pub fn render(status: &PathsStatus) -> String {
         );
         if let Some(pin) = &pair.pinned {
             line.push_str(&format!(" (pinned to {pin})"));
+        }
+        if let Some(failed) = &pair.failover_failed {
+            line.push_str(&format!(" · {failed}"));
         }
         lines.push(line);
         for p in status.paths.iter().filter(|p| p.pair_id == pair.pair_id) {

@@ -301,6 +301,10 @@ impl CloudProvider for LabProvider {
         Ok(estate)
     }
 
+    fn can_act(&self, change: &Change, _estate: &Estate) -> Result<(), ProviderError> {
+        self.check(change)
+    }
+
     async fn estate(&self) -> Result<Arc<Estate>, ProviderError> {
         Ok(self.estate.clone())
     }
