@@ -15,8 +15,9 @@
 //!
 //! Invariants:
 //! - Every namespace is named `sbt<pid>x<counter>-<role>`, unique per lab, and
-//!   is deleted on drop (after killing whatever runs in it). Namespaces left
-//!   by a process that no longer exists are swept when a lab is created.
+//!   is deleted on drop (after killing whatever runs in it). Namespaces (and
+//!   [`frr`] pathspaces) left by a process that no longer exists are swept
+//!   when the first lab of a process is created.
 //! - Only addresses inside these namespaces are ever used (10.250.0.0/16 links,
 //!   198.18.0.0/15 target), and since every address lives in a private
 //!   namespace, two labs never see each other's traffic whatever subnets they
@@ -30,8 +31,14 @@
 //! Needs root, `ip` (iproute2), `nft` (nftables) and `python3`; without them
 //! [`TwoPathLab::create`] says why and tests skip. Set
 //! `SWITCHBOARD_NETLAB=require` to make a skip a failure instead.
+//!
+//! This module also owns what every namespace lab shares (naming, the stale
+//! sweep, host checks, veths with pinned neighbours, the nftables fault
+//! chains, python helpers); [`frr`] builds a BGP lab on them.
 
 #![allow(dead_code)] // each test file uses a different part of the lab
+
+pub mod frr;
 
 use std::fmt;
 use std::io::{BufRead, BufReader};
@@ -138,24 +145,9 @@ impl TwoPathLab {
     /// the failing command and its stderr, when setup fails for any other
     /// reason (that is a bug in the lab, not a reason to skip).
     pub fn create() -> Result<TwoPathLab, Unavailable> {
-        if !running_as_root() {
-            return Err(Unavailable::NotRoot);
-        }
-        for (tool, arg, fix) in [
-            ("ip", "-V", "ip (apt-get install iproute2)"),
-            ("nft", "--version", "nft (apt-get install nftables)"),
-            (python3(), "--version", "python3"),
-        ] {
-            if run(tool, &[arg]).is_err() {
-                return Err(Unavailable::MissingTool(fix.to_string()));
-            }
-        }
-        SWEEP.call_once(sweep_stale_namespaces);
-
-        let counter = NEXT_LAB.fetch_add(1, Ordering::Relaxed);
-        let pid = std::process::id();
-        let prefix = format!("sbt{pid}x{counter}");
-        let slot = (pid.wrapping_mul(31).wrapping_add(counter) % 125) as u8;
+        check_host(&[])?;
+        let LabName { prefix, seed } = LabName::next();
+        let slot = (seed % 125) as u8;
         let ns = |role: &str| format!("{prefix}-{role}");
         let primary = Leg {
             router_ns: ns("ra"),
@@ -210,16 +202,7 @@ impl TwoPathLab {
     /// `create`, or `None` after printing why not, for a test to return
     /// early. With `SWITCHBOARD_NETLAB=require` a skip panics instead.
     pub fn create_or_skip() -> Option<TwoPathLab> {
-        match TwoPathLab::create() {
-            Ok(lab) => Some(lab),
-            Err(why) => {
-                if std::env::var("SWITCHBOARD_NETLAB").as_deref() == Ok("require") {
-                    panic!("SWITCHBOARD_NETLAB=require but {why}");
-                }
-                eprintln!("{why}");
-                None
-            }
-        }
+        or_skip(TwoPathLab::create())
     }
 
     /// `ip netns exec <probe> <program>`, ready for arguments.
@@ -276,11 +259,11 @@ impl TwoPathLab {
     /// Drops everything the primary router forwards, in both directions,
     /// while every link stays up.
     pub fn blackhole_primary(&self) {
-        self.nft_set(&self.primary, "blackhole", "counter drop");
+        nft_replace_chain(&self.primary.router_ns, "blackhole", "counter drop");
     }
 
     pub fn clear_blackhole_primary(&self) {
-        self.nft_set(&self.primary, "blackhole", "");
+        nft_replace_chain(&self.primary.router_ns, "blackhole", "");
     }
 
     /// Drops `percent` % of the packets the backup router forwards from the
@@ -296,11 +279,11 @@ impl TwoPathLab {
                 self.backup.router_probe_if
             )
         };
-        self.nft_set(&self.backup, "loss", &rule);
+        nft_replace_chain(&self.backup.router_ns, "loss", &rule);
     }
 
     pub fn clear_backup_loss(&self) {
-        self.nft_set(&self.backup, "loss", "");
+        nft_replace_chain(&self.backup.router_ns, "loss", "");
     }
 
     /// Starts a TCP listener on `port` of every address in the target
@@ -368,7 +351,8 @@ for _ in range(n):
         s.close()
 print(ok)
 ";
-        let out = self.python_in_probe_ns(
+        let out = python_in(
+            &self.probe_ns,
             CONNECT,
             &[
                 &source.to_string(),
@@ -390,43 +374,7 @@ print(ok)
     /// Whether an ICMP echo from `source` to the target is answered within
     /// 300 ms (unprivileged ping socket, as the prober would use).
     pub fn icmp_answers(&self, source: IpAddr) -> bool {
-        const PING: &str = "import socket, struct, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
-s.bind((sys.argv[1], 0))
-s.settimeout(float(sys.argv[3]))
-s.sendto(struct.pack('!BBHHH', 8, 0, 0, 0, 1) + b'switchboard', (sys.argv[2], 0))
-try:
-    sys.exit(0 if s.recv(256)[0] == 0 else 1)
-except OSError:
-    sys.exit(1)
-";
-        let out = self.python_in_probe_ns(
-            PING,
-            &[
-                &source.to_string(),
-                &self.target.to_string(),
-                &CONNECT_TIMEOUT.as_secs_f64().to_string(),
-            ],
-        );
-        match out.status.code() {
-            Some(0) => true,
-            Some(1) => false,
-            _ => panic!(
-                "netlab: ICMP echo script failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        }
-    }
-
-    fn python_in_probe_ns(&self, script: &str, args: &[&str]) -> Output {
-        self.in_probe_ns(python3())
-            .arg("-c")
-            .arg(script)
-            .args(args)
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("netlab: cannot run python3 in {}: {e}", self.probe_ns))
+        icmp_answers(&self.probe_ns, source, self.target)
     }
 
     /// The four veth pairs, each end created straight in its namespace with
@@ -449,14 +397,7 @@ except OSError:
             ];
             for (link, (a_ns, a_if, b_ns, b_if)) in (0..).zip(links) {
                 let (a_mac, b_mac) = (leg.mac(link, 1), leg.mac(link, 2));
-                try_ip(
-                    a_ns,
-                    &format!(
-                        "link add {a_if} address {a_mac} type veth \
-                         peer name {b_if} netns {b_ns} address {b_mac}"
-                    ),
-                )
-                .map_err(|e| Unavailable::NoNetns(format!("veth: {e}")))?;
+                create_veth((a_ns, a_if, &a_mac), (b_ns, b_if, &b_mac))?;
             }
         }
         Ok(())
@@ -465,16 +406,7 @@ except OSError:
     fn configure(&self) {
         let target = self.target;
         for ns in &self.created {
-            ip(ns, "link set lo up");
-            // Host rp_filter settings are inherited; the lab routes by
-            // source, and reverse-path filtering only gets in the way.
-            sysctl(
-                ns,
-                &[
-                    "net.ipv4.conf.all.rp_filter=0",
-                    "net.ipv4.conf.default.rp_filter=0",
-                ],
-            );
+            prepare_namespace(ns);
         }
         ip(&self.target_ns, &format!("addr add {target}/32 dev lo"));
         sysctl(&self.probe_ns, &["net.ipv4.ping_group_range=0 2147483647"]);
@@ -524,18 +456,7 @@ except OSError:
                 router,
                 &format!("route add {target}/32 via {next} dev {dev}"),
             );
-            nft(
-                router,
-                &format!(
-                    "add table inet {NFT_TABLE}; \
-                     add chain inet {NFT_TABLE} forward \
-                         {{ type filter hook forward priority 0; policy accept; }}; \
-                     add chain inet {NFT_TABLE} blackhole; \
-                     add chain inet {NFT_TABLE} loss; \
-                     add rule inet {NFT_TABLE} forward jump blackhole; \
-                     add rule inet {NFT_TABLE} forward jump loss"
-                ),
-            );
+            nft_forward_chains(router, &["blackhole", "loss"]);
 
             // Target: replies to this leg's sources go back the same way.
             let (subnet, back, dev) = (leg.addr(0), leg.router_target_addr(), leg.target_if);
@@ -575,21 +496,8 @@ except OSError:
             ),
         ];
         for (ns, dev, addr, mac) in pins {
-            ip(
-                ns,
-                &format!("neigh replace {addr} lladdr {mac} dev {dev} nud permanent"),
-            );
+            pin_neighbour(ns, dev, addr, &mac);
         }
-    }
-
-    /// Replaces the contents of one of a router's lab chains with `rule`
-    /// (none when empty).
-    fn nft_set(&self, leg: &Leg, chain: &str, rule: &str) {
-        let mut script = format!("flush chain inet {NFT_TABLE} {chain}");
-        if !rule.is_empty() {
-            script.push_str(&format!("; add rule inet {NFT_TABLE} {chain} {rule}"));
-        }
-        nft(&leg.router_ns, &script);
     }
 
     /// Panics unless both paths answer from their own source within
@@ -652,25 +560,190 @@ fn delete_namespace(ns: &str) {
     let _ = run("ip", &["netns", "del", ns]);
 }
 
-/// Deletes `sbt<pid>x<n>-*` namespaces whose process is gone: leftovers of a
-/// test run that crashed or was killed before its labs were dropped.
-fn sweep_stale_namespaces() {
+/// Deletes `sbt<pid>x<n>-*` namespaces, and FRR pathspaces of the same
+/// names, whose process is gone: leftovers of a test run that crashed or was
+/// killed before its labs were dropped.
+fn sweep_stale_labs() {
+    frr::sweep_stale_pathspaces();
     let Ok(list) = run("ip", &["netns", "list"]) else {
         return;
     };
-    let me = std::process::id();
     for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
-        let Some(pid) = name
-            .strip_prefix("sbt")
-            .and_then(|rest| rest.split_once('x'))
-            .and_then(|(pid, _)| pid.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid != me && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        if left_by_dead_process(name) {
             delete_namespace(name);
         }
     }
+}
+
+/// Whether `name` is a lab's `sbt<pid>x<n>…` name whose process no longer
+/// exists (never true for this process's own labs).
+fn left_by_dead_process(name: &str) -> bool {
+    name.strip_prefix("sbt")
+        .and_then(|rest| rest.split_once('x'))
+        .and_then(|(pid, _)| pid.parse::<u32>().ok())
+        .is_some_and(|pid| {
+            pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        })
+}
+
+/// A fresh lab's namespace prefix, `sbt<pid>x<counter>`, and a number to
+/// derive its subnets from. The first call sweeps stale labs.
+struct LabName {
+    prefix: String,
+    seed: u32,
+}
+
+impl LabName {
+    fn next() -> LabName {
+        SWEEP.call_once(sweep_stale_labs);
+        let counter = NEXT_LAB.fetch_add(1, Ordering::Relaxed);
+        let pid = std::process::id();
+        LabName {
+            prefix: format!("sbt{pid}x{counter}"),
+            seed: pid.wrapping_mul(31).wrapping_add(counter),
+        }
+    }
+}
+
+/// Root, `ip`, `nft`, `python3`, and each of `more` (program, an argument
+/// it exits 0 with, what to install): or why this machine cannot host a lab.
+fn check_host(more: &[(&str, &str, &str)]) -> Result<(), Unavailable> {
+    if !running_as_root() {
+        return Err(Unavailable::NotRoot);
+    }
+    let basics = [
+        ("ip", "-V", "ip (apt-get install iproute2)"),
+        ("nft", "--version", "nft (apt-get install nftables)"),
+        (python3(), "--version", "python3"),
+    ];
+    for (tool, arg, fix) in basics.iter().chain(more) {
+        if run(tool, &[arg]).is_err() {
+            return Err(Unavailable::MissingTool(fix.to_string()));
+        }
+    }
+    Ok(())
+}
+
+/// The lab, or `None` after printing why not, for a test to return early.
+/// With `SWITCHBOARD_NETLAB=require` a skip panics instead.
+fn or_skip<L>(lab: Result<L, Unavailable>) -> Option<L> {
+    match lab {
+        Ok(lab) => Some(lab),
+        Err(why) => {
+            if std::env::var("SWITCHBOARD_NETLAB").as_deref() == Ok("require") {
+                panic!("SWITCHBOARD_NETLAB=require but {why}");
+            }
+            eprintln!("{why}");
+            None
+        }
+    }
+}
+
+/// Loopback up and reverse-path filtering off: host rp_filter settings are
+/// inherited, the labs route by source, and rp_filter only gets in the way.
+fn prepare_namespace(ns: &str) {
+    ip(ns, "link set lo up");
+    sysctl(
+        ns,
+        &[
+            "net.ipv4.conf.all.rp_filter=0",
+            "net.ipv4.conf.default.rp_filter=0",
+        ],
+    );
+}
+
+/// A veth pair with each end, given as (namespace, name, MAC), created
+/// straight in its namespace, so neighbours can be pinned without asking.
+fn create_veth(a: (&str, &str, &str), b: (&str, &str, &str)) -> Result<(), Unavailable> {
+    let ((a_ns, a_if, a_mac), (b_ns, b_if, b_mac)) = (a, b);
+    try_ip(
+        a_ns,
+        &format!(
+            "link add {a_if} address {a_mac} type veth \
+             peer name {b_if} netns {b_ns} address {b_mac}"
+        ),
+    )
+    .map(drop)
+    .map_err(|e| Unavailable::NoNetns(format!("veth: {e}")))
+}
+
+/// Pins `addr` to `mac` on `dev` in `ns`. Taking `dev` down flushes even
+/// permanent entries, so pin again after bringing it back up.
+fn pin_neighbour(ns: &str, dev: &str, addr: impl fmt::Display, mac: &str) {
+    ip(
+        ns,
+        &format!("neigh replace {addr} lladdr {mac} dev {dev} nud permanent"),
+    );
+}
+
+/// The lab's nftables table in `ns`: a forward-hook chain that jumps to
+/// each of `chains`, all empty, for faults to fill.
+fn nft_forward_chains(ns: &str, chains: &[&str]) {
+    let mut script = format!(
+        "add table inet {NFT_TABLE}; \
+         add chain inet {NFT_TABLE} forward \
+             {{ type filter hook forward priority 0; policy accept; }}"
+    );
+    for chain in chains {
+        script.push_str(&format!(
+            "; add chain inet {NFT_TABLE} {chain}; \
+             add rule inet {NFT_TABLE} forward jump {chain}"
+        ));
+    }
+    nft(ns, &script);
+}
+
+/// Replaces the contents of one of the lab chains in `ns` with `rule`
+/// (none when empty).
+fn nft_replace_chain(ns: &str, chain: &str, rule: &str) {
+    let mut script = format!("flush chain inet {NFT_TABLE} {chain}");
+    if !rule.is_empty() {
+        script.push_str(&format!("; add rule inet {NFT_TABLE} {chain} {rule}"));
+    }
+    nft(ns, &script);
+}
+
+/// Whether an ICMP echo from `source` in `ns` to `target` is answered
+/// within 300 ms (unprivileged ping socket: `ns` must allow them).
+fn icmp_answers(ns: &str, source: IpAddr, target: IpAddr) -> bool {
+    const PING: &str = "import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM, socket.IPPROTO_ICMP)
+s.bind((sys.argv[1], 0))
+s.settimeout(float(sys.argv[3]))
+s.sendto(struct.pack('!BBHHH', 8, 0, 0, 0, 1) + b'switchboard', (sys.argv[2], 0))
+try:
+    sys.exit(0 if s.recv(256)[0] == 0 else 1)
+except OSError:
+    sys.exit(1)
+";
+    let out = python_in(
+        ns,
+        PING,
+        &[
+            &source.to_string(),
+            &target.to_string(),
+            &CONNECT_TIMEOUT.as_secs_f64().to_string(),
+        ],
+    );
+    match out.status.code() {
+        Some(0) => true,
+        Some(1) => false,
+        _ => panic!(
+            "netlab: ICMP echo script failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+/// Runs a python3 `script` with `args` in `ns` to completion.
+fn python_in(ns: &str, script: &str, args: &[&str]) -> Output {
+    Command::new("ip")
+        .args(["netns", "exec", ns, python3(), "-c", script])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("netlab: cannot run python3 in {ns}: {e}"))
 }
 
 fn running_as_root() -> bool {
