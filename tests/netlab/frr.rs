@@ -1,4 +1,4 @@
-//! A BGP lab in network namespaces: FRR (zebra + bgpd) on an edge router and
+//! A BGP lab in network namespaces: FRR (zebra, staticd, bgpd) on an edge router and
 //! on a cloud router joined by two links, for measuring how fast BGP policy
 //! moves traffic from one link to the other.
 //!
@@ -33,7 +33,7 @@
 //! the lab stops the daemons and removes all of it; creating a lab first
 //! sweeps whatever a process that no longer exists left behind.
 //!
-//! Needs, besides what [`TwoPathLab`](super::TwoPathLab) needs, Debian's `frr` (zebra, bgpd,
+//! Needs, besides what [`TwoPathLab`](super::TwoPathLab) needs, Debian's `frr` (zebra, staticd, bgpd,
 //! vtysh and the `frr` user).
 
 use super::{
@@ -60,6 +60,8 @@ pub const BACKUP_IN: &str = "BACKUP-IN";
 
 const ZEBRA: &str = "/usr/lib/frr/zebra";
 const BGPD: &str = "/usr/lib/frr/bgpd";
+/// Static routes (`ip route …`, which switchboard's on-prem actor writes).
+const STATICD: &str = "/usr/lib/frr/staticd";
 const FRR_CONFIG_ROOT: &str = "/etc/frr";
 const FRR_RUN_ROOT: &str = "/var/run/frr";
 /// How long [`FrrLab::create`] waits for both sessions and the primary best
@@ -131,6 +133,7 @@ impl FrrLab {
             ("vtysh", "--help", "vtysh (apt-get install frr)"),
             (ZEBRA, "--version", "zebra (apt-get install frr)"),
             (BGPD, "--version", "bgpd (apt-get install frr)"),
+            (STATICD, "--version", "staticd (apt-get install frr)"),
             ("id", "frr", "the frr user (apt-get install frr)"),
         ])?;
         let LabName { prefix, seed } = LabName::next();
@@ -659,7 +662,7 @@ print(seq, flush=True)
     }
 
     /// Writes each router's pathspace (owned by `frr`) and starts zebra, then
-    /// bgpd, in its namespace.
+    /// staticd and bgpd, in its namespace.
     fn start_frr(&mut self) {
         for (ns, config) in [
             (self.edge_ns.clone(), self.edge_config()),
@@ -678,7 +681,7 @@ print(seq, flush=True)
             std::fs::write(format!("{config_dir}/vtysh.conf"), "")
                 .unwrap_or_else(|e| panic!("netlab: cannot write vtysh.conf in {config_dir}: {e}"));
             must("chown", &["-R", "frr:frr", &config_dir, &run_dir]);
-            for daemon in [ZEBRA, BGPD] {
+            for daemon in [ZEBRA, STATICD, BGPD] {
                 must(
                     "ip",
                     &[

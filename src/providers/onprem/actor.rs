@@ -207,19 +207,18 @@ impl OnpremActor {
         Ok(access)
     }
 
-    /// The connection's router and neighbors.
+    /// The connection's router, its ASN and the connection's neighbors.
     fn sessions(
         &self,
         inventory: &OnpremInventory,
         connection: &Connection,
     ) -> Result<(String, u32, Vec<IpAddr>), ProviderError> {
-        let link = match connection.kind {
-            crate::domain::ConnectionKind::Vpn => connection
-                .group
-                .as_deref()
-                .unwrap_or(connection.id.as_str()),
-            _ => connection.id.as_str(),
-        };
+        // Discovery names the circuit (a DX connection, an ExpressRoute
+        // service key) or the VPN connection a link rides as its group.
+        let link = connection
+            .group
+            .as_deref()
+            .unwrap_or(connection.id.as_str());
         let sessions = inventory
             .sessions(link, connection.kind)
             .map_err(|e: SessionsError| refused(e.to_string()))?;
