@@ -136,7 +136,13 @@ async fn main() {
         println!("failover_frr: skipped (needs root, netns, FRR and moto)");
         return;
     };
-    let _prober = world.start_prober(INTERVAL_MS, TIMEOUT_MS, HOLD_DOWN_MS);
+    // Forty cuts in a few minutes are flapping to the anti-flap rules: no
+    // penalty here, so every failback comes after the same hold-down.
+    let _prober = world.start_prober(
+        INTERVAL_MS,
+        TIMEOUT_MS,
+        &format!("hold_down: {HOLD_DOWN_MS}ms, flap_penalty_factor: 1"),
+    );
     let kinds: [(&str, Fault, Fault); 2] = [
         ("link down", FrrLab::cut_primary, FrrLab::restore_primary),
         (

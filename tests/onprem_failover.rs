@@ -111,7 +111,7 @@ async fn a_blackholed_primary_that_bgp_never_notices_is_routed_around() {
     let Some(world) = FrrWorld::start().await else {
         return;
     };
-    let _prober = world.start_prober(100, 80, HOLD_DOWN_MS);
+    let _prober = world.start_prober(100, 80, &format!("hold_down: {HOLD_DOWN_MS}ms"));
     common::blocking(|| {
         fail_over_and_back(
             &world,
@@ -126,6 +126,6 @@ async fn a_primary_link_that_goes_down_fails_over_and_back() {
     let Some(world) = FrrWorld::start().await else {
         return;
     };
-    let _prober = world.start_prober(100, 80, HOLD_DOWN_MS);
+    let _prober = world.start_prober(100, 80, &format!("hold_down: {HOLD_DOWN_MS}ms"));
     common::blocking(|| fail_over_and_back(&world, FrrLab::cut_primary, FrrLab::restore_primary));
 }

@@ -142,11 +142,12 @@ impl FrrWorld {
     }
 
     /// `switchboard probe` in the host's namespace, watching both links
-    /// every `interval_ms` (a probe lost after `timeout_ms`).
-    pub fn start_prober(&self, interval_ms: u64, timeout_ms: u64, hold_down_ms: u64) -> Prober {
+    /// every `interval_ms` (a probe lost after `timeout_ms`); `failover`:
+    /// the paths file's failover settings (`hold_down: 3s`).
+    pub fn start_prober(&self, interval_ms: u64, timeout_ms: u64, failover: &str) -> Prober {
         let paths = format!(
             "defaults: {{ interval: {interval_ms}ms, timeout: {timeout_ms}ms }}\n\
-             failover: {{ hold_down: {hold_down_ms}ms }}\n\
+             failover: {{ {failover} }}\n\
              pairs:\n\
              \x20 - id: {PAIR}\n\
              \x20   primary: {{ connection: dxvif-primary, probe: {{ kind: icmp, target: {t} }}, via: {{ source: {p} }} }}\n\
