@@ -129,3 +129,73 @@ async fn a_primary_link_that_goes_down_fails_over_and_back() {
     let _prober = world.start_prober(100, 80, &format!("hold_down: {HOLD_DOWN_MS}ms"));
     common::blocking(|| fail_over_and_back(&world, FrrLab::cut_primary, FrrLab::restore_primary));
 }
+
+/// How many switch events `status` lists.
+fn events(status: &serde_json::Value) -> Vec<serde_json::Value> {
+    status["recent_failovers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_the_router_refuses_is_one_event_and_one_alert_retried_until_it_lands() {
+    let Some(world) = FrrWorld::start().await else {
+        return;
+    };
+    let _prober = world.start_prober(100, 80, &format!("hold_down: {HOLD_DOWN_MS}ms"));
+    common::blocking(|| {
+        let before = world.settled();
+        // Drain what start-up queued, so the alerts counted are this episode's.
+        world.lab.console("approver", "");
+        world.net.break_edge_management();
+        world.net.blackhole_primary();
+        let status =
+            world
+                .lab
+                .wait_for_status("the failover to fail", Duration::from_secs(10), |s| {
+                    s["pairs"][0]["failover_failed"].is_string()
+                });
+        let failed = status["pairs"][0]["failover_failed"].as_str().unwrap_or("");
+        assert!(failed.contains("bgpd"), "{status:#}");
+        assert_eq!(status["pairs"][0]["active_path"], format!("{PAIR}/primary"));
+        // Retries (1 s, 2 s, …) make no more events while the episode lasts.
+        std::thread::sleep(Duration::from_millis(3500));
+        let status = world.lab.json(&["status", "--format", "json"]);
+        let events_now = events(&status);
+        assert_eq!(events_now.len() - before, 1, "{status:#}");
+        assert!(events_now[0]["error"].is_string(), "{status:#}");
+        assert!(
+            status["pairs"][0]["failover_failed"]
+                .as_str()
+                .is_some_and(|f| !f.contains(" 1 attempts")),
+            "retried: {status:#}"
+        );
+
+        world.net.restore_edge_management();
+        let status = world
+            .lab
+            .wait_for_status("the retry to land", Duration::from_secs(15), |s| {
+                s["pairs"][0]["active_path"] == format!("{PAIR}/backup")
+            });
+        assert!(
+            status["pairs"][0]["failover_failed"].is_null(),
+            "{status:#}"
+        );
+        let events_now = events(&status);
+        assert_eq!(events_now.len() - before, 2, "{status:#}");
+        assert!(events_now[0]["error"].is_null() && events_now[1]["error"].is_string());
+        assert_eq!(
+            world.net.edge_next_hop(world.net.target()),
+            Some(world.net.backup_neighbor())
+        );
+        let alerts = world.lab.console("approver", "");
+        assert_eq!(
+            alerts.matches("could not apply the switch").count(),
+            1,
+            "one critical alert per episode:\n{alerts}"
+        );
+        assert!(alerts.contains("failed attempts"), "{alerts}");
+        world.net.clear_blackhole_primary();
+    });
+}

@@ -402,6 +402,22 @@ impl FrrLab {
         nft_replace_chain(&self.edge_ns, "blackhole", "");
     }
 
+    /// Breaks the edge's management plane, not its routing: bgpd's vty
+    /// socket is moved aside, so vtysh cannot reach bgpd ("bgpd is not
+    /// running") while bgpd keeps its sessions and routes.
+    pub fn break_edge_management(&self) {
+        let socket = format!("{FRR_RUN_ROOT}/{}/bgpd.vty", self.edge_ns);
+        std::fs::rename(&socket, format!("{socket}.aside"))
+            .unwrap_or_else(|e| panic!("netlab: cannot move {socket} aside: {e}"));
+    }
+
+    /// Undoes [`break_edge_management`](Self::break_edge_management).
+    pub fn restore_edge_management(&self) {
+        let socket = format!("{FRR_RUN_ROOT}/{}/bgpd.vty", self.edge_ns);
+        std::fs::rename(format!("{socket}.aside"), &socket)
+            .unwrap_or_else(|e| panic!("netlab: cannot put {socket} back: {e}"));
+    }
+
     /// Starts a one-way UDP stream of `rate_hz` packets a second from the
     /// host's main address to the target, received in the cloud namespace
     /// where each arrival is stamped. Returns once both ends are running.

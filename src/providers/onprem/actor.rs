@@ -360,15 +360,21 @@ impl OnpremActor {
         let mut sections = Vec::new();
         for plan in &plans {
             let running = self.running(&plan.router).await?;
-            if running.asn != Some(plan.asn) {
-                return Err(refused(format!(
-                    "{}: runs {} but the inventory says AS{}",
-                    plan.router,
-                    running
-                        .asn
-                        .map_or("no BGP".to_string(), |a| format!("AS{a}")),
-                    plan.asn
-                )));
+            match running.asn {
+                Some(asn) if asn == plan.asn => {}
+                Some(asn) => {
+                    return Err(refused(format!(
+                        "{}: runs AS{asn} but the inventory says AS{}",
+                        plan.router, plan.asn
+                    )))
+                }
+                // vtysh leaves out what a daemon it cannot reach holds.
+                None => {
+                    return Err(transient(format!(
+                        "{}: vtysh shows no BGP instance: bgpd is not running or vtysh cannot reach it",
+                        plan.router
+                    )))
+                }
             }
             frr::preferences_in_order(&running)
                 .map_err(|e| refused(format!("{}: {e}", plan.router)))?;
