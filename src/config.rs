@@ -148,6 +148,21 @@ struct DiscoverySection {
 struct ProberSection {
     paths: Option<PathBuf>,
     retention: Option<String>,
+    #[serde(default)]
+    maintenance: Vec<MaintenanceSection>,
+}
+
+/// `[[prober.maintenance]]`: a connection drained on a schedule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MaintenanceSection {
+    connection: String,
+    /// Cron (sec min hour day month weekday), UTC: when each window begins.
+    schedule: String,
+    /// How long each window lasts.
+    duration: String,
+    #[serde(default)]
+    reason: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -221,6 +236,8 @@ pub struct Config {
     pub prober_paths: Option<PathBuf>,
     /// How long per-minute probe aggregates are kept.
     pub probe_retention: Duration,
+    /// Maintenance windows: connections the prober drains on a schedule.
+    pub maintenance: Vec<crate::prober::drain::MaintenanceWindow>,
     pub discovery: DiscoveryConfig,
     /// Where `switchboard serve` listens (`/slack/events`, `/healthz`, `/metrics`).
     pub listen: SocketAddr,
@@ -369,6 +386,7 @@ impl Default for Config {
             lab_apply_delay: Duration::ZERO,
             prober_paths: None,
             probe_retention: Duration::from_secs(30 * 86400),
+            maintenance: Vec::new(),
             discovery: DiscoveryConfig {
                 providers: vec![DiscoveryProvider::Lab],
                 schedule: None,
@@ -460,6 +478,30 @@ impl Config {
             config.workers = check_workers(w).map_err(|e| invalid("runner.workers", e))?;
         }
         config.prober_paths = file.prober.paths;
+        for (n, m) in file.prober.maintenance.into_iter().enumerate() {
+            let key = |k: &str| format!("prober.maintenance[{n}].{k}");
+            if m.connection.trim().is_empty() {
+                return Err(invalid(&key("connection"), "a connection id".into()));
+            }
+            let schedule = check_schedule(&m.schedule).map_err(|e| invalid(&key("schedule"), e))?;
+            let duration =
+                positive_duration(&m.duration).map_err(|e| invalid(&key("duration"), e))?;
+            if duration > crate::prober::drain::MAX_DRAIN {
+                return Err(invalid(&key("duration"), "at most 7 days".into()));
+            }
+            config
+                .maintenance
+                .push(crate::prober::drain::MaintenanceWindow {
+                    connection: m.connection,
+                    schedule,
+                    duration,
+                    reason: if m.reason.is_empty() {
+                        "maintenance window".into()
+                    } else {
+                        m.reason
+                    },
+                });
+        }
         if let Some(r) = file.prober.retention {
             config.probe_retention =
                 positive_duration(&r).map_err(|e| invalid("prober.retention", e))?;

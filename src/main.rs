@@ -235,6 +235,25 @@ enum Command {
         #[arg(long)]
         user: Option<String>,
     },
+    /// Drain a connection ahead of planned work: the running prober moves
+    /// every pair using it to its other path and silences its alerts until
+    /// the drain ends (`--for`, default 2h) or `undrain`.
+    Drain {
+        connection: String,
+        /// How long, e.g. 90m, 2h (at most 7 days).
+        #[arg(long = "for", default_value = "2h")]
+        duration: String,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// End a connection's drain now.
+    Undrain {
+        connection: String,
+        #[arg(long)]
+        user: Option<String>,
+    },
     /// Run the bot: Slack over Socket Mode (SLACK_APP_TOKEN) and/or at
     /// POST /slack/events (SLACK_SIGNING_SECRET), Discord at POST
     /// /discord/interactions, /healthz, /metrics, the workflow engine and
@@ -1320,6 +1339,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             let settings = MonitorSettings {
                 alerts_channel: config.channels.alerts.clone(),
                 retention: config.probe_retention,
+                maintenance: config.maintenance.clone(),
             };
             let app = App::open(config).await?;
             let provider = app.provider.clone();
@@ -1367,6 +1387,48 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
             switchboard::prober::status::check_pair(&store, pair).await?;
             store.set_pin(pair, None, &by, now().0).await?;
             println!("{pair}: unpinned");
+        }
+        Command::Drain {
+            connection,
+            duration,
+            reason,
+            user,
+        } => {
+            let words = format!(
+                "{connection} for {duration} {}",
+                reason.as_deref().unwrap_or("")
+            );
+            let (connection, duration, reason) =
+                switchboard::prober::drain::parse_drain(&words).map_err(|e| anyhow::anyhow!(e))?;
+            let store = store(&cli).await?;
+            let by = user.clone().unwrap_or_else(login_name);
+            switchboard::prober::status::check_connection(&store, &connection).await?;
+            let at = now().0;
+            let until = at.saturating_add(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
+            store
+                .set_drain(&connection, until, &reason, &by, at)
+                .await?;
+            store
+                .audit(
+                    None,
+                    &by,
+                    "drain",
+                    &format!("{connection} until {until} {reason}"),
+                )
+                .await?;
+            println!(
+                "{connection}: drained until {} (the running prober moves pairs off it within a second)",
+                switchboard::prober::status::time(until)
+            );
+        }
+        Command::Undrain { connection, user } => {
+            let store = store(&cli).await?;
+            let by = user.clone().unwrap_or_else(login_name);
+            if !store.clear_drain(connection).await? {
+                bail!("{connection} is not drained");
+            }
+            store.audit(None, &by, "undrain", connection).await?;
+            println!("{connection}: no longer drained");
         }
         Command::Serve { listen } => {
             let mut config = config(&cli)?;

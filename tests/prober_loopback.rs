@@ -292,3 +292,104 @@ fn a_pair_that_could_not_fail_over_is_refused_at_start_naming_why() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("172.16.0.0/99"), "{err}");
 }
+
+#[test]
+fn a_drain_moves_traffic_off_a_connection_silences_it_and_undrain_returns_it() {
+    let lab = Lab::new();
+    let primary = listen();
+    let primary_port = primary.local_addr().unwrap().port();
+    let backup = listen();
+    let file = lab.write(
+        "paths.yaml",
+        &paths_file(primary_port, backup.local_addr().unwrap().port()),
+    );
+    let (primary, _backup) = (serve(primary), serve(backup));
+    let _prober = start_prober(&lab, &file);
+    wait_both_up(&lab);
+    lab.console("approver", "");
+
+    // A requester may not drain; an approver may, in chat.
+    let refused = lab.console("alice", "drain dx-1 for 1h fiber work\n");
+    assert!(refused.contains("only approvers"), "{refused}");
+    let unknown = lab.console("approver", "drain dx-404 for 1h\n");
+    assert!(unknown.contains("no monitored path"), "{unknown}");
+    let out = lab.console("approver", "drain dx-1 for 1h fiber work\n");
+    assert!(out.contains("dx-1 drained until"), "{out}");
+    let status = lab.wait_for_status("the drain to move traffic", Duration::from_secs(5), |s| {
+        s["pairs"][0]["active_path"] == "use1-to-dc1/backup"
+    });
+    let drained = status["pairs"][0]["drained"].to_string();
+    assert!(
+        drained.contains("dx-1 drained until") && drained.contains("fiber work"),
+        "{status:#}"
+    );
+
+    // The planned work takes the primary down: nothing is said about it.
+    drop(primary);
+    lab.wait_for_status("the drained primary down", Duration::from_secs(10), |s| {
+        states(s)[0] == "down"
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let alerts = lab.console("approver", "");
+    assert!(alerts.contains("dx-1 drained until"), "{alerts}");
+    assert!(!alerts.to_lowercase().contains("is down"), "{alerts}");
+
+    // Work done: the primary answers again, the drain ends, traffic returns.
+    let back = TcpListener::bind(("127.0.0.1", primary_port)).unwrap();
+    let _back = serve(back);
+    lab.succeed(&["undrain", "dx-1", "--user", "approver"]);
+    lab.wait_for_status("traffic back on the primary", Duration::from_secs(15), |s| {
+        s["pairs"][0]["active_path"] == "use1-to-dc1/primary"
+            && s["pairs"][0]["drained"].as_array().is_some_and(Vec::is_empty)
+    });
+    let alerts = lab.console("approver", "");
+    assert!(alerts.contains("no longer drained"), "{alerts}");
+    let again = lab.command(&["undrain", "dx-1"]).output().unwrap();
+    assert!(!again.status.success(), "undrain of nothing succeeded");
+}
+
+#[test]
+fn a_maintenance_window_in_the_config_drains_its_connection() {
+    let lab = Lab::new();
+    let primary = listen();
+    let backup = listen();
+    let file = lab.write(
+        "paths.yaml",
+        &paths_file(
+            primary.local_addr().unwrap().port(),
+            backup.local_addr().unwrap().port(),
+        ),
+    );
+    // A window that began at the last whole second and lasts an hour.
+    let config = lab.write(
+        "switchboard.toml",
+        "[[prober.maintenance]]\nconnection = \"dx-1\"\nschedule = \"* * * * * *\"\nduration = \"1h\"\nreason = \"carrier work\"\n",
+    );
+    let lab = lab.with_env("SWITCHBOARD_CONFIG", config.to_str().unwrap());
+    let (_primary, _backup) = (serve(primary), serve(backup));
+    let _prober = start_prober(&lab, &file);
+    let status = lab.wait_for_status("the window to hold traffic", Duration::from_secs(10), |s| {
+        s["pairs"][0]["active_path"] == "use1-to-dc1/backup"
+    });
+    let drained = status["pairs"][0]["drained"].to_string();
+    assert!(
+        drained.contains("maintenance window") && drained.contains("carrier work"),
+        "{status:#}"
+    );
+
+    let bad = lab.write(
+        "bad.toml",
+        "[[prober.maintenance]]\nconnection = \"dx-1\"\nschedule = \"every sunday\"\nduration = \"1h\"\n",
+    );
+    let out = lab
+        .command(&["probe", "--paths", file.to_str().unwrap()])
+        .env("SWITCHBOARD_CONFIG", bad.to_str().unwrap())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("prober.maintenance[0].schedule"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

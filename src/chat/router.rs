@@ -2,6 +2,7 @@
 //! commands and replies, whatever platform it came from. Free text that reads
 //! as a request starts a workflow; commands are `help`, `connect`, `approve`,
 //! `reject`, `cancel`, `answer`, `status`, `workflows`, `pin`, `unpin`,
+//! `drain`, `undrain`,
 //! `topology`, `discover`, `findings`, `diff`, `paths`, `optimize`,
 //! `forecast`, `digest`, `bulk`, `batch` (and `approve` / `reject` of a whole
 //! `batch-N`).
@@ -83,6 +84,9 @@ Commands:
   status                    monitored paths: state, RTT, loss, active path, failovers
   pin <pair> primary|backup keep a pair on one path (approvers only)
   unpin <pair>              let the prober choose again
+  drain <connection> [for 2h] [reason]
+                            move traffic off a connection for planned work, alerts silenced (approvers)
+  undrain <connection>      end a drain now: traffic may return
   workflows                 recent workflows
   topology                  the latest discovered topology, with its picture
   discover                  run discovery now (all configured providers)
@@ -239,6 +243,8 @@ impl Router {
             },
             "pin" => self.pin(inbound, rest).await,
             "unpin" => self.unpin(inbound, rest).await,
+            "drain" => self.drain(inbound, rest).await,
+            "undrain" => self.undrain(inbound, rest).await,
             "workflows" => self.workflows().await,
             "topology" => match self.topology.latest().await {
                 Ok(latest) => self.topology_card(&latest).await,
@@ -570,19 +576,89 @@ impl Router {
         }
     }
 
+    /// `Some(refusal)` unless the user is an approver (audited either way
+    /// by the caller's action name).
+    async fn approvers_only(&self, inbound: &Inbound, what: &str, subject: &str) -> Option<Reply> {
+        if self.engine.is_approver(&inbound.user) {
+            return None;
+        }
+        let _ = self
+            .engine
+            .store()
+            .audit(
+                None,
+                inbound.user.as_str(),
+                &format!("{what}.refused"),
+                subject,
+            )
+            .await;
+        Some(Reply::error(format!(
+            "Not done: only approvers may {what} paths."
+        )))
+    }
+
+    async fn drain(&self, inbound: &Inbound, rest: &str) -> Reply {
+        let (connection, duration, reason) = match crate::prober::drain::parse_drain(rest) {
+            Ok(parsed) => parsed,
+            Err(e) => return Reply::error(e),
+        };
+        if let Some(refused) = self.approvers_only(inbound, "drain", &connection).await {
+            return refused;
+        }
+        let store = self.engine.store();
+        if let Err(e) = crate::prober::status::check_connection(store, &connection).await {
+            return Reply::error(format!("Not done: {e}."));
+        }
+        let at = crate::prober::monitor::now().0;
+        let until = at.saturating_add(u64::try_from(duration.as_millis()).unwrap_or(u64::MAX));
+        if let Err(e) = store
+            .set_drain(&connection, until, &reason, inbound.user.as_str(), at)
+            .await
+        {
+            return Reply::error(format!("Not done: {e}"));
+        }
+        let _ = store
+            .audit(
+                None,
+                inbound.user.as_str(),
+                "drain",
+                &format!("{connection} until {until} {reason}"),
+            )
+            .await;
+        Reply::say(Message::text(format!(
+            "{connection} drained until {}: the prober moves every pair using it to its other path within a second and silences its alerts; traffic may return when the drain ends or on `undrain {connection}`.",
+            crate::prober::status::time(until)
+        )))
+    }
+
+    async fn undrain(&self, inbound: &Inbound, rest: &str) -> Reply {
+        let connection = match rest.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [connection] => connection.to_string(),
+            _ => return Reply::error("Usage: `undrain <connection>`."),
+        };
+        if let Some(refused) = self.approvers_only(inbound, "undrain", &connection).await {
+            return refused;
+        }
+        let store = self.engine.store();
+        match store.clear_drain(&connection).await {
+            Ok(true) => {
+                let _ = store
+                    .audit(None, inbound.user.as_str(), "undrain", &connection)
+                    .await;
+                Reply::say(Message::text(format!(
+                    "{connection} is no longer drained: its alerts are back and traffic may return to it."
+                )))
+            }
+            Ok(false) => Reply::error(format!("Not done: {connection} is not drained.")),
+            Err(e) => Reply::error(format!("Not done: {e}")),
+        }
+    }
+
     async fn set_pin(&self, inbound: &Inbound, pair: &str, role: Option<&str>) -> Reply {
         let store = self.engine.store();
         let what = if role.is_some() { "pin" } else { "unpin" };
-        if !self.engine.is_approver(&inbound.user) {
-            let _ = store
-                .audit(
-                    None,
-                    inbound.user.as_str(),
-                    &format!("{what}.refused"),
-                    pair,
-                )
-                .await;
-            return Reply::error(format!("Not done: only approvers may {what} paths."));
+        if let Some(refused) = self.approvers_only(inbound, what, pair).await {
+            return refused;
         }
         if let Err(e) = crate::prober::status::check_pair(store, pair).await {
             return Reply::error(format!("Not done: {e}."));

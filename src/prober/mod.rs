@@ -6,6 +6,7 @@
 //! rules. The drivers that send probes, read the clock, apply provider changes
 //! and persist the pair state sit beside them and only move data in and out.
 
+pub mod drain;
 pub mod failover;
 pub mod health;
 pub mod monitor;

@@ -17,7 +17,10 @@
 //! showing "failover failed: <reason>" in `status`; the episode ends when a
 //! retry succeeds or the switch is no longer needed, each said in an alert.
 
-use super::failover::{decide, Action, Alert, PairState, PathId, PathView, Role, Severity};
+use super::drain::{drain_pin, drained_now, Drained, MaintenanceWindow};
+use super::failover::{
+    decide, Action, Alert, AlertKind, PairState, PathId, PathView, Role, Severity,
+};
 use super::health::{At, Health, LossReason, Outcome, PathHealth, Sample};
 use super::paths::{PairSpec, PathsConfig, PathsError};
 use super::probe::{IcmpAccess, ProbeFailure, Prober, ICMP_FIX};
@@ -26,6 +29,7 @@ use crate::chat::message::{Destination, Message, Tone};
 use crate::providers::CloudProvider;
 use crate::store::prober::{PathHealthRow, SampleRow, SwitchRow};
 use crate::store::{Store, StoreError};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -105,6 +109,8 @@ pub struct MonitorSettings {
     pub alerts_channel: String,
     /// How long per-minute aggregates are kept.
     pub retention: Duration,
+    /// Planned work from the config: connections drained on a schedule.
+    pub maintenance: Vec<MaintenanceWindow>,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -196,6 +202,8 @@ pub struct Monitor {
     failing: Vec<Option<Failing>>,
     applied_tx: mpsc::Sender<Applied>,
     applied_rx: Option<mpsc::Receiver<Applied>>,
+    /// Connections drained now (by `drain` or a maintenance window).
+    drained: BTreeMap<String, Drained>,
 }
 
 impl Monitor {
@@ -259,6 +267,7 @@ impl Monitor {
             failing: vec![None; pairs],
             applied_tx,
             applied_rx: Some(applied_rx),
+            drained: BTreeMap::new(),
         })
     }
 
@@ -531,12 +540,26 @@ impl Monitor {
     async fn save_state(&self, pair: usize, at: At) -> Result<(), MonitorError> {
         let mut json = serde_json::to_value(&self.states[pair])
             .map_err(|e| MonitorError::Setup(e.to_string()))?;
-        // Beside the machine's state, for `status`: a switch being retried.
-        if let (Some(failing), Some(object)) = (&self.failing[pair], json.as_object_mut()) {
-            object.insert(
-                "failing".into(),
-                serde_json::to_value(failing).unwrap_or_default(),
-            );
+        // Beside the machine's state, for `status`: a switch being retried,
+        // and the pair's connections drained now.
+        if let Some(object) = json.as_object_mut() {
+            if let Some(failing) = &self.failing[pair] {
+                object.insert(
+                    "failing".into(),
+                    serde_json::to_value(failing).unwrap_or_default(),
+                );
+            }
+            let spec = &self.config.pairs[pair];
+            let drained: Vec<&Drained> = [&spec.primary.connection, &spec.backup.connection]
+                .iter()
+                .filter_map(|c| self.drained.get(c.as_str()))
+                .collect();
+            if !drained.is_empty() {
+                object.insert(
+                    "drained".into(),
+                    serde_json::to_value(drained).unwrap_or_default(),
+                );
+            }
         }
         self.store
             .save_pair_state(&self.config.pairs[pair].id, &json, at.0)
@@ -544,7 +567,28 @@ impl Monitor {
         Ok(())
     }
 
+    /// Whether `alert` is about a path whose connection is drained: planned
+    /// work says nothing.
+    fn silenced(&self, pair: usize, alert: &Alert) -> bool {
+        let role = match alert.kind {
+            AlertKind::PathDown { role }
+            | AlertKind::Degraded { role }
+            | AlertKind::Recovered { role } => role,
+            _ => return false,
+        };
+        let spec = &self.config.pairs[pair];
+        let connection = if role == Role::Primary {
+            &spec.primary.connection
+        } else {
+            &spec.backup.connection
+        };
+        self.drained.contains_key(connection.as_str())
+    }
+
     async fn post_alert(&self, pair: usize, alert: &Alert) -> Result<(), MonitorError> {
+        if self.silenced(pair, alert) {
+            return Ok(());
+        }
         self.alert(alert.severity, &self.config.pairs[pair].id, &alert.text)
             .await
     }
@@ -583,15 +627,27 @@ impl Monitor {
             .map(|p| health_row(&self.config.pairs[p.pair], p, at))
             .collect();
         self.store.save_path_health(rows).await?;
-        for (pair_id, role) in self.store.pins().await? {
-            let Some(index) = self.config.pairs.iter().position(|p| p.id == pair_id) else {
-                continue;
-            };
-            let wanted = match role.as_deref() {
-                Some("primary") => Some(Role::Primary),
-                Some("backup") => Some(Role::Backup),
-                _ => None,
-            };
+        self.update_drains(at).await?;
+        let pins = self.store.pins().await?;
+        for index in 0..self.config.pairs.len() {
+            let spec = &self.config.pairs[index];
+            let pinned = pins
+                .iter()
+                .find(|(pair_id, _)| pair_id == &spec.id)
+                .and_then(|(_, role)| match role.as_deref() {
+                    Some("primary") => Some(Role::Primary),
+                    Some("backup") => Some(Role::Backup),
+                    _ => None,
+                });
+            // A person's pin wins; else a drain holds the pair off the
+            // drained path.
+            let wanted = pinned.or_else(|| {
+                drain_pin(
+                    spec.primary.connection.as_str(),
+                    spec.backup.connection.as_str(),
+                    &self.drained,
+                )
+            });
             if self.states[index].pinned() != wanted {
                 self.states[index] = match wanted {
                     Some(role) => self.states[index].pin(role),
@@ -600,6 +656,54 @@ impl Monitor {
                 self.save_state(index, at).await?;
                 // A pin may move traffic now.
                 self.decide_pair(index, at).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Monitor {
+    /// Reads the drains and windows in force at `at`, says when one begins
+    /// or ends, and keeps the set for pins, alerts and status.
+    async fn update_drains(&mut self, at: At) -> Result<(), MonitorError> {
+        let drains = self.store.drains().await?;
+        let now = drained_now(&drains, &self.settings.maintenance, at);
+        let monitored = |connection: &str| {
+            self.config.pairs.iter().any(|p| {
+                p.primary.connection.as_str() == connection
+                    || p.backup.connection.as_str() == connection
+            })
+        };
+        let mut notes = Vec::new();
+        for (connection, d) in &now {
+            if !self.drained.contains_key(connection) && monitored(connection) {
+                let reason = if d.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", d.reason)
+                };
+                notes.push(format!(
+                    "{connection} drained until {} by {}{reason}: traffic moves off it and its alerts are silenced",
+                    super::status::time(d.until),
+                    d.by
+                ));
+            }
+        }
+        for connection in self.drained.keys() {
+            if !now.contains_key(connection) && monitored(connection) {
+                notes.push(format!(
+                    "{connection} is no longer drained: its alerts are back and traffic may return to it"
+                ));
+            }
+        }
+        let changed = now != self.drained;
+        self.drained = now;
+        for text in notes {
+            self.alert(Severity::Info, "drain", &text).await?;
+        }
+        if changed {
+            for pair in 0..self.states.len() {
+                self.save_state(pair, at).await?;
             }
         }
         Ok(())

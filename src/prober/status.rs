@@ -14,6 +14,8 @@ pub struct PairStatus {
     pub pinned: Option<String>,
     /// A switch that failed and is being retried: "failover failed: …".
     pub failover_failed: Option<String>,
+    /// The pair's connections drained now: "dx-1 drained until … by …".
+    pub drained: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -30,6 +32,8 @@ pub enum PairError {
     Store(#[from] StoreError),
     #[error("unknown pair '{name}' (known: {known})")]
     Unknown { name: String, known: String },
+    #[error("no monitored path runs over connection '{name}' (known: {known})")]
+    UnknownConnection { name: String, known: String },
 }
 
 /// Checks that the prober knows `pair` (it has saved state for it).
@@ -45,6 +49,26 @@ pub async fn check_pair(store: &Store, pair: &str) -> Result<(), PairError> {
             "none yet: start `switchboard probe` first".into()
         } else {
             names.join(", ")
+        },
+    })
+}
+
+/// Checks that `connection` is on a monitored path (the prober has
+/// reported a path over it).
+pub async fn check_connection(store: &Store, connection: &str) -> Result<(), PairError> {
+    let paths = store.path_health().await?;
+    if paths.iter().any(|p| p.connection_id == connection) {
+        return Ok(());
+    }
+    let mut known: Vec<&str> = paths.iter().map(|p| p.connection_id.as_str()).collect();
+    known.sort_unstable();
+    known.dedup();
+    Err(PairError::UnknownConnection {
+        name: connection.chars().take(64).collect(),
+        known: if known.is_empty() {
+            "none yet: start `switchboard probe` first".into()
+        } else {
+            known.join(", ")
         },
     })
 }
@@ -66,6 +90,30 @@ pub async fn load(store: &Store) -> Result<PathsStatus, StoreError> {
                     .iter()
                     .find(|(p, _)| p == id)
                     .and_then(|(_, r)| r.clone()),
+                drained: state
+                    .get("drained")
+                    .and_then(|d| d.as_array())
+                    .map(|list| {
+                        list.iter()
+                            .map(|d| {
+                                let text =
+                                    |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("");
+                                let reason = text("reason");
+                                format!(
+                                    "{} drained until {} by {}{}",
+                                    text("connection"),
+                                    time(d.get("until").and_then(|v| v.as_u64()).unwrap_or(0)),
+                                    text("by"),
+                                    if reason.is_empty() {
+                                        String::new()
+                                    } else {
+                                        format!(" ({reason})")
+                                    }
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
                 failover_failed: state.get("failing").map(|f| {
                     format!(
                         "failover failed: {} (switch to {}, {} attempts since {})",
@@ -85,7 +133,7 @@ pub async fn load(store: &Store) -> Result<PathsStatus, StoreError> {
     })
 }
 
-fn time(ms: u64) -> String {
+pub fn time(ms: u64) -> String {
     chrono::DateTime::from_timestamp_millis(i64::try_from(ms).unwrap_or(0))
         .map(|t| t.format("%Y-%m-%d %H:%M:%S%.3f UTC").to_string())
         .unwrap_or_else(|| ms.to_string())
@@ -107,6 +155,9 @@ pub fn render(status: &PathsStatus) -> String {
         }
         if let Some(failed) = &pair.failover_failed {
             line.push_str(&format!(" · {failed}"));
+        }
+        for drained in &pair.drained {
+            line.push_str(&format!(" · {drained}"));
         }
         lines.push(line);
         for p in status.paths.iter().filter(|p| p.pair_id == pair.pair_id) {

@@ -280,6 +280,60 @@ impl Store {
         Ok(())
     }
 
+    /// Drains `connection` until `until` (ms), replacing a drain it had.
+    pub async fn set_drain(
+        &self,
+        connection: &str,
+        until: u64,
+        reason: &str,
+        by: &str,
+        at: u64,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .write(Write::SetDrain {
+                connection: connection.to_string(),
+                until: db_ms(until),
+                reason: reason.to_string(),
+                by: by.to_string(),
+                at: db_ms(at),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Ends `connection`'s drain; whether it had one.
+    pub async fn clear_drain(&self, connection: &str) -> Result<bool, StoreError> {
+        let had = self
+            .drains()
+            .await?
+            .iter()
+            .any(|d| d.connection == connection);
+        self.writer
+            .write(Write::ClearDrain {
+                connection: connection.to_string(),
+            })
+            .await?;
+        Ok(had)
+    }
+
+    /// Every drain asked for (ended ones too, until `undrain` removes them).
+    pub async fn drains(&self) -> Result<Vec<crate::prober::drain::Drain>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT connection_id, until_ms, reason, by_user FROM connection_drains ORDER BY connection_id",
+        )
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::prober::drain::Drain {
+                connection: r.get(0),
+                until: crate::prober::health::At(ms(r.get(1))),
+                reason: r.get(2),
+                by: r.get(3),
+            })
+            .collect())
+    }
+
     pub async fn pins(&self) -> Result<Vec<(String, Option<String>)>, StoreError> {
         let rows = sqlx::query("SELECT pair_id, role FROM path_pins ORDER BY pair_id")
             .fetch_all(&self.reader)

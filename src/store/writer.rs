@@ -115,6 +115,18 @@ pub(super) enum Write {
         by: String,
         at: i64,
     },
+    /// Drains a connection until `until` (replacing a drain it had).
+    SetDrain {
+        connection: String,
+        until: i64,
+        reason: String,
+        by: String,
+        at: i64,
+    },
+    /// Ends a connection's drain, if it has one.
+    ClearDrain {
+        connection: String,
+    },
     SaveSnapshot {
         taken_at: String,
         status: &'static str,
@@ -421,6 +433,32 @@ async fn execute(conn: &mut SqliteConnection, write: &Write) -> Result<Written, 
         .execute(&mut *conn)
         .await
         .map(rows),
+        Write::SetDrain {
+            connection,
+            until,
+            reason,
+            by,
+            at,
+        } => sqlx::query(
+            "INSERT INTO connection_drains (connection_id, until_ms, reason, by_user, at) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT(connection_id) DO UPDATE SET until_ms = excluded.until_ms, reason = excluded.reason, \
+             by_user = excluded.by_user, at = excluded.at",
+        )
+        .bind(connection)
+        .bind(until)
+        .bind(reason)
+        .bind(by)
+        .bind(at)
+        .execute(&mut *conn)
+        .await
+        .map(rows),
+        Write::ClearDrain { connection } => {
+            sqlx::query("DELETE FROM connection_drains WHERE connection_id = ?")
+                .bind(connection)
+                .execute(&mut *conn)
+                .await
+                .map(rows)
+        }
         Write::SaveSnapshot {
             taken_at,
             status,

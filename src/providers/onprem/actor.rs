@@ -371,9 +371,9 @@ impl OnpremActor {
                 // vtysh leaves out what a daemon it cannot reach holds.
                 None => {
                     return Err(transient(format!(
-                        "{}: vtysh shows no BGP instance: bgpd is not running or vtysh cannot reach it",
-                        plan.router
-                    )))
+                    "{}: vtysh shows no BGP instance: bgpd is not running or vtysh cannot reach it",
+                    plan.router
+                )))
                 }
             }
             frr::preferences_in_order(&running)
