@@ -338,10 +338,16 @@ fn a_drain_moves_traffic_off_a_connection_silences_it_and_undrain_returns_it() {
     let back = TcpListener::bind(("127.0.0.1", primary_port)).unwrap();
     let _back = serve(back);
     lab.succeed(&["undrain", "dx-1", "--user", "approver"]);
-    lab.wait_for_status("traffic back on the primary", Duration::from_secs(15), |s| {
-        s["pairs"][0]["active_path"] == "use1-to-dc1/primary"
-            && s["pairs"][0]["drained"].as_array().is_some_and(Vec::is_empty)
-    });
+    lab.wait_for_status(
+        "traffic back on the primary",
+        Duration::from_secs(15),
+        |s| {
+            s["pairs"][0]["active_path"] == "use1-to-dc1/primary"
+                && s["pairs"][0]["drained"]
+                    .as_array()
+                    .is_some_and(Vec::is_empty)
+        },
+    );
     let alerts = lab.console("approver", "");
     assert!(alerts.contains("no longer drained"), "{alerts}");
     let again = lab.command(&["undrain", "dx-1"]).output().unwrap();
