@@ -40,8 +40,23 @@ pub struct MotoServer {
 }
 
 impl MotoServer {
-    /// Starts `server` (a `moto_server` executable) and waits until it listens.
+    /// Starts `server` (a `moto_server` executable) and waits until it
+    /// listens. The port is picked free, but another process may take it
+    /// before moto binds it (two tests starting at once): a moto that exits
+    /// after the port answers lost that race, and another port is tried.
     pub fn start(server: &str) -> Result<MotoServer, String> {
+        let mut last = String::new();
+        for _ in 0..5 {
+            match MotoServer::start_once(server)? {
+                Ok(moto) => return Ok(moto),
+                Err(why) => last = why,
+            }
+        }
+        Err(last)
+    }
+
+    /// `Ok(Err(why))` when moto lost its port to another process.
+    fn start_once(server: &str) -> Result<Result<MotoServer, String>, String> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| format!("a free loopback port: {e}"))?
@@ -52,18 +67,34 @@ impl MotoServer {
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("starting {server}: {e}"))?;
-        let moto = MotoServer {
+        let mut moto = MotoServer {
             child,
             url: format!("http://127.0.0.1:{port}"),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        loop {
+            if let Ok(Some(status)) = moto.child.try_wait() {
+                return Ok(Err(format!(
+                    "{server} exited ({status}) before it listened on {port}"
+                )));
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
             if Instant::now() > deadline {
                 return Err(format!("{server} did not listen within 30 s"));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(moto)
+        // The port answers; it is moto's own only if moto is still there
+        // once it has had time to fail to bind.
+        std::thread::sleep(Duration::from_millis(300));
+        if let Ok(Some(status)) = moto.child.try_wait() {
+            return Ok(Err(format!(
+                "{server} exited ({status}): port {port} was taken"
+            )));
+        }
+        Ok(Ok(moto))
     }
 
     /// An SDK configuration for any service's client, pointed at moto with
