@@ -399,3 +399,87 @@ fn a_maintenance_window_in_the_config_drains_its_connection() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The prober's pair alerts as (thread, text), oldest first.
+async fn pair_alerts(lab: &Lab) -> Vec<(String, String)> {
+    use sqlx::Row;
+    let pool = common::read_only_pool(&lab.db()).await;
+    sqlx::query("SELECT thread, message FROM outbox WHERE thread LIKE 'alert-%' ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get::<String, _>(0), r.get::<String, _>(1)))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_is_one_thread_reminded_while_it_lasts_and_resolved_in_it() {
+    let lab = Lab::new();
+    let primary = listen();
+    let primary_port = primary.local_addr().unwrap().port();
+    let backup = listen();
+    let backup_port = backup.local_addr().unwrap().port();
+    let file = lab.write(
+        "paths.yaml",
+        &paths_file(primary_port, backup_port)
+            .replace("hold_down: 1500ms", "hold_down: 1500ms, remind_every: 1s"),
+    );
+    let (primary, backup) = (serve(primary), serve(backup));
+    let _prober = start_prober(&lab, &file);
+    common::blocking(|| wait_both_up(&lab));
+    let before = pair_alerts(&lab).await.len();
+
+    // Both paths die: one incident, reminded every second while it lasts.
+    drop((primary, backup));
+    common::blocking(|| {
+        lab.wait_for_status("both down", Duration::from_secs(10), |s| {
+            states(s) == ["down", "down"]
+        })
+    });
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    let during = pair_alerts(&lab).await;
+    let incident = &during[before..];
+    let reminders = incident
+        .iter()
+        .filter(|(_, m)| m.contains("both paths are still down"))
+        .count();
+    assert!(reminders >= 2, "reminded: {incident:#?}");
+
+    // Both return: the all-clear lands in the same thread.
+    let _primary = serve(TcpListener::bind(("127.0.0.1", primary_port)).unwrap());
+    let _backup = serve(TcpListener::bind(("127.0.0.1", backup_port)).unwrap());
+    common::blocking(|| {
+        lab.wait_for_status("both back", Duration::from_secs(15), |s| {
+            states(s) == ["up", "up"] && s["pairs"][0]["active_path"] == "use1-to-dc1/primary"
+        })
+    });
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let after = pair_alerts(&lab).await;
+    let incident = &after[before..];
+    let thread = &incident[0].0;
+    assert!(
+        incident.iter().all(|(t, _)| t == thread),
+        "one thread for the whole incident: {incident:#?}"
+    );
+    assert!(
+        incident
+            .iter()
+            .any(|(_, m)| m.to_lowercase().contains("recovered") || m.contains("up again")),
+        "the all-clear is in the thread: {incident:#?}"
+    );
+    let reminders_after = incident
+        .iter()
+        .filter(|(_, m)| m.contains("both paths are still down"))
+        .count();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        pair_alerts(&lab)
+            .await
+            .iter()
+            .filter(|(_, m)| m.contains("both paths are still down"))
+            .count(),
+        reminders_after,
+        "no reminders once it is over"
+    );
+}

@@ -122,6 +122,8 @@ pub struct FailoverConfig {
     pub flap_memory_ms: u64,
     /// Alerts only: never emit a switch.
     pub dry_run: bool,
+    /// How often an alert that stays true (both paths down) is repeated.
+    pub remind_every_ms: u64,
 }
 
 impl Default for FailoverConfig {
@@ -132,6 +134,7 @@ impl Default for FailoverConfig {
             flap_penalty_factor: 2,
             flap_memory_ms: 3_600_000,
             dry_run: false,
+            remind_every_ms: 1_800_000,
         }
     }
 }
@@ -451,6 +454,18 @@ impl PairState {
         next.pinned = None;
         next.raised.pinned_down = false;
         next
+    }
+
+    /// Nothing raised, and traffic where it belongs (the primary, or where
+    /// a pin holds it): an incident about the pair is over.
+    pub fn quiet(&self) -> bool {
+        self.raised == Raised::default()
+            && (self.pinned.is_some() || self.acting() == Role::Primary)
+    }
+
+    /// Both paths down: no switch can help.
+    pub fn both_down(&self) -> bool {
+        self.raised.no_backup
     }
 
     /// Notes when the driver applied the last switch.
@@ -1353,6 +1368,7 @@ mod tests {
             flap_penalty_factor: 2,
             flap_memory_ms: 8_000,
             dry_run,
+            ..FailoverConfig::default()
         }
     }
 

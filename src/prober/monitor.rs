@@ -204,6 +204,16 @@ pub struct Monitor {
     applied_rx: Option<mpsc::Receiver<Applied>>,
     /// Connections drained now (by `drain` or a maintenance window).
     drained: BTreeMap<String, Drained>,
+    /// Each pair's open incident: the thread its alerts go to.
+    incidents: Vec<Option<Incident>>,
+}
+
+/// Alerts about one pair from its first until it is quiet again, in one
+/// chat thread.
+struct Incident {
+    thread: String,
+    since: At,
+    reminded_at: At,
 }
 
 impl Monitor {
@@ -268,6 +278,7 @@ impl Monitor {
             applied_tx,
             applied_rx: Some(applied_rx),
             drained: BTreeMap::new(),
+            incidents: (0..pairs).map(|_| None).collect(),
         })
     }
 
@@ -400,18 +411,18 @@ impl Monitor {
                     "{}: the switch to {} is no longer needed; it had failed {} times ({})",
                     self.config.pairs[pair].id, failing.to_path, failing.attempts, failing.reason
                 );
-                self.alert(Severity::Info, &self.config.pairs[pair].id.clone(), &text)
-                    .await?;
+                self.pair_alert(pair, at, Severity::Info, &text).await?;
             }
             for action in &actions {
                 if let Action::Alert(alert) = action {
-                    self.post_alert(pair, alert).await?;
+                    self.post_alert(pair, at, alert).await?;
                 }
             }
             if next != self.states[pair] {
                 self.states[pair] = next;
                 self.save_state(pair, at).await?;
             }
+            self.close_if_quiet(pair);
             return Ok(());
         };
         match &self.failing[pair] {
@@ -422,7 +433,7 @@ impl Monitor {
             None => {
                 for action in &actions {
                     if let Action::Alert(alert) = action {
-                        self.post_alert(pair, alert).await?;
+                        self.post_alert(pair, at, alert).await?;
                     }
                 }
             }
@@ -504,8 +515,9 @@ impl Monitor {
                         "{pair_id}: the switch to {to_path} is applied after {} failed attempts (last: {})",
                         failing.attempts, failing.reason
                     );
-                    self.alert(Severity::Info, &pair_id, &text).await?;
+                    self.pair_alert(pair, at, Severity::Info, &text).await?;
                 }
+                self.close_if_quiet(pair);
             }
             Err(reason) => {
                 match self.failing[pair].as_mut() {
@@ -521,7 +533,7 @@ impl Monitor {
                         let text = format!(
                             "{pair_id}: could not apply the switch to {to_path}: {reason}; retrying with backoff"
                         );
-                        self.alert(Severity::Critical, &pair_id, &text).await?;
+                        self.pair_alert(pair, at, Severity::Critical, &text).await?;
                         self.failing[pair] = Some(Failing {
                             to_path,
                             reason,
@@ -585,12 +597,11 @@ impl Monitor {
         self.drained.contains_key(connection.as_str())
     }
 
-    async fn post_alert(&self, pair: usize, alert: &Alert) -> Result<(), MonitorError> {
+    async fn post_alert(&mut self, pair: usize, at: At, alert: &Alert) -> Result<(), MonitorError> {
         if self.silenced(pair, alert) {
             return Ok(());
         }
-        self.alert(alert.severity, &self.config.pairs[pair].id, &alert.text)
-            .await
+        self.pair_alert(pair, at, alert.severity, &alert.text).await
     }
 
     async fn alert(
@@ -598,6 +609,70 @@ impl Monitor {
         severity: Severity,
         subject: &str,
         text: &str,
+    ) -> Result<(), MonitorError> {
+        self.alert_in(severity, subject, text, None).await
+    }
+
+    /// An alert about a pair: in the thread of its open incident (opened
+    /// by this alert when none is), so what resolves it lands beside it.
+    async fn pair_alert(
+        &mut self,
+        pair: usize,
+        at: At,
+        severity: Severity,
+        text: &str,
+    ) -> Result<(), MonitorError> {
+        let pair_id = self.config.pairs[pair].id.clone();
+        let incident = self.incidents[pair].get_or_insert_with(|| Incident {
+            thread: format!("alert-{pair_id}-{}", at.0),
+            since: at,
+            reminded_at: at,
+        });
+        let thread = incident.thread.clone();
+        self.alert_in(severity, &pair_id, text, Some(thread)).await
+    }
+
+    /// Closes the pair's incident once nothing about it is raised, being
+    /// retried or in flight, and it is back where it belongs.
+    fn close_if_quiet(&mut self, pair: usize) {
+        if self.states[pair].quiet()
+            && self.failing[pair].is_none()
+            && self.in_flight[pair].is_none()
+        {
+            self.incidents[pair] = None;
+        }
+    }
+
+    /// Reminds, in the incident's thread, of a pair whose two paths are
+    /// still down, every `remind_every`.
+    async fn remind(&mut self, at: At) -> Result<(), MonitorError> {
+        let every = self.config.failover.remind_every_ms;
+        for pair in 0..self.states.len() {
+            let Some(incident) = &self.incidents[pair] else {
+                continue;
+            };
+            if !self.states[pair].both_down() || at.ms_since(incident.reminded_at) < every {
+                continue;
+            }
+            let text = format!(
+                "{}: both paths are still down (since {}); nothing can move traffic",
+                self.config.pairs[pair].id,
+                super::status::time(incident.since.0)
+            );
+            if let Some(incident) = self.incidents[pair].as_mut() {
+                incident.reminded_at = at;
+            }
+            self.pair_alert(pair, at, Severity::Critical, &text).await?;
+        }
+        Ok(())
+    }
+
+    async fn alert_in(
+        &self,
+        severity: Severity,
+        subject: &str,
+        text: &str,
+        thread: Option<String>,
     ) -> Result<(), MonitorError> {
         let tone = match severity {
             Severity::Info => Tone::Info,
@@ -609,7 +684,7 @@ impl Monitor {
             .with_tone(tone);
         let to = Destination {
             channel: self.settings.alerts_channel.clone(),
-            thread: None,
+            thread,
         };
         self.store.post(&to, &message).await?;
         Ok(())
@@ -628,6 +703,7 @@ impl Monitor {
             .collect();
         self.store.save_path_health(rows).await?;
         self.update_drains(at).await?;
+        self.remind(at).await?;
         let pins = self.store.pins().await?;
         for index in 0..self.config.pairs.len() {
             let spec = &self.config.pairs[index];

@@ -76,6 +76,7 @@ struct FailoverFile {
     flap_penalty_factor: Option<u32>,
     #[serde(default)]
     dry_run: bool,
+    remind_every: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +205,16 @@ impl PathsConfig {
             &file.failover.flap_memory,
             &mut failover.flap_memory_ms,
         )?;
+        ms(
+            "remind_every",
+            &file.failover.remind_every,
+            &mut failover.remind_every_ms,
+        )?;
+        if failover.remind_every_ms < 1000 {
+            return Err(invalid(
+                "failover.remind_every must be at least 1s".to_string(),
+            ));
+        }
         if let Some(f) = file.failover.flap_penalty_factor {
             failover.flap_penalty_factor = f;
         }
