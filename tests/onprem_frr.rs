@@ -110,6 +110,7 @@ fn access(lab: &FrrLab) -> RouterAccess {
         user: None,
         key_file: None,
         port: None,
+        known_hosts: None,
     }
 }
 
@@ -305,4 +306,177 @@ async fn what_the_actor_may_not_do_is_refused_and_a_dead_daemon_is_an_error() {
         .await
         .expect_err("not ours");
     assert!(err.to_string().contains("not an on-prem resource"), "{err}");
+}
+
+/// An OpenSSH server on loopback standing in for the router's: logins by
+/// key only, and `vtysh` on its PATH reaching the edge's daemons (a router
+/// runs vtysh against its own; here they live in the lab's namespace).
+struct SshRouter {
+    child: std::process::Child,
+    port: u16,
+    key: std::path::PathBuf,
+    known_hosts: std::path::PathBuf,
+}
+
+impl Drop for SshRouter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(program: &str, args: &[&str]) {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl SshRouter {
+    /// `None` when sshd is not installed (and the lab is not required).
+    fn start(lab: &FrrLab, dir: &std::path::Path) -> Option<SshRouter> {
+        let sshd = "/usr/sbin/sshd";
+        if !std::path::Path::new(sshd).exists() {
+            assert!(
+                std::env::var("SWITCHBOARD_NETLAB").as_deref() != Ok("require"),
+                "SWITCHBOARD_NETLAB=require but sshd is missing (./test installs openssh-server)"
+            );
+            eprintln!("skipped: no sshd (apt-get install openssh-server)");
+            return None;
+        }
+        let path = |name: &str| dir.join(name);
+        for key in ["host_key", "client_key"] {
+            run(
+                "ssh-keygen",
+                &["-q", "-t", "ed25519", "-N", "", "-f", path(key).to_str()?],
+            );
+        }
+        std::fs::copy(path("client_key.pub"), path("authorized_keys")).ok()?;
+        let bin = path("bin");
+        std::fs::create_dir_all(&bin).ok()?;
+        let wrapper = bin.join("vtysh");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nexec ip netns exec {ns} /usr/bin/vtysh -N {ps} \"$@\"\n",
+                ns = lab.edge_ns(),
+                ps = lab.edge_pathspace()
+            ),
+        )
+        .ok()?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).ok()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .ok()?
+            .port();
+        std::fs::write(
+            path("sshd_config"),
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nAuthorizedKeysFile {ak}\n\
+                 PermitRootLogin prohibit-password\nPasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n\
+                 PidFile {pid}\nSetEnv PATH={bin}:/usr/sbin:/usr/bin:/sbin:/bin\nLogLevel ERROR\n",
+                hk = path("host_key").display(),
+                ak = path("authorized_keys").display(),
+                pid = path("sshd.pid").display(),
+                bin = bin.display(),
+            ),
+        )
+        .ok()?;
+        let host_key = std::fs::read_to_string(path("host_key.pub")).ok()?;
+        std::fs::write(
+            path("known_hosts"),
+            format!("[127.0.0.1]:{port} {}", host_key.trim()),
+        )
+        .ok()?;
+        std::fs::create_dir_all("/run/sshd").ok()?;
+        let child = std::process::Command::new(sshd)
+            .args(["-D", "-e", "-f", path("sshd_config").to_str()?])
+            .stderr(std::fs::File::create(path("sshd.log")).ok()?)
+            .spawn()
+            .ok()?;
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "sshd did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(SshRouter {
+            child,
+            port,
+            key: path("client_key"),
+            known_hosts: path("known_hosts"),
+        })
+    }
+
+    fn access(&self) -> RouterAccess {
+        RouterAccess {
+            via: Via::Ssh,
+            vendor: Vendor::Frr,
+            netns: None,
+            pathspace: None,
+            host: Some("127.0.0.1".into()),
+            user: Some("root".into()),
+            key_file: Some(self.key.clone()),
+            port: Some(self.port),
+            known_hosts: Some(self.known_hosts.clone()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn over_ssh_a_preference_moves_the_route_and_an_unknown_host_key_is_refused() {
+    let Some(lab) = FrrLab::create_or_skip(FrrOptions {
+        soft_reconfiguration_inbound: true,
+    }) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let Some(router) = SshRouter::start(&lab, dir.path()) else {
+        return;
+    };
+    let estate = estate();
+    let change = prefer(&lab, "dxvif-backup", "dxvif-primary");
+    let actor = actor(&lab, &dir, Some(router.access()));
+    let made = actor
+        .apply(&change, "failover/ssh/1", &estate)
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "applied over ssh: {e}\n{}",
+                std::fs::read_to_string(dir.path().join("sshd.log")).unwrap_or_default()
+            )
+        });
+    wait_next_hop(&lab, lab.target(), Some(lab.backup_neighbor()));
+    assert!(actor
+        .present(std::slice::from_ref(&made))
+        .await
+        .expect("present")
+        .contains(&made));
+    actor.revert(&made).await.expect("reverted over ssh");
+    wait_next_hop(&lab, lab.target(), Some(lab.primary_neighbor()));
+
+    // A host key that is not the one on record: ssh refuses, nothing changes.
+    std::fs::write(
+        dir.path().join("known_hosts"),
+        format!("[127.0.0.1]:{} ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl", router.port),
+    )
+    .expect("known_hosts");
+    let err = actor
+        .apply(&change, "failover/ssh/2", &estate)
+        .await
+        .expect_err("an unknown host key");
+    eprintln!("{err}");
+    assert_eq!(
+        lab.edge_next_hop(lab.target()),
+        Some(lab.primary_neighbor())
+    );
 }

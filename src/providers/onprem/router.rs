@@ -107,6 +107,9 @@ pub struct RouterAccess {
     pub key_file: Option<PathBuf>,
     /// ssh: the port, 22 by default.
     pub port: Option<u16>,
+    /// ssh: the known-hosts file holding the router's host key (ssh's own
+    /// default, `~/.ssh/known_hosts`, when unset).
+    pub known_hosts: Option<PathBuf>,
 }
 
 /// Letters, digits and `. _ - :` only: what can go into an argument vector
@@ -135,8 +138,9 @@ impl RouterAccess {
                     || self.user.is_some()
                     || self.key_file.is_some()
                     || self.port.is_some()
+                    || self.known_hosts.is_some()
                 {
-                    return Err("via = \"vtysh\" runs on this host: host, user, key_file and port are for via = \"ssh\"".into());
+                    return Err("via = \"vtysh\" runs on this host: host, user, key_file, port and known_hosts are for via = \"ssh\"".into());
                 }
                 for (what, value) in [("netns", &self.netns), ("pathspace", &self.pathspace)] {
                     if let Some(v) = value {
@@ -154,11 +158,21 @@ impl RouterAccess {
                 };
                 safe("host", host)?;
                 safe("user", user)?;
-                if key.to_str().is_none_or(|k| k.starts_with('-')) {
-                    return Err(format!(
-                        "key_file '{}' must be a UTF-8 path not starting with '-'",
-                        key.display()
-                    ));
+                for (what, path) in [
+                    ("key_file", Some(key)),
+                    ("known_hosts", self.known_hosts.as_ref()),
+                ] {
+                    if let Some(path) = path {
+                        if path
+                            .to_str()
+                            .is_none_or(|p| p.starts_with('-') || p.contains(char::is_whitespace))
+                        {
+                            return Err(format!(
+                                "{what} '{}' must be a UTF-8 path without spaces, not starting with '-'",
+                                path.display()
+                            ));
+                        }
+                    }
                 }
             }
         }
@@ -195,7 +209,7 @@ impl RouterAccess {
                     .as_ref()
                     .map(|k| k.display().to_string())
                     .unwrap_or_default();
-                vec![
+                let mut argv: Vec<String> = vec![
                     "ssh".into(),
                     "-i".into(),
                     key,
@@ -207,12 +221,21 @@ impl RouterAccess {
                     "StrictHostKeyChecking=yes".into(),
                     "-o".into(),
                     "ConnectTimeout=5".into(),
+                ];
+                if let Some(file) = &self.known_hosts {
+                    argv.extend([
+                        "-o".into(),
+                        format!("UserKnownHostsFile={}", file.display()),
+                    ]);
+                }
+                argv.extend([
                     "-l".into(),
                     self.user.clone().unwrap_or_default(),
                     "--".into(),
                     self.host.clone().unwrap_or_default(),
                     remote,
-                ]
+                ]);
+                argv
             }
         }
     }
@@ -295,6 +318,7 @@ mod tests {
             user: None,
             key_file: None,
             port: None,
+            known_hosts: None,
         }
     }
 
@@ -308,6 +332,7 @@ mod tests {
             user: Some("switchboard".into()),
             key_file: Some("/etc/switchboard/id_ed25519".into()),
             port: None,
+            known_hosts: Some("/etc/switchboard/known_hosts".into()),
         }
     }
 
@@ -344,6 +369,7 @@ mod tests {
         let argv = ssh().argv(&["show bgp summary json".into(), "it's".into()]);
         assert_eq!(argv[0], "ssh");
         assert!(argv.contains(&"StrictHostKeyChecking=yes".to_string()));
+        assert!(argv.contains(&"UserKnownHostsFile=/etc/switchboard/known_hosts".to_string()));
         assert_eq!(argv[argv.len() - 2], "edge-1.dc1");
         assert_eq!(
             argv[argv.len() - 1],
