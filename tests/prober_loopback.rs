@@ -350,6 +350,19 @@ fn a_drain_moves_traffic_off_a_connection_silences_it_and_undrain_returns_it() {
     );
     let alerts = lab.console("approver", "");
     assert!(alerts.contains("no longer drained"), "{alerts}");
+    let threads: Vec<String> = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sqlx::Row;
+        let pool = common::read_only_pool(&lab.db()).await;
+        sqlx::query("SELECT thread FROM outbox WHERE thread LIKE 'drain-dx-1-%'")
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>(0))
+            .collect()
+    });
+    assert_eq!(threads.len(), 2, "begin and end: {threads:?}");
+    assert_eq!(threads[0], threads[1], "in one thread");
     let again = lab.command(&["undrain", "dx-1"]).output().unwrap();
     assert!(!again.status.success(), "undrain of nothing succeeded");
 }

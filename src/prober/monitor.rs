@@ -206,6 +206,8 @@ pub struct Monitor {
     drained: BTreeMap<String, Drained>,
     /// Each pair's open incident: the thread its alerts go to.
     incidents: Vec<Option<Incident>>,
+    /// Each drained connection's thread (its begin and end).
+    drain_threads: BTreeMap<String, String>,
 }
 
 /// Alerts about one pair from its first until it is quiet again, in one
@@ -279,6 +281,7 @@ impl Monitor {
             applied_rx: Some(applied_rx),
             drained: BTreeMap::new(),
             incidents: (0..pairs).map(|_| None).collect(),
+            drain_threads: BTreeMap::new(),
         })
     }
 
@@ -750,6 +753,7 @@ impl Monitor {
                     || p.backup.connection.as_str() == connection
             })
         };
+        // Each drain's begin and end share a thread.
         let mut notes = Vec::new();
         for (connection, d) in &now {
             if !self.drained.contains_key(connection) && monitored(connection) {
@@ -758,24 +762,38 @@ impl Monitor {
                 } else {
                     format!(" ({})", d.reason)
                 };
-                notes.push(format!(
-                    "{connection} drained until {} by {}{reason}: traffic moves off it and its alerts are silenced",
-                    super::status::time(d.until),
-                    d.by
+                let thread = format!("drain-{connection}-{}", at.0);
+                self.drain_threads
+                    .insert(connection.clone(), thread.clone());
+                notes.push((
+                    thread,
+                    format!(
+                        "{connection} drained until {} by {}{reason}: traffic moves off it and its alerts are silenced",
+                        super::status::time(d.until),
+                        d.by
+                    ),
                 ));
             }
         }
         for connection in self.drained.keys() {
             if !now.contains_key(connection) && monitored(connection) {
-                notes.push(format!(
-                    "{connection} is no longer drained: its alerts are back and traffic may return to it"
+                let thread = self
+                    .drain_threads
+                    .remove(connection)
+                    .unwrap_or_else(|| format!("drain-{connection}-{}", at.0));
+                notes.push((
+                    thread,
+                    format!(
+                        "{connection} is no longer drained: its alerts are back and traffic may return to it"
+                    ),
                 ));
             }
         }
         let changed = now != self.drained;
         self.drained = now;
-        for text in notes {
-            self.alert(Severity::Info, "drain", &text).await?;
+        for (thread, text) in notes {
+            self.alert_in(Severity::Info, "drain", &text, Some(thread))
+                .await?;
         }
         if changed {
             for pair in 0..self.states.len() {
