@@ -85,6 +85,8 @@ struct FakeState {
     uploads: Mutex<Vec<FakeUpload>>,
     socket_url: Mutex<Option<String>>,
     files: Mutex<std::collections::HashMap<String, FakeFile>>,
+    /// Requests Slack would have refused, and why.
+    refused: Mutex<Vec<String>>,
 }
 
 pub struct FakeSlack {
@@ -124,6 +126,12 @@ impl FakeSlack {
 
     pub fn set_group_members(&self, members: Vec<String>) {
         *lock(&self.state.group_members) = members;
+    }
+
+    /// Requests Slack would have refused (an argument it could not read),
+    /// with why: a test that sees one has found a bug.
+    pub fn refused(&self) -> Vec<String> {
+        lock(&self.state.refused).clone()
     }
 
     pub fn calls(&self) -> Vec<FakeCall> {
@@ -200,10 +208,43 @@ fn bearer(headers: &HeaderMap) -> String {
         .to_string()
 }
 
-/// A JSON body, else a form body as an object of strings.
-fn fake_body(body: &[u8]) -> Value {
-    if let Ok(value) = serde_json::from_slice(body) {
-        return value;
+/// Content types and required arguments per Web API method, as Slack
+/// documents them (tests/fixtures/slack/methods.json).
+const METHODS: &str = include_str!("../tests/fixtures/slack/methods.json");
+
+/// What Slack takes for `method`: whether it reads a JSON body, and the
+/// arguments it requires besides the token. `None` for a method the facts
+/// do not cover.
+fn method_facts(method: &str) -> Option<(bool, Vec<String>)> {
+    let facts: Value = serde_json::from_str(METHODS).ok()?;
+    let entry = facts["methods"]
+        .as_array()?
+        .iter()
+        .find(|m| m["method"] == method)?;
+    // `"unknown"` is taken as accepted: only a documented refusal refuses.
+    let json = entry["content_types"]["application/json"] != Value::Bool(false);
+    let required = entry["required_arguments"]
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .filter(|a| *a != "token")
+        .map(str::to_string)
+        .collect();
+    Some((json, required))
+}
+
+/// The arguments Slack reads from a request: a JSON body where the method
+/// takes JSON, a form body as strings; none from a body it does not read.
+fn fake_body(headers: &HeaderMap, body: &[u8], takes_json: bool) -> Value {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type.starts_with("application/json") {
+        return match (takes_json, serde_json::from_slice(body)) {
+            (true, Ok(value)) => value,
+            _ => json!({}),
+        };
     }
     let text = String::from_utf8_lossy(body);
     Value::Object(
@@ -234,8 +275,25 @@ async fn fake_method(
         }
         None => {}
     }
-    let body = fake_body(&body);
+    let (takes_json, required) = method_facts(&method).unwrap_or((true, Vec::new()));
+    let body = fake_body(&headers, &body, takes_json);
     let token = bearer(&headers);
+    let missing: Vec<&String> = required
+        .iter()
+        .filter(|a| body.get(a.as_str()).is_none_or(|v| v.is_null() || v == ""))
+        .collect();
+    if !missing.is_empty() {
+        // What Slack answers when it finds no argument it needs (a JSON
+        // body to a method that reads only forms looks exactly like this).
+        let messages: Vec<String> = missing
+            .iter()
+            .map(|a| format!("[ERROR] missing required field: {a}"))
+            .collect();
+        lock(&state.refused).push(format!("{method}: missing {missing:?}"));
+        return axum::Json(json!({"ok": false, "error": "invalid_arguments",
+            "response_metadata": {"messages": messages}}))
+        .into_response();
+    }
     let answer = match method.as_str() {
         "chat.postMessage" => {
             let ts = {

@@ -723,3 +723,32 @@ async fn attachments_that_cannot_be_read_get_a_clear_reply_and_start_nothing() {
     assert!(batch_audit(&bot.db).await.is_empty());
     bot.stop().await;
 }
+
+#[tokio::test]
+async fn approver_groups_load_with_the_form_slack_reads_and_json_is_refused() {
+    let fake = FakeSlack::start().await.unwrap();
+    fake.set_group_members(vec!["U1".into(), "U2".into()]);
+    let api = SlackApi::new(fake.base(), BotToken::new("xoxb-t"), Duration::from_secs(5)).unwrap();
+    let members = api.usergroup_members("S0614TZR7").await.expect("members");
+    assert_eq!(members, ["U1", "U2"]);
+    assert!(fake.refused().is_empty(), "{:?}", fake.refused());
+    assert_eq!(
+        fake.calls().last().map(|c| c.body["usergroup"].clone()),
+        Some(json!("S0614TZR7"))
+    );
+
+    // What the client used to send: a JSON body Slack does not read.
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{}/usergroups.users.list", fake.base()))
+        .bearer_auth("xoxb-t")
+        .json(&json!({"usergroup": "S0614TZR7"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["ok"], false);
+    assert_eq!(answer["error"], "invalid_arguments");
+    assert_eq!(fake.refused().len(), 1);
+}

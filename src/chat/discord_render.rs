@@ -5,7 +5,8 @@
 //!
 //! Invariants: every rendered message is within Discord's documented limits
 //! (embed title 256, description 4096, 25 fields of name 256 / value 1024,
-//! footer 2048, 6000 characters per embed, 10 embeds per message, 5 buttons
+//! footer 2048, 6000 characters summed over all embeds of a message, 10
+//! embeds per message, 5 buttons
 //! per row, label 80, `custom_id` 100); a `custom_id` decodes only to an
 //! action on a valid workflow id, or to a named error.
 
@@ -21,7 +22,7 @@ const FIELD_NAME_MAX: usize = 256;
 const FIELD_VALUE_MAX: usize = 1024;
 const FOOTER_MAX: usize = 2048;
 /// Discord counts title, description, field names and values, footer and
-/// author together against this.
+/// author of every embed of a message together against this.
 const EMBED_TOTAL_MAX: usize = 6000;
 const EMBEDS_PER_MESSAGE: usize = 10;
 const BUTTONS_PER_ROW: usize = 5;
@@ -114,7 +115,7 @@ pub fn decode_custom_id(id: &str) -> Result<ButtonAction, CustomIdError> {
     }
 }
 
-/// What is left of an embed's 6000 characters.
+/// What is left of a message's 6000 embed characters.
 struct Budget(usize);
 
 impl Budget {
@@ -125,9 +126,9 @@ impl Budget {
     }
 }
 
-/// The embed for one message; `attachment` names the uploaded picture.
-fn embed(message: &Message, attachment: Option<&str>) -> Value {
-    let mut budget = Budget(EMBED_TOTAL_MAX);
+/// The embed for one message, its text taken from `budget`; `attachment`
+/// names the uploaded picture.
+fn embed(message: &Message, attachment: Option<&str>, budget: &mut Budget) -> Value {
     let mut embed = json!({"color": colour(message.tone)});
     let title = match (&message.title, message.workflow) {
         (Some(t), _) if !t.is_empty() => Some(t.clone()),
@@ -213,7 +214,7 @@ pub fn attachment_name(path: &str) -> String {
 /// so text quoted from a request never pings anyone.
 pub fn render(message: &Message, attachment: Option<&str>) -> Value {
     let mut body = json!({
-        "embeds": [embed(message, attachment)],
+        "embeds": [embed(message, attachment, &mut Budget(EMBED_TOTAL_MAX))],
         "components": components(message),
         "allowed_mentions": {"parse": []},
     });
@@ -223,24 +224,29 @@ pub fn render(message: &Message, attachment: Option<&str>) -> Value {
     body
 }
 
-/// Several router replies as one interaction response edit (up to ten
-/// embeds; more are summarised in the content).
+/// Several router replies as one interaction response edit: up to ten
+/// embeds sharing the message's 6000 characters; the replies that do not
+/// fit are counted in the content.
 pub fn render_reply(messages: &[Message], attachment: Option<&str>) -> Value {
-    let mut embeds: Vec<Value> = messages
-        .iter()
-        .take(EMBEDS_PER_MESSAGE)
-        .enumerate()
-        .map(|(i, m)| embed(m, if i == 0 { attachment } else { None }))
-        .collect();
+    let mut budget = Budget(EMBED_TOTAL_MAX);
+    let mut embeds: Vec<Value> = Vec::new();
+    for (i, m) in messages.iter().take(EMBEDS_PER_MESSAGE).enumerate() {
+        // An embed needs a few characters to say anything.
+        if budget.0 < 16 {
+            break;
+        }
+        embeds.push(embed(
+            m,
+            if i == 0 { attachment } else { None },
+            &mut budget,
+        ));
+    }
     let mut content = String::new();
-    if messages.len() > EMBEDS_PER_MESSAGE {
-        content = format!(
-            "{} more replies not shown.",
-            messages.len() - EMBEDS_PER_MESSAGE
-        );
+    if messages.len() > embeds.len() {
+        content = format!("{} more replies not shown.", messages.len() - embeds.len());
     }
     if embeds.is_empty() {
-        embeds.push(embed(&Message::text("Done."), None));
+        embeds.push(embed(&Message::text("Done."), None, &mut budget));
     }
     let mut body = json!({
         "content": clip(&content, CONTENT_MAX),
@@ -338,6 +344,50 @@ mod tests {
         assert_eq!(row["components"][1]["custom_id"], "sb:reject:wf-42");
         assert_eq!(row["components"][1]["style"], 4);
         assert_eq!(v["allowed_mentions"]["parse"], json!([]));
+    }
+
+    /// The characters Discord counts against the 6000 of a message: title,
+    /// description, field names and values, footer of every embed.
+    fn embed_chars(body: &Value) -> usize {
+        let count = |v: &Value| v.as_str().map(|s| s.chars().count()).unwrap_or(0);
+        body["embeds"]
+            .as_array()
+            .map(|embeds| {
+                embeds
+                    .iter()
+                    .map(|e| {
+                        count(&e["title"])
+                            + count(&e["description"])
+                            + count(&e["footer"]["text"])
+                            + e["fields"].as_array().map_or(0, |fields| {
+                                fields
+                                    .iter()
+                                    .map(|f| count(&f["name"]) + count(&f["value"]))
+                                    .sum()
+                            })
+                    })
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn many_long_replies_share_one_6000_character_budget() {
+        let replies: Vec<Message> = (0..10)
+            .map(|i| Message::text("y".repeat(3000)).with_title(format!("reply {i}")))
+            .collect();
+        let body = render_reply(&replies, None);
+        assert!(
+            embed_chars(&body) <= EMBED_TOTAL_MAX,
+            "{}",
+            embed_chars(&body)
+        );
+        let shown = body["embeds"].as_array().unwrap().len();
+        assert!(shown < 10, "not all fit: {shown}");
+        assert_eq!(
+            body["content"],
+            format!("{} more replies not shown.", 10 - shown)
+        );
     }
 
     #[test]
@@ -440,6 +490,25 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn any_replies_render_within_the_message_total(
+            replies in proptest::collection::vec((".{0,300}", ".{0,4500}", 0usize..6), 0..14),
+        ) {
+            let messages: Vec<Message> = replies
+                .into_iter()
+                .map(|(title, text, fields)| {
+                    let mut m = Message::text(text).with_title(title);
+                    for i in 0..fields {
+                        m = m.field(format!("f{i}"), "v".repeat(900));
+                    }
+                    m
+                })
+                .collect();
+            let body = render_reply(&messages, None);
+            proptest::prop_assert!(embed_chars(&body) <= EMBED_TOTAL_MAX, "{}", embed_chars(&body));
+            proptest::prop_assert!(body["embeds"].as_array().map_or(0, Vec::len) <= EMBEDS_PER_MESSAGE);
+        }
+
         #[test]
         fn any_message_renders_within_the_limits(
             title in ".{0,300}",

@@ -310,8 +310,15 @@ impl SlackApi {
 
     /// The members of a user group (`usergroups.users.list`).
     pub async fn usergroup_members(&self, group: &str) -> Result<Vec<String>, SlackError> {
+        // Slack reads this method's arguments from a form (or the query),
+        // never from JSON.
+        const METHOD: &str = "usergroups.users.list";
         let answer = self
-            .call("usergroups.users.list", json!({"usergroup": group}))
+            .send(
+                METHOD,
+                self.request(METHOD, &self.token.0)
+                    .form(&[("usergroup", group)]),
+            )
             .await?;
         let users = answer
             .get("users")
