@@ -452,16 +452,20 @@ fn topology_service(
             }
         }
     }
+    // The documented inventory drift is measured against: the configured
+    // one, else GlobalCart's when the embedded lab estate is discovered —
+    // never GlobalCart's for a real account.
+    let lab_discovered = providers.contains(&DiscoveryProvider::Lab);
     let documented = match (&discovery.documented, &config.estate) {
         (Some(path), _) => Some(DocumentedInventory::load(path)?.connections),
-        (None, None) => Some(
+        (None, None) if lab_discovered => Some(
             DocumentedInventory::from_yaml(
                 EMBEDDED_DOCUMENTED,
                 "examples/documented.yaml (embedded)",
             )?
             .connections,
         ),
-        (None, Some(_)) => None,
+        (None, _) => None,
     };
     // Traffic and prices are known for the lab estate (its flows); cloud
     // providers' traffic comes with the pricing and usage data later.

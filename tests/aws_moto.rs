@@ -473,4 +473,10 @@ routers:
         assert_eq!(t["a"], seeded.vpcs[0].as_str());
         assert_eq!(t["b"], "dc1", "the customer gateway is dc1's router: {t}");
     }
+    // A real account is not measured against the lab's documented links.
+    let findings = report["findings"].to_string();
+    assert!(
+        !findings.contains("documented_missing"),
+        "GlobalCart's documented inventory applied to an AWS account: {findings}"
+    );
 }
