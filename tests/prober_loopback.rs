@@ -496,3 +496,46 @@ async fn an_outage_is_one_thread_reminded_while_it_lasts_and_resolved_in_it() {
         "no reminders once it is over"
     );
 }
+
+#[test]
+fn a_path_naming_a_vpn_connection_probes_one_of_its_tunnels_and_says_which() {
+    let lab = Lab::new();
+    let primary = listen();
+    let backup = listen();
+    let text = paths_file(
+        primary.local_addr().unwrap().port(),
+        backup.local_addr().unwrap().port(),
+    )
+    .replace("connection: vpn-aws-dc1-t1", "connection: vpn-aws-dc1");
+    let file = lab.write("paths.yaml", &text);
+    let (_primary, _backup) = (serve(primary), serve(backup));
+    let mut prober = lab
+        .command(&["probe", "--paths", file.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status = lab.wait_for_status("the prober running", Duration::from_secs(10), |s| {
+        s["paths"].as_array().is_some_and(|p| p.len() == 2)
+    });
+    let _ = prober.kill();
+    let out = prober.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    let backup_path = status["paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["role"] == "backup")
+        .cloned()
+        .unwrap();
+    assert!(
+        backup_path["connection_id"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("vpn-aws-dc1-t")),
+        "{status:#}"
+    );
+    assert!(
+        log.contains("is a VPN connection") && log.contains("probing and routing over tunnel"),
+        "{log}"
+    );
+}

@@ -60,14 +60,11 @@ pub enum MonitorError {
 /// estate, each connection must join the network, and the provider must be
 /// able to act on both preferences. A dry run only moves nothing, so only
 /// the estate is checked.
-pub async fn unfit_pairs(
+pub fn unfit_pairs(
     config: &PathsConfig,
     provider: &dyn CloudProvider,
-) -> Result<Vec<String>, MonitorError> {
-    let estate = provider
-        .estate()
-        .await
-        .map_err(|e| MonitorError::Setup(format!("reading the estate to check the pairs: {e}")))?;
+    estate: &crate::domain::Estate,
+) -> Vec<String> {
     let mut unfit = Vec::new();
     for pair in &config.pairs {
         let mut reasons = Vec::new();
@@ -92,7 +89,7 @@ pub async fn unfit_pairs(
         }
         if reasons.is_empty() && !config.failover.dry_run {
             for spec in [&pair.backup, &pair.primary] {
-                if let Err(e) = provider.can_act(&pair.prefer(spec), &estate) {
+                if let Err(e) = provider.can_act(&pair.prefer(spec), estate) {
                     reasons.push(e.to_string());
                     break;
                 }
@@ -102,7 +99,7 @@ pub async fn unfit_pairs(
             unfit.push(format!("{}: {}", pair.id, reasons.join("; ")));
         }
     }
-    Ok(unfit)
+    unfit
 }
 
 pub struct MonitorSettings {
@@ -229,7 +226,15 @@ impl Monitor {
         store: Store,
         settings: MonitorSettings,
     ) -> Result<Monitor, MonitorError> {
-        let unfit = unfit_pairs(&config, provider.as_ref()).await?;
+        let estate = provider.estate().await.map_err(|e| {
+            MonitorError::Setup(format!("reading the estate to check the pairs: {e}"))
+        })?;
+        let mut config = config;
+        // Said at the default log level: the file named something else.
+        for note in config.resolve_tunnels(&estate) {
+            tracing::warn!("{note}");
+        }
+        let unfit = unfit_pairs(&config, provider.as_ref(), &estate);
         if !unfit.is_empty() {
             return Err(MonitorError::Unfit(unfit));
         }

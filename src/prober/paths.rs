@@ -304,6 +304,44 @@ impl PathsConfig {
     /// The scheduler's targets, numbered as `paths()` orders them. Without
     /// ICMP, an ICMP path uses its fallback probe; one without a fallback is
     /// an error naming the path and the fix (never a silent gap).
+    /// Paths that name a VPN connection (`vpn-aws-dc1`, as `paths` and the
+    /// estate's groups call it) rather than one of its tunnels
+    /// (`vpn-aws-dc1-t1`) are given the tunnel they probe: the first one
+    /// up, else the first. Returns one line per path so resolved, for the
+    /// log.
+    pub fn resolve_tunnels(&mut self, estate: &crate::domain::Estate) -> Vec<String> {
+        let mut notes = Vec::new();
+        for pair in &mut self.pairs {
+            for spec in [&mut pair.primary, &mut pair.backup] {
+                if estate.connection(&spec.connection).is_some() {
+                    continue;
+                }
+                let mut tunnels: Vec<&crate::domain::Connection> = estate
+                    .connections
+                    .iter()
+                    .filter(|c| c.group.as_deref() == Some(spec.connection.as_str()))
+                    .collect();
+                tunnels.sort_by_key(|c| {
+                    (
+                        c.status != crate::domain::ConnectionStatus::Up,
+                        c.id.as_str().to_string(),
+                    )
+                });
+                if let Some(tunnel) = tunnels.first() {
+                    notes.push(format!(
+                        "{}: connection '{}' is a VPN connection of {} tunnels; probing and routing over tunnel '{}'",
+                        spec.id,
+                        spec.connection,
+                        tunnels.len(),
+                        tunnel.id
+                    ));
+                    spec.connection = tunnel.id.clone();
+                }
+            }
+        }
+        notes
+    }
+
     pub fn targets(&self, icmp_allowed: bool) -> Result<Vec<Target>, PathsError> {
         self.paths()
             .enumerate()
