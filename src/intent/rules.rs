@@ -123,7 +123,8 @@ fn unknown_region_message(side: &Side, cloud: &Option<Cloud>, given: &str, hint:
 pub fn parse_request(text: &str) -> Result<Intent, ParseError> {
     check_plain_text(text)?;
     let extracted = extract_requirements(text)?;
-    let (rest, labelled) = take_labelled_pieces(&extracted.rest);
+    let ordered = source_first(&extracted.rest);
+    let (rest, labelled) = take_labelled_pieces(&ordered);
     let ends = split_ends(&rest, !labelled.is_empty())?;
     let (source_text, destination_text) =
         place_trailing_locations(ends.source, ends.destination, &ends.trailing)?;
@@ -507,6 +508,79 @@ fn compliance_tag(matched: &str) -> ComplianceTag {
     } else {
         ComplianceTag::Gdpr
     }
+}
+
+// ---------------------------------------------------------------------------
+// Pass 1b: destination-first and passive phrasings
+
+/// Phrasings that name the destination first or put the source after
+/// "from", each with where its source (`y`) and destination (`x`) are:
+/// rewritten to "connect <y> to <x>" before the ends are split.
+static DESTINATION_FIRST: LazyLock<Vec<Regex>> = LazyLock::new(|| {
+    const LEAD: &str = r"(?i)^\W*(?:(?:hi|hey|hello|please|pls|kindly|can\s+you|could\s+you|would\s+you|we\s+need\s+to|i\s+need\s+to)[\s,]+)*";
+    [
+        // "X should be reachable from Y", "make X accessible from Y"
+        r"(?:make\s+)?(?P<x>.+?)\s+(?:should|must|needs?\s+to|has\s+to|have\s+to|has\s+got\s+to|to|is\s+to)\s+be\s+(?:reachable|accessible|available|reached|accessed|opened|open|exposed)\s+(?:from|to|for|by)\s+(?P<y>.+)$",
+        r"make\s+(?P<x>.+?)\s+(?:reachable|accessible|available)\s+(?:from|to|for|by)\s+(?P<y>.+)$",
+        // "let Y reach X"
+        r"let\s+(?P<y>.+?)\s+(?:reach|access|talk\s+to|connect\s+to|call|query|use|hit|get\s+to)\s+(?P<x>.+)$",
+        // "give Y access to X", "grant Y access to X"
+        r"(?:give|grant)\s+(?P<y>.+?)\s+(?:network\s+)?access\s+to\s+(?P<x>.+)$",
+        // "Y needs access to X", "Y requires connectivity to X"
+        r"(?P<y>.+?)\s+(?:needs?|requires?|wants?)\s+(?:network\s+)?(?:access|connectivity|a\s+connection|a\s+route|a\s+path)\s+to\s+(?P<x>.+)$",
+        // "open X to Y", "expose X to Y"
+        r"(?:open(?:\s+up)?|expose)\s+(?P<x>.+?)\s+to\s+(?P<y>.+)$",
+        // "X should accept connections from Y", "allow connections to X from Y"
+        r"(?P<x>.+?)\s+(?:should|must|needs?\s+to)\s+accept\s+(?:connections|traffic|requests)\s+from\s+(?P<y>.+)$",
+        r"(?:allow|permit|enable)\s+(?:connections|traffic|access)\s+to\s+(?P<x>.+?)\s+from\s+(?P<y>.+)$",
+        // "connect to X from Y", "reach X from Y"
+        r"(?:connect\s+to|reach|access)\s+(?P<x>.+?)\s+from\s+(?P<y>.+)$",
+    ]
+    .iter()
+    .map(|p| compile(&format!("{LEAD}{p}")))
+    .collect()
+});
+
+/// Whether a would-be end is the link itself ("open a connection from A",
+/// "a path between …"): then the text is source-first after all.
+fn names_a_link(end: &str) -> bool {
+    let lower = end.to_lowercase();
+    let mut words = lower.split_whitespace().peekable();
+    if words
+        .peek()
+        .is_some_and(|w| matches!(*w, "a" | "an" | "the" | "some" | "new"))
+    {
+        words.next();
+    }
+    words
+        .next()
+        .is_some_and(|w| CONNECTIVITY_NOUNS.contains(&w))
+        || lower.contains(" from ")
+        || lower.starts_with("from ")
+        || lower.contains(" between ")
+}
+
+/// The text with its ends in source-then-destination order ("connect <y>
+/// to <x>") when it is phrased destination first; as it is otherwise.
+fn source_first(rest: &str) -> std::borrow::Cow<'_, str> {
+    // One clause: what follows a line break or a sentence end is not part
+    // of the phrasing.
+    let clause_end = CLAUSE_END.find(rest).map_or(rest.len(), |m| m.start());
+    let (clause, tail) = rest.split_at(clause_end);
+    for pattern in DESTINATION_FIRST.iter() {
+        let Some(caps) = pattern.captures(clause.trim_end()) else {
+            continue;
+        };
+        let (Some(x), Some(y)) = (caps.name("x"), caps.name("y")) else {
+            continue;
+        };
+        let (x, y) = (x.as_str().trim(), y.as_str().trim());
+        if x.is_empty() || y.is_empty() || names_a_link(x) {
+            continue;
+        }
+        return std::borrow::Cow::Owned(format!("connect {y} to {x}{tail}"));
+    }
+    std::borrow::Cow::Borrowed(rest)
 }
 
 // ---------------------------------------------------------------------------
@@ -1627,6 +1701,100 @@ mod tests {
         }
     }
 
+    /// (source, its cloud, destination, its cloud)
+    const END_PAIRS: [(&str, Cloud, &str, Cloud); 5] = [
+        (
+            "aws lambda OrderProcessor in us-east-1",
+            Cloud::Aws,
+            "azure sql orderdb.database.windows.net in East US",
+            Cloud::Azure,
+        ),
+        (
+            "azure vm app-1 in westeurope",
+            Cloud::Azure,
+            "gcp cloud sql ledger in us-central1",
+            Cloud::Gcp,
+        ),
+        (
+            "gcp vm frontend in europe-west1",
+            Cloud::Gcp,
+            "aws rds orders-db in us-east-1",
+            Cloud::Aws,
+        ),
+        (
+            "aws ec2 batch-runner in eu-west-1",
+            Cloud::Aws,
+            "gcp vm reports in us-central1",
+            Cloud::Gcp,
+        ),
+        (
+            "azure function billing in eastus",
+            Cloud::Azure,
+            "aws rds payments in us-west-2",
+            Cloud::Aws,
+        ),
+    ];
+
+    /// How people put "<y> (source) should reach <x> (destination)".
+    const PHRASINGS: [&str; 13] = [
+        "connect {y} to {x}",
+        "{x} should be reachable from {y}",
+        "{x} must be accessible from {y}",
+        "make {x} reachable from {y}",
+        "let {y} reach {x}",
+        "please let {y} talk to {x}",
+        "{y} needs access to {x}",
+        "{y} requires connectivity to {x}",
+        "open {x} to {y}",
+        "give {y} access to {x}",
+        "{x} should accept connections from {y}",
+        "allow traffic to {x} from {y}",
+        "connect to {x} from {y}",
+    ];
+
+    #[test]
+    fn sixty_five_phrasings_read_with_the_direction_right() {
+        let mut read = 0;
+        for (n, phrasing) in PHRASINGS.iter().enumerate() {
+            for (m, (y, y_cloud, x, x_cloud)) in END_PAIRS.iter().enumerate() {
+                let with_requirements = (n + m) % 2 == 0;
+                let mut text = phrasing.replace("{y}", y).replace("{x}", x);
+                if with_requirements {
+                    text.push_str(", 500 GB/month, under 20ms");
+                }
+                let intent = parse(&text);
+                assert_eq!(
+                    intent.source.cloud,
+                    Some(*y_cloud),
+                    "source of '{text}': {intent:?}"
+                );
+                assert_eq!(
+                    intent.destination.cloud,
+                    Some(*x_cloud),
+                    "destination of '{text}': {intent:?}"
+                );
+                assert!(
+                    intent.source.region.is_some() && intent.destination.region.is_some(),
+                    "'{text}': {intent:?}"
+                );
+                if with_requirements {
+                    assert_eq!(
+                        intent.requirements.monthly_traffic_gb,
+                        Some(500.0),
+                        "'{text}'"
+                    );
+                    assert_eq!(intent.requirements.max_latency_ms, Some(20.0), "'{text}'");
+                }
+                read += 1;
+            }
+        }
+        assert_eq!(read, 65);
+        // Source-first texts that look like the phrasings stay source-first.
+        let open = parse("open a connection from aws lambda OrderProcessor in us-east-1 to azure sql orderdb.database.windows.net in East US");
+        assert_eq!(open.source.cloud, Some(Cloud::Aws));
+        assert_eq!(open.destination.cloud, Some(Cloud::Azure));
+    }
+
     #[test]
     fn flagship_request_parses_completely() {
         let intent = parse(FLAGSHIP);
@@ -2165,6 +2333,7 @@ mod tests {
 
     #[test]
     fn constant_patterns_compile() {
+        assert!(!DESTINATION_FIRST.is_empty());
         for re in [
             &*TRAFFIC_PER_MONTH,
             &*TRAFFIC_LABELLED,
