@@ -366,6 +366,15 @@ fn vpn_tunnels(
             return;
         }
     };
+    if v.vgw_telemetry().is_empty() {
+        // A VPN AWS has not brought up yet reports no tunnels: say so
+        // rather than leave it out without a word.
+        inv.problems.push(format!(
+            "{vpn_id}: no tunnel telemetry (state {}); its tunnels are not reported until AWS reports them",
+            v.state().map_or("unknown", |s| s.as_str())
+        ));
+        return;
+    }
     for t in v.vgw_telemetry() {
         let Some(outside) = t
             .outside_ip_address()
@@ -880,6 +889,34 @@ mod tests {
         assert_eq!(inv.addresses.len(), 2);
         assert_eq!(inv.addresses[1].owner, "vgw-1");
         assert_eq!(inv.addresses[1].network, "vpc-1");
+    }
+
+    #[test]
+    fn a_vpn_without_tunnel_telemetry_is_a_problem_line_not_silence() {
+        let mut r = region("us-east-1");
+        r.vpn_gateways.push(vgw("vgw-1", "vpc-1"));
+        r.customer_gateways.push(
+            ec2::CustomerGateway::builder()
+                .customer_gateway_id("cgw-1")
+                .ip_address("198.51.100.7")
+                .build(),
+        );
+        r.vpn_connections.push(
+            ec2::VpnConnection::builder()
+                .vpn_connection_id("vpn-new")
+                .vpn_gateway_id("vgw-1")
+                .customer_gateway_id("cgw-1")
+                .state(ec2::VpnState::Pending)
+                .build(),
+        );
+        let inv = inventory(&[r], &[], Vec::new());
+        assert!(inv.links.is_empty());
+        assert_eq!(inv.problems.len(), 1, "{:?}", inv.problems);
+        assert!(
+            inv.problems[0].contains("vpn-new") && inv.problems[0].contains("no tunnel telemetry"),
+            "{:?}",
+            inv.problems
+        );
     }
 
     #[test]
