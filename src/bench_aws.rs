@@ -78,7 +78,7 @@ impl MotoServer {
                     "{server} exited ({status}) before it listened on {port}"
                 )));
             }
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            if answers_http(port) {
                 break;
             }
             if Instant::now() > deadline {
@@ -125,17 +125,28 @@ impl MotoServer {
             "Action=CreateRole&Version=2010-05-08&RoleName={name}&AssumeRolePolicyDocument={}",
             urlencode(policy)
         );
-        let text = reqwest::Client::new()
-            .post(&self.url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header(
-                "authorization",
-                "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
-            )
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| format!("iam CreateRole: {e}"))?
+        let http = reqwest::Client::new();
+        let mut attempt = 0;
+        // A busy machine's moto may drop the first connection: three tries.
+        let answer = loop {
+            attempt += 1;
+            let sent = http
+                .post(&self.url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .header(
+                    "authorization",
+                    "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+                )
+                .body(body.clone())
+                .send()
+                .await;
+            match sent {
+                Ok(answer) => break answer,
+                Err(e) if attempt >= 3 => return Err(format!("iam CreateRole: {e}")),
+                Err(_) => tokio::time::sleep(Duration::from_millis(300)).await,
+            }
+        };
+        let text = answer
             .text()
             .await
             .map_err(|e| format!("iam CreateRole: {e}"))?;
@@ -152,6 +163,24 @@ impl Drop for MotoServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether a server on loopback `port` answers an HTTP request (moto
+/// accepts connections a moment before it serves them).
+fn answers_http(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    if stream
+        .write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/")
 }
 
 fn urlencode(text: &str) -> String {
