@@ -477,8 +477,20 @@ async fn an_outage_is_one_thread_reminded_while_it_lasts_and_resolved_in_it() {
             states(s) == ["up", "up"] && s["pairs"][0]["active_path"] == "use1-to-dc1/primary"
         })
     });
-    tokio::time::sleep(Duration::from_millis(2500)).await;
-    let after = pair_alerts(&lab).await;
+    // The all-clear comes once the paths have been up for the hold-down.
+    let started = std::time::Instant::now();
+    let after = loop {
+        let after = pair_alerts(&lab).await;
+        if after[before..].iter().any(|(_, m)| m.contains("up again")) {
+            break after;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "no all-clear: {:#?}",
+            &after[before..]
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     // The outage's alerts up to the last all-clear (a later, unrelated
     // alert — loopback RTT noise reads as degraded — opens its own).
     let last_clear = after
