@@ -401,7 +401,7 @@ impl Default for Config {
                 onprem: OnpremActorConfig::default(),
             },
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
-            slack_api: crate::chat::slack_api::SLACK_API.to_string(),
+            slack_api: crate::chat::slack::api::SLACK_API.to_string(),
             pricing: None,
             forecast_schedule: Schedule::parse(DEFAULT_FORECAST_SCHEDULE).ok(),
             digest: DigestConfig {
@@ -742,7 +742,7 @@ pub struct DiscordConfig {
 impl Default for DiscordConfig {
     fn default() -> DiscordConfig {
         DiscordConfig {
-            api_base: crate::chat::discord_api::DISCORD_API.to_string(),
+            api_base: crate::chat::discord::api::DISCORD_API.to_string(),
             application_id: None,
             approver_roles: Vec::new(),
             approvers: Vec::new(),
@@ -755,7 +755,7 @@ impl Default for DiscordConfig {
 
 fn check_snowflake(text: &str) -> Result<String, String> {
     let text = text.trim();
-    if crate::chat::discord_interactions::is_snowflake(text) {
+    if crate::chat::discord::interactions::is_snowflake(text) {
         Ok(text.to_string())
     } else {
         Err(format!(

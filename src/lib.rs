@@ -2,11 +2,6 @@
 
 pub mod app;
 pub mod bench;
-pub mod bench_aws;
-pub mod bench_azure;
-pub mod bench_discord;
-pub mod bench_forecast;
-pub mod bench_slack;
 pub mod bulk;
 pub mod chat;
 pub mod compliance;

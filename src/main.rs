@@ -1491,7 +1491,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 {
                     bail!("--paths and --connections must be 1..100000, --days 14..1000");
                 }
-                let r = switchboard::bench_forecast::forecast(*paths, *days, *connections)?;
+                let r = switchboard::bench::forecast::forecast(*paths, *days, *connections)?;
                 println!(
                     "bench forecast: {} paths × {} days of hourly samples ({} samples) → daily medians → trends in {:.1} ms ({} alert); capacity on {} connections × {} days in {:.1} ms ({} alert); total {:.1} ms (target < 1000 ms)",
                     r.paths, r.days, r.samples, r.latency.as_secs_f64() * 1000.0, r.latency_alerts,
@@ -1499,7 +1499,7 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     (r.latency + r.capacity).as_secs_f64() * 1000.0
                 );
                 let dir = tempfile::tempdir()?;
-                let d = switchboard::bench_forecast::digest(dir.path(), *days).await?;
+                let d = switchboard::bench::forecast::digest(dir.path(), *days).await?;
                 println!(
                     "bench digest: lab estate, {} usage rows over {} days: digest in {:.1} ms, forecast (store read + trends + capacity + cost) in {:.1} ms",
                     d.rows, d.days, d.digest.as_secs_f64() * 1000.0, d.forecast.as_secs_f64() * 1000.0
@@ -1524,11 +1524,11 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 let (name, r) = match command {
                     BenchCommand::SlackAck { .. } => (
                         "slack-ack",
-                        switchboard::bench_slack::slack_ack(dir.path(), *clicks).await?,
+                        switchboard::bench::slack::slack_ack(dir.path(), *clicks).await?,
                     ),
                     _ => (
                         "discord-ack",
-                        switchboard::bench_discord::discord_ack(dir.path(), *clicks).await?,
+                        switchboard::bench::discord::discord_ack(dir.path(), *clicks).await?,
                     ),
                 };
                 println!(
@@ -1597,14 +1597,15 @@ async fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 if !(1..=1000).contains(runs) {
                     bail!("--runs must be 1..1000");
                 }
-                if let Err(why) = switchboard::bench_aws::provision_clouds(clouds) {
+                if let Err(why) = switchboard::bench::provision::provision_clouds(clouds) {
                     bail!("{why}");
                 }
                 let Some(moto) = moto else {
                     bail!("no moto server: pass --moto PATH or set SWITCHBOARD_MOTO_SERVER (./test installs moto and prints where)");
                 };
                 let dir = tempfile::tempdir()?;
-                let r = switchboard::bench_aws::provision(dir.path(), moto, *runs, clouds).await?;
+                let r = switchboard::bench::provision::provision(dir.path(), moto, *runs, clouds)
+                    .await?;
                 print!("bench {}", r.report());
             }
             BenchCommand::Workflows { count, workers } => {

@@ -11,7 +11,7 @@ use aws_sdk_ec2::types::Filter;
 use common::{blocking, settled, Lab};
 use moto::{route_target, Front, Moto, SeededAccount as World};
 use std::time::{Duration, Instant};
-use switchboard::bench_aws::REQUEST;
+use switchboard::bench::provision::REQUEST;
 
 /// As alice: discover, then the connect request; the console's output.
 fn request(lab: &Lab) -> String {

@@ -1,5 +1,5 @@
 //! ARM writes (the `ArmWriter`) against the fake Azure Resource Manager on
-//! loopback (`bench_azure::FakeArm`), which keeps resources with ETags, checks NSG security-rule bodies as the 2024-07-01
+//! loopback (`bench::fake_arm::FakeArm`), which keeps resources with ETags, checks NSG security-rule bodies as the 2024-07-01
 //! schema limits them (priority 100–4096, description ≤ 140 characters,
 //! the required properties), and runs long-running operations the way ARM
 //! does: 201 with `provisioningState: Updating` and an `Azure-AsyncOperation`
@@ -9,7 +9,7 @@
 
 use serde_json::{json, Value};
 use std::time::Duration;
-use switchboard::bench_azure::{FakeArm, FAKE_TOKEN};
+use switchboard::bench::fake_arm::{FakeArm, FAKE_TOKEN};
 use switchboard::providers::azure::arm::{ArmError, ArmWriter, Condition, Pace};
 use switchboard::providers::rest::AccessToken;
 

@@ -1,6 +1,6 @@
 //! The chapter's own request, end to end through the console binary: a
 //! Lambda function in AWS us-east-1 (moto behind its front) reaching an
-//! Azure SQL server in East US (`bench_azure::FakeArm`, seeded with
+//! Azure SQL server in East US (`bench::fake_arm::FakeArm`, seeded with
 //! `seed_chapter`) through its private endpoint, over a site-to-site VPN
 //! whose Azure side ends at the AWS VPN's UP tunnel (discovery joins the two
 //! clouds on that address). After approval: the NSG rule, the SQL firewall
@@ -15,7 +15,7 @@ mod moto;
 use common::{blocking, settled, Lab};
 use moto::{route_target, tunnel_ips, vpn_on_vgw, Front, Moto, SeededAccount};
 use std::time::{Duration, Instant};
-use switchboard::bench_azure::{seed_chapter, FakeArm, FAKE_TOKEN};
+use switchboard::bench::fake_arm::{seed_chapter, FakeArm, FAKE_TOKEN};
 
 /// The Azure VPN gateway's public address: the AWS side's customer gateway.
 const GATEWAY_IP: &str = "52.170.10.1";

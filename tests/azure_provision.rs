@@ -1,4 +1,4 @@
-//! The Azure actor against the fake ARM (`bench_azure::FakeArm`, seeded with
+//! The Azure actor against the fake ARM (`bench::fake_arm::FakeArm`, seeded with
 //! the chapter's estate and read by discovery): each change made and
 //! reverted, the same key twice making one of each, and what ARM does when
 //! things go wrong — an operation that ends Failed (Azure's words, nothing
@@ -9,7 +9,7 @@
 
 use serde_json::json;
 use std::time::Duration;
-use switchboard::bench_azure::{seed_chapter, FakeArm, FAKE_TOKEN};
+use switchboard::bench::fake_arm::{seed_chapter, FakeArm, FAKE_TOKEN};
 use switchboard::domain::{
     Change, Cloud, Connection, ConnectionId, ConnectionKind, ConnectionStatus, Estate, Gbps,
     Millis, Network, NetworkId, NetworkKind, ResourceId, ServiceId, Usd, UsdPerGb,

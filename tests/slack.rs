@@ -15,11 +15,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use switchboard::app::App;
-use switchboard::bench_slack::{form_payload, sign, FakeCall, FakeFault, FakeFile, FakeSlack};
+use switchboard::bench::fake_slack::{
+    form_payload, sign, FakeCall, FakeFault, FakeFile, FakeSlack,
+};
 use switchboard::chat::delivery::{closed_card, Delivery};
 use switchboard::chat::message::{ButtonAction, Message, Tone};
-use switchboard::chat::slack_api::{BotToken, SlackApi};
-use switchboard::chat::slack_blocks::{reject_modal, render};
+use switchboard::chat::slack::api::{BotToken, SlackApi};
+use switchboard::chat::slack::blocks::{reject_modal, render};
 use switchboard::config::Config;
 use switchboard::domain::WorkflowId;
 use switchboard::server::{ServeSettings, Server, SigningSecret, SlackCredentials};

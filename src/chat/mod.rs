@@ -1,22 +1,19 @@
-//! Chat: the neutral message model, the router every adapter hands text and
-//! clicks to, and the adapters (console today; Slack and Discord plug in beside
-//! it without touching the router). Discord: `discord_interactions` (pure
-//! decoding), `discord_render` (pure JSON), `discord_api` (REST v10),
-//! `discord` (the answer to an interaction and the adapter) and, optionally,
-//! `discord_gateway` (the websocket way in).
+//! Chat: the neutral message model (`message`), the router every adapter
+//! hands text and clicks to (`router`), the outbox that delivers replies
+//! (`delivery`), request signatures (`signing`), and one folder per platform:
+//! the console beside them, `slack/` and `discord/`, each plugging into the
+//! router without touching it.
+//!
+//! - `slack/`: `events` (pure decoding of Events API and interaction
+//!   payloads), `blocks` (pure Block Kit), `api` (the Web API client),
+//!   `socket` (Socket Mode) and the adapter itself.
+//! - `discord/`: `interactions` (pure decoding), `render` (pure JSON), `api`
+//!   (REST v10), `gateway` (the websocket way in) and the adapter itself.
 
 pub mod console;
 pub mod delivery;
 pub mod discord;
-pub mod discord_api;
-pub mod discord_gateway;
-pub mod discord_interactions;
-pub mod discord_render;
 pub mod message;
 pub mod router;
 pub mod signing;
 pub mod slack;
-pub mod slack_api;
-pub mod slack_blocks;
-pub mod slack_events;
-pub mod slack_socket;

@@ -13,9 +13,9 @@
 
 use super::metrics::Metrics;
 use super::ServeError;
+use crate::chat::discord::api::DiscordToken;
+use crate::chat::discord::interactions::decode;
 use crate::chat::discord::{respond, DiscordJob, Respond};
-use crate::chat::discord_api::DiscordToken;
-use crate::chat::discord_interactions::decode;
 use crate::chat::signing::{verify_discord, DiscordPublicKey, ReplayGuard};
 use axum::body::Bytes;
 use axum::extract::State;

@@ -1,5 +1,5 @@
 //! `switchboard serve`: the long-running bot. Slack reaches it over Socket
-//! Mode (`chat::slack_socket`, when `SLACK_APP_TOKEN` is set) and/or the HTTP
+//! Mode (`chat::slack::socket`, when `SLACK_APP_TOKEN` is set) and/or the HTTP
 //! endpoint `POST /slack/events` (when `SLACK_SIGNING_SECRET` is set);
 //! Discord at `POST /discord/interactions` (optionally also over its Gateway
 //! websocket). One HTTP listener (axum) serves those plus `GET /healthz` and
@@ -25,14 +25,14 @@ pub mod metrics;
 
 use crate::app::App;
 use crate::chat::delivery::{ChatSink, Delivery, DeliverySettings};
+use crate::chat::discord::api::{DiscordApi, DiscordError};
+use crate::chat::discord::interactions::command_definitions;
 use crate::chat::discord::DiscordAdapter;
-use crate::chat::discord_api::{DiscordApi, DiscordError};
-use crate::chat::discord_interactions::command_definitions;
 use crate::chat::signing::{header_time, verify_slack, ReplayGuard, SignatureError};
+use crate::chat::slack::api::{AppToken, BotToken, SlackApi, SlackError};
+use crate::chat::slack::events::{decode, event_id, SlackRequest};
+use crate::chat::slack::socket::{SocketMode, SocketSettings, SocketStats};
 use crate::chat::slack::{Admitted, Intake, SlackAdapter};
-use crate::chat::slack_api::{AppToken, BotToken, SlackApi, SlackError};
-use crate::chat::slack_events::{decode, event_id, SlackRequest};
-use crate::chat::slack_socket::{SocketMode, SocketSettings, SocketStats};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -203,7 +203,7 @@ impl ServeSettings {
         ServeSettings {
             listen,
             slack: None,
-            slack_api: crate::chat::slack_api::SLACK_API.to_string(),
+            slack_api: crate::chat::slack::api::SLACK_API.to_string(),
             slack_timeout: Duration::from_secs(10),
             delivery: DeliverySettings::default(),
             workers: 8,
@@ -406,7 +406,7 @@ impl Server {
             let (jobs, queue) = mpsc::channel(settings.queue.max(1));
             spawn_pool(&mut tasks, settings.workers, queue, adapter);
             if d.gateway {
-                tasks.spawn(crate::chat::discord_gateway::run(
+                tasks.spawn(crate::chat::discord::gateway::run(
                     gateway_api,
                     d.credentials.token.clone(),
                     jobs.clone(),

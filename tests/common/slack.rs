@@ -4,7 +4,7 @@
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use switchboard::app::App;
-use switchboard::bench_slack::{FakeCall, FakeSlack};
+use switchboard::bench::fake_slack::{FakeCall, FakeSlack};
 use switchboard::chat::delivery::DeliverySettings;
 use switchboard::domain::WorkflowId;
 

@@ -30,7 +30,7 @@ use axum::response::{IntoResponse, Response};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
-use switchboard::bench_aws::MotoServer;
+use switchboard::bench::moto::MotoServer;
 
 /// Static fake credentials, for moto and for discovery through the standard
 /// chain (environment). Set once per process, before any SDK call.
@@ -44,7 +44,7 @@ pub fn fake_credentials_in_env() {
     });
 }
 
-/// The moto server (`switchboard::bench_aws::MotoServer`, killed on drop),
+/// The moto server (`switchboard::bench::moto::MotoServer`, killed on drop),
 /// or `None` (after saying why) when it is not installed and peers are not
 /// required.
 pub struct Moto(MotoServer);
@@ -343,7 +343,7 @@ async fn answer(
     }
     if action == "DescribeVpnConnections" {
         if let Ok(xml) = std::str::from_utf8(&forwarded.1) {
-            let xml = switchboard::bench_aws::add_vpn_telemetry(
+            let xml = switchboard::bench::moto::add_vpn_telemetry(
                 &mut shared.state.lock().expect("front state").tunnels,
                 xml,
             );
@@ -374,7 +374,7 @@ async fn pass_on(
     body: Bytes,
 ) -> (StatusCode, Bytes, Option<axum::http::HeaderValue>) {
     let (status, answer_headers, bytes) =
-        switchboard::bench_aws::forward(&shared.http, &shared.moto, method, &uri, &headers, body)
+        switchboard::bench::moto::forward(&shared.http, &shared.moto, method, &uri, &headers, body)
             .await
             .expect("moto answers the front");
     (status, bytes, answer_headers.get("content-type").cloned())
@@ -523,13 +523,13 @@ fn name_tag(
         .build()
 }
 
-/// moto with the seeded account (`bench_aws::seed`: a Lambda function in
+/// moto with the seeded account (`bench::moto::seed`: a Lambda function in
 /// the app VPC, an RDS instance in the db VPC, a transit gateway), and the
 /// front switchboard talks to.
 pub struct SeededAccount {
     pub moto: Moto,
     pub front: Front,
-    pub account: switchboard::bench_aws::Account,
+    pub account: switchboard::bench::moto::Account,
 }
 
 impl SeededAccount {
@@ -543,7 +543,7 @@ impl SeededAccount {
             .lambda_role("orders-fn-role")
             .await
             .expect("lambda role");
-        let account = switchboard::bench_aws::seed(&sdk, &role)
+        let account = switchboard::bench::moto::seed(&sdk, &role)
             .await
             .expect("seed the account");
         Some(SeededAccount {
@@ -610,7 +610,7 @@ pub async fn vpn_on_vgw(
     vpc: &str,
     cgw_ip: &str,
 ) -> (String, String, String) {
-    switchboard::bench_aws::vpn_on_vgw(ec2, vpc, cgw_ip)
+    switchboard::bench::moto::vpn_on_vgw(ec2, vpc, cgw_ip)
         .await
         .expect("a VPN on a VGW")
 }

@@ -13,9 +13,9 @@
 //! nothing here trusts more than the fields it needs, and nothing panics on
 //! any input.
 
-use super::message::ButtonAction;
-use super::slack_blocks::{click_from_payload, form_pairs, Click, PayloadError, REJECT_CALLBACK};
+use super::blocks::{click_from_payload, form_pairs, Click, PayloadError, REJECT_CALLBACK};
 use crate::bulk::file::MAX_FILE_BYTES;
+use crate::chat::message::ButtonAction;
 use crate::domain::{BatchId, UserId, WorkflowId};
 use serde_json::Value;
 
@@ -449,7 +449,7 @@ mod tests {
         assert_eq!(c.trigger_id.as_deref(), Some("T.1"));
         let workflow = WorkflowId::new(4).unwrap();
         assert_eq!(c.action, ButtonAction::Reject { workflow });
-        let modal = crate::chat::slack_blocks::reject_modal(&c.action, Some("C1"));
+        let modal = crate::chat::slack::blocks::reject_modal(&c.action, Some("C1"));
         let submission = json!({"type": "view_submission", "user": {"id": "U3", "name": "bob"},
             "view": {"callback_id": modal["callback_id"], "private_metadata": modal["private_metadata"],
                      "state": {"values": {"reason": {"reason": {"type": "plain_text_input", "value": "too dear"}}}}}});
@@ -472,7 +472,7 @@ mod tests {
     fn the_batch_rejection_modal_decodes_to_a_batch_rejection() {
         let batch: BatchId = "batch-3".parse().unwrap();
         let action = ButtonAction::RejectBatch { batch };
-        let modal = crate::chat::slack_blocks::reject_modal(&action, None);
+        let modal = crate::chat::slack::blocks::reject_modal(&action, None);
         assert_eq!(
             modal["private_metadata"],
             json!({"batch": "batch-3", "channel": null}).to_string()

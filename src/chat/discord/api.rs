@@ -17,10 +17,10 @@
 //!   channel id is that message's id (Discord's rule); messages posted into
 //!   it get ids `<thread>/<message>` so a card can be edited where it is.
 
-use super::delivery::{ChatSink, SendError};
-use super::discord_interactions::{is_snowflake, InteractionToken};
-use super::discord_render::{attachment_name, render, render_reply};
-use super::message::Message;
+use super::interactions::{is_snowflake, InteractionToken};
+use super::render::{attachment_name, render, render_reply};
+use crate::chat::delivery::{ChatSink, SendError};
+use crate::chat::message::Message;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -466,7 +466,7 @@ impl DiscordApi {
 /// Reads a message's picture for upload. A picture that cannot be sent
 /// (gone, unreadable, too big) does not block the message: it goes without
 /// it, saying why.
-async fn read_picture(path: Option<&str>) -> (Option<Upload>, Option<super::message::Field>) {
+async fn read_picture(path: Option<&str>) -> (Option<Upload>, Option<crate::chat::message::Field>) {
     let Some(path) = path else {
         return (None, None);
     };
@@ -475,7 +475,7 @@ async fn read_picture(path: Option<&str>) -> (Option<Upload>, Option<super::mess
         tracing::warn!(%path, %why, "picture not attached");
         (
             None,
-            Some(super::message::Field {
+            Some(crate::chat::message::Field {
                 name: "Picture".into(),
                 value: format!("{name} not attached: {why}"),
             }),

@@ -5,9 +5,9 @@
 //! deferred response Discord needs within 3 s).
 
 use crate::app::App;
+use crate::bench::slack::{fire, AckBench};
 use crate::bench::BenchError;
-use crate::bench_slack::{fire, AckBench};
-use crate::chat::discord_api::DiscordToken;
+use crate::chat::discord::api::DiscordToken;
 use crate::chat::signing::DiscordPublicKey;
 use crate::config::Config;
 use crate::server::discord::{DiscordCredentials, DiscordSettings};

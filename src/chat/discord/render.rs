@@ -10,8 +10,8 @@
 //! per row, label 80, `custom_id` 100); a `custom_id` decodes only to an
 //! action on a valid workflow id, or to a named error.
 
-use super::discord_interactions::is_snowflake;
-use super::message::{clip, render_mentions, ButtonAction, Message, Tone};
+use super::interactions::is_snowflake;
+use crate::chat::message::{clip, render_mentions, ButtonAction, Message, Tone};
 use crate::domain::{BatchId, WorkflowId};
 use serde_json::{json, Value};
 

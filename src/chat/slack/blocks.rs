@@ -3,7 +3,7 @@
 //! Slack's limits, and a `block_actions` interaction payload becomes a typed
 //! `ButtonAction` plus the clicking user, or a clear error. Pure: no HTTP here.
 
-use super::message::{clip, render_mentions, ButtonAction, Message, Tone};
+use crate::chat::message::{clip, render_mentions, ButtonAction, Message, Tone};
 use crate::domain::{BatchId, UserId, WorkflowId};
 use serde_json::{json, Value};
 

@@ -5,8 +5,8 @@
 //! signature has been checked before anything here runs; nothing here trusts
 //! more than the fields it needs, and nothing panics on any input.
 
-use super::discord_render::{decode_custom_id, decode_modal_id, CustomIdError, REASON_INPUT};
-use super::message::ButtonAction;
+use super::render::{decode_custom_id, decode_modal_id, CustomIdError, REASON_INPUT};
+use crate::chat::message::ButtonAction;
 use crate::domain::UserId;
 use serde_json::{json, Value};
 

@@ -19,13 +19,18 @@
 //! `usergroups.users.list` before a decision when the last read is older than
 //! `GROUP_TTL`, and handed to the engine.
 
+pub mod api;
+pub mod blocks;
+pub mod events;
+pub mod socket;
+
+use self::api::SlackApi;
+use self::blocks::{reject_modal, Click};
+use self::events::{bulk_file, SharedFile, SlackRequest};
 use super::delivery::Delivery;
 use super::message::{ButtonAction, Destination, Message, Tone};
 use super::router::{Inbound, Router};
 use super::signing::ReplayGuard;
-use super::slack_api::SlackApi;
-use super::slack_blocks::{reject_modal, Click};
-use super::slack_events::{bulk_file, SharedFile, SlackRequest};
 use crate::bulk::file::MAX_FILE_BYTES;
 use crate::domain::UserId;
 use crate::store::Store;

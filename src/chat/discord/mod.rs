@@ -12,10 +12,15 @@
 //! engine decides. Every decision is audited with the Discord user id and
 //! display name.
 
+pub mod api;
+pub mod gateway;
+pub mod interactions;
+pub mod render;
+
+use self::api::DiscordApi;
+use self::interactions::{Actor, DiscordRequest, Interaction};
+use self::render::{deferred, ephemeral, pong, reject_modal};
 use super::delivery::Delivery;
-use super::discord_api::DiscordApi;
-use super::discord_interactions::{Actor, DiscordRequest, Interaction};
-use super::discord_render::{deferred, ephemeral, pong, reject_modal};
 use super::message::{ButtonAction, Destination, Message, Tone};
 use super::router::{Inbound, Router};
 use crate::store::Store;

@@ -2,6 +2,14 @@
 //! estate (parse → compliance → design → auto-approval → provision → validate)
 //! against a fresh SQLite file, and reports workflows/s and transitions/s.
 
+pub mod discord;
+pub mod fake_arm;
+pub mod fake_slack;
+pub mod forecast;
+pub mod moto;
+pub mod provision;
+pub mod slack;
+
 use crate::app::{App, AppError};
 use crate::config::Config;
 use crate::domain::{Estate, UserId};
@@ -791,7 +799,7 @@ fn seeded(seed: u64) -> impl FnMut(usize) -> usize {
 }
 
 /// `examples/acquisition.csv`, the chapter's acquisition as a bulk request.
-pub const ACQUISITION_CSV: &[u8] = include_bytes!("../examples/acquisition.csv");
+pub const ACQUISITION_CSV: &[u8] = include_bytes!("../../examples/acquisition.csv");
 
 #[derive(Debug, Clone)]
 pub struct BulkBench {

@@ -16,9 +16,9 @@
 //! intents) stops the gateway instead of reconnecting in a loop; reconnects
 //! back off (1 s doubling to 60 s).
 
-use super::discord::{respond, DiscordJob, Respond};
-use super::discord_api::{DiscordApi, DiscordToken};
-use super::discord_interactions::decode;
+use super::api::{DiscordApi, DiscordToken};
+use super::interactions::decode;
+use crate::chat::discord::{respond, DiscordJob, Respond};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use std::time::Duration;

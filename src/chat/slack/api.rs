@@ -20,9 +20,8 @@
 //! why; a retryable Slack failure before anything was posted retries the
 //! whole message through the outbox.
 
-use super::delivery::{ChatSink, SendError};
-use super::message::Message;
-use super::slack_blocks;
+use crate::chat::delivery::{ChatSink, SendError};
+use crate::chat::message::Message;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -255,7 +254,7 @@ impl SlackApi {
         thread_ts: Option<&str>,
         message: &Message,
     ) -> Result<Posted, SlackError> {
-        let mut body = slack_blocks::render(message);
+        let mut body = super::blocks::render(message);
         body["channel"] = json!(channel);
         if let Some(ts) = thread_ts {
             body["thread_ts"] = json!(ts);
@@ -586,7 +585,7 @@ fn with_note(message: &Message, note: &str) -> Message {
 /// A message's Block Kit body for `channel`, with one more field (`ts` of
 /// the message to update, `user` of an ephemeral).
 fn message_body(message: &Message, channel: &str, key: &str, value: &str) -> Value {
-    let mut body = slack_blocks::render(message);
+    let mut body = super::blocks::render(message);
     body["channel"] = json!(channel);
     body[key] = json!(value);
     body

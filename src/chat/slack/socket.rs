@@ -4,7 +4,7 @@
 //! (`{envelope_id, type, payload, accepts_response_payload}` with `type`
 //! `hello`, `events_api`, `slash_commands`, `interactive` or `disconnect`).
 //! Each envelope is acknowledged by `{"envelope_id": …}` and its payload goes
-//! through the same decoding (`slack_events::decode_payload`) and the same
+//! through the same decoding (`slack::events::decode_payload`) and the same
 //! `Intake` (event-id dedupe, bounded queue) to the same adapter as the HTTP
 //! endpoint's requests.
 //!
@@ -26,10 +26,10 @@
 //!   with a fresh URL, after a capped exponential backoff (`reconnect_delay`,
 //!   pure); a `disconnect` after a healthy session reconnects at once.
 
-use super::delivery::exponential;
-use super::slack::{Admitted, Intake};
-use super::slack_api::{AppToken, SlackApi};
-use super::slack_events::{decode_payload, event_id, PayloadKind, SlackRequest};
+use super::api::{AppToken, SlackApi};
+use super::events::{decode_payload, event_id, PayloadKind, SlackRequest};
+use crate::chat::delivery::exponential;
+use crate::chat::slack::{Admitted, Intake};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::{json, Value};
